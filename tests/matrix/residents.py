@@ -1,0 +1,157 @@
+"""Residents (and liaisons, admins, strangers) as real matrix-nio clients against the test Synapse.
+
+A ``Resident`` keeps every timeline event and invite it has synced, so a test waits for what it
+expects (``wait_for``) with a long-polling sync bounded by a deadline, never with a sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    JoinResponse,
+    RoomCreateResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+Event = dict[str, Any]
+MakeUser = Callable[..., Awaitable["Resident"]]
+
+
+class MatrixCallFailed(AssertionError):
+    """A homeserver call a test relied on did not succeed; the message carries Synapse's answer."""
+
+
+def _ok(resp: object, kind: type) -> Any:
+    if not isinstance(resp, kind):
+        raise MatrixCallFailed(f"expected {kind.__name__}, got {resp!r}")
+    return resp
+
+
+@dataclass
+class Resident:
+    """One logged-in Matrix account that records what it sees."""
+
+    client: AsyncClient
+    next_batch: str | None = None
+    events: dict[str, list[Event]] = field(default_factory=dict)
+    invites: dict[str, list[Event]] = field(default_factory=dict)
+    left: set[str] = field(default_factory=set)
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # --- sync and waiting ---
+
+    async def sync(self, timeout_ms: int = 0) -> SyncResponse:
+        """One sync from the last token; records timeline events (as raw JSON) and invites."""
+        resp = _ok(
+            await self.client.sync(timeout=timeout_ms, since=self.next_batch, full_state=self.next_batch is None),
+            SyncResponse,
+        )
+        self.next_batch = resp.next_batch
+        for room_id, info in resp.rooms.join.items():
+            self.left.discard(room_id)
+            self.events.setdefault(room_id, []).extend(ev.source for ev in info.timeline.events)
+        for room_id, info in resp.rooms.invite.items():
+            self.invites[room_id] = [ev.source for ev in info.invite_state]
+        for room_id, info in resp.rooms.leave.items():
+            self.left.add(room_id)
+            self.events.setdefault(room_id, []).extend(ev.source for ev in info.timeline.events)
+        return resp
+
+    def find(self, room_id: str | None, pred: Callable[[Event], bool]) -> list[Event]:
+        rooms = [room_id] if room_id else list(self.events)
+        return [ev for r in rooms for ev in self.events.get(r, []) if pred(ev)]
+
+    async def wait_for(
+        self,
+        pred: Callable[[Event], bool],
+        room_id: str | None = None,
+        within: float = 15.0,
+        count: int = 1,
+        what: str = "event",
+    ) -> list[Event]:
+        """Sync until ``count`` recorded events match ``pred``; fails with what was seen on timeout."""
+        deadline = time.monotonic() + within
+        while True:
+            found = self.find(room_id, pred)
+            if len(found) >= count:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [
+                    (ev.get("sender"), ev.get("type"), ev.get("content", {}).get("body"))
+                    for ev in self.find(room_id, lambda _e: True)
+                ][-15:]
+                raise AssertionError(f"{self.user_id}: no {what} ({len(found)}/{count}) in {within}s; last seen {seen}")
+            await self.sync(timeout_ms=int(min(remaining, 2.0) * 1000))
+
+    async def wait_for_invite(self, room_id: str | None = None, within: float = 15.0) -> str:
+        deadline = time.monotonic() + within
+        while True:
+            for rid in self.invites:
+                if room_id in (None, rid):
+                    return rid
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{self.user_id}: no invite in {within}s")
+            await self.sync(timeout_ms=int(min(remaining, 2.0) * 1000))
+
+    # --- actions ---
+
+    async def create_room(self, *, invite: list[str] = (), name: str | None = None, **kwargs: Any) -> str:
+        resp = _ok(await self.client.room_create(invite=list(invite), name=name, **kwargs), RoomCreateResponse)
+        return resp.room_id
+
+    async def join(self, room_id: str) -> None:
+        _ok(await self.client.join(room_id), JoinResponse)
+        self.invites.pop(room_id, None)
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        resp = await self.client.room_invite(room_id, user_id)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixCallFailed(f"invite failed: {resp}")
+
+    async def send(self, room_id: str, content: dict[str, Any], event_type: str = "m.room.message") -> str:
+        resp = _ok(await self.client.room_send(room_id, event_type, content), RoomSendResponse)
+        return resp.event_id
+
+    async def say(self, room_id: str, body: str, *, reply_to: str | None = None, thread_root: str | None = None) -> str:
+        """Send a plain text message, optionally as a reply and/or inside a thread."""
+        content: dict[str, Any] = {"msgtype": "m.text", "body": body}
+        if thread_root:
+            content["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": thread_root,
+                "is_falling_back": reply_to is None,
+                "m.in_reply_to": {"event_id": reply_to or thread_root},
+            }
+        elif reply_to:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        return await self.send(room_id, content)
+
+    async def react(self, room_id: str, event_id: str, key: str) -> str:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        return await self.send(room_id, content, "m.reaction")
+
+
+def make_client(
+    homeserver: str, user_id: str, access_token: str, device_id: str = "", max_limit_exceeded: int | None = 0
+) -> AsyncClient:
+    """An nio client that by default returns 429s instead of retrying forever, so a test never hangs."""
+    config = AsyncClientConfig(max_limit_exceeded=max_limit_exceeded, max_timeouts=2, request_timeout=30)
+    client = AsyncClient(homeserver, user_id, config=config)
+    client.restore_login(user_id, device_id, access_token)
+    return client
