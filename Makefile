@@ -1,0 +1,44 @@
+# liaison-bot: `make run` sets up and starts the bot; `make test` sets up the test peers and runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+CATALOGS := $(wildcard handlers/locales/*/LC_MESSAGES/liaison.po)
+
+.PHONY: run test install catalogs migrate lint peers bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) catalogs
+
+catalogs: $(STAMP)
+	$(VENV)/bin/pybabel compile --use-fuzzy -d handlers/locales -D liaison --statistics 2>&1 | tail -3
+
+migrate: install
+	$(VENV)/bin/liaison-bot db upgrade
+
+run: install
+	$(VENV)/bin/liaison-bot run
+
+peers: install
+	$(PY) -m tests.peers.synapse install
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install peers
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+bench: install peers
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .venv-synapse build *.egg-info

@@ -1,0 +1,1 @@
+"""Wiring and the edges: settings, CLI, and one thin adapter per platform."""

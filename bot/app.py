@@ -1,0 +1,218 @@
+"""The running bot: one database, one clock, the router, the transports, the outbox and the ticks.
+
+Adapters call `handle(incoming)`; it opens one session per event, records the message
+(idempotently), builds the handler context, dispatches, commits, and wakes the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.outbox import OutboxDispatcher
+from handlers import delivery
+from handlers.clock import Clock
+from handlers.context import Context, CoreConfig
+from handlers.events import EventKind, Incoming
+from handlers.features import all_features, all_jobs
+from handlers.router import Router
+from handlers.transport import Transport
+from schedules import DueJob
+from storage import messages as messages_repo
+from storage import outbox as outbox_repo
+from storage import people as people_repo
+from storage import stations as stations_repo
+from storage.db import create_engine, session_factory
+from storage.models import Account, ChatBinding, RoleAssignment, RoleName, Station
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        clock: Clock,
+        config: CoreConfig,
+        engine: AsyncEngine | None = None,
+        max_attempts: int = 8,
+        jobs: Sequence[DueJob] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.engine = engine or create_engine(database_url)
+        self.sessions = session_factory(self.engine)
+        self.clock = clock
+        self.config = config
+        self.router = Router(all_features())
+        self.jobs: list[DueJob] = list(jobs if jobs is not None else all_jobs())
+        self.transports: dict[str, Transport] = {}
+        self.outbox = OutboxDispatcher(
+            sessions=self.sessions,
+            clock=clock,
+            transports=self.transports,
+            database_url=database_url,
+            max_attempts=max_attempts,
+            on_dead=self._on_dead,
+        )
+
+    def add_transport(self, transport: Transport) -> None:
+        self.transports[transport.platform] = transport
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # --- incoming -------------------------------------------------------------------------------
+    async def handle(self, incoming: Incoming) -> None:
+        """Process one platform event end to end; a redelivered message does nothing."""
+        async with self.sessions() as session:
+            ctx = await self._context(session, incoming)
+            if ctx is None:
+                await session.rollback()
+                return
+            await self.router.dispatch(ctx)
+            await session.commit()
+        self.outbox.wake.set()
+
+    async def _context(self, session: AsyncSession, incoming: Incoming) -> Context | None:
+        now = self.clock.now()
+        sender = incoming.sender
+        account = await people_repo.ensure_account(
+            session=session, platform=sender.platform, user_id=sender.user_id,
+            display_name=sender.display_name, username=sender.username, now=now,
+        )
+        person = await people_repo.get_person(session=session, person_id=account.person_id)
+        assert person is not None
+        message = None
+        if incoming.kind is EventKind.MESSAGE and incoming.message_id is not None:
+            message, created = await messages_repo.record_incoming(
+                session=session, platform=incoming.platform, chat_id=incoming.chat_id,
+                message_id=incoming.message_id, sender_account_id=account.id, text=incoming.text,
+                reply_to=incoming.reply_to, thread_id=incoming.thread_id, now=now,
+            )
+            if not created:
+                log.info("ignoring redelivered message %s in %s", incoming.message_id, incoming.chat_id)
+                return None
+        elif incoming.kind is EventKind.EDIT and incoming.message_id is not None:
+            message = await messages_repo.get_message(
+                session=session, platform=incoming.platform, chat_id=incoming.chat_id,
+                message_id=incoming.message_id,
+            )
+            if message is None:  # an edit of a message we never saw: nothing may be lost, take it as new
+                incoming.kind = EventKind.MESSAGE
+                return await self._context(session, incoming)
+            if message.text == incoming.text:
+                return None  # a redelivered edit
+        elif incoming.kind is EventKind.BUTTON and incoming.message_id is not None:
+            message = await messages_repo.get_message(
+                session=session, platform=incoming.platform, chat_id=incoming.chat_id,
+                message_id=incoming.message_id,
+            )
+        binding = await stations_repo.get_binding(
+            session=session, platform=incoming.platform, chat_id=incoming.chat_id
+        )
+        roles = await people_repo.roles_of(session=session, person_id=person.id or 0)
+        station = await self._station_for(session, binding, roles, person.id or 0, incoming)
+        is_admin = account_key(account) in self.config.admins or any(
+            role.role == RoleName.ADMIN and role.station_id is None for role in roles
+        )
+        return Context(
+            incoming=incoming, session=session, clock=self.clock, config=self.config, account=account,
+            person=person, roles=roles, is_admin=is_admin, binding=binding, station=station, message=message,
+            answer_press=self._answer_press,
+        )
+
+    async def _station_for(
+        self,
+        session: AsyncSession,
+        binding: ChatBinding | None,
+        roles: list[RoleAssignment],
+        person_id: int,
+        incoming: Incoming,
+    ) -> Station | None:
+        """The station a message acts on: its chat's binding; in a DM, the sender's chosen or only station."""
+        if binding is not None and binding.active:
+            return await session.get(Station, binding.station_id)
+        if not incoming.is_private:
+            return None
+        return await delivery.station_for_private_chat(session=session, person_id=person_id, roles=roles)
+
+    async def _answer_press(self, incoming: Incoming, text: str) -> None:
+        transport = self.transports.get(incoming.platform)
+        if transport is not None:
+            await transport.answer_press(incoming.chat_id, incoming.press_id, text)
+
+    async def button_data_for(self, *, platform: str, chat_id: str, message_id: str, label: str) -> str | None:
+        """Map a button label under a bot message to its data (console presses, Matrix reactions)."""
+        async with self.sessions() as session:
+            message = await messages_repo.get_message(
+                session=session, platform=platform, chat_id=chat_id, message_id=message_id
+            )
+        if message is None:
+            return None
+        for button in message.buttons:
+            if button.get("label") == label:
+                return button.get("data")
+        return None
+
+    # --- outgoing and time ----------------------------------------------------------------------
+    async def _on_dead(self, session: AsyncSession, row: object, code: str) -> None:
+        await delivery.on_undeliverable(
+            session=session, row=row, code=code, now=self.clock.now(), config=self.config  # type: ignore[arg-type]
+        )
+
+    async def tick(self) -> None:
+        """Run every schedule at the clock's now, then deliver what fell due."""
+        now = self.clock.now()
+        for job in self.jobs:
+            async with self.sessions() as session:
+                try:
+                    await job.run_due(session=session, now=now, config=self.config)
+                    await session.commit()
+                except Exception:
+                    log.exception("schedule %s failed at %s", job.name, now)
+                    await session.rollback()
+        await self.outbox.drain()
+
+    async def settle(self) -> None:
+        """Deliver everything due now, including what schedules produce (the console calls this)."""
+        await self.tick()
+        while await self.outbox.drain():
+            pass
+
+    async def next_due(self) -> datetime | None:
+        now = self.clock.now()
+        moments: list[datetime] = []
+        async with self.sessions() as session:
+            for job in self.jobs:
+                moment = await job.next_due(session=session, now=now, config=self.config)
+                if moment is not None:
+                    moments.append(moment)
+            pending = await outbox_repo.next_due_at(session=session)
+            if pending is not None:
+                moments.append(pending)
+        future = [moment for moment in moments if moment > now]
+        return min(future) if future else None
+
+    async def advance_to(self, target: datetime) -> None:
+        """Move a manual clock to `target`, stopping at every due moment on the way, in order."""
+        from handlers.clock import ManualClock
+
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("only a ManualClock can be moved")
+        await self.settle()
+        while (moment := await self.next_due()) is not None and moment <= target:
+            clock.set(moment)
+            await self.settle()
+        clock.set(target)
+        await self.settle()
+
+
+def account_key(account: Account) -> str:
+    return f"{account.platform}:{account.user_id}"
+

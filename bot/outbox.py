@@ -1,0 +1,164 @@
+"""The outbox dispatcher: drains due rows through the platform transports, with retries.
+
+A row is marked sent only after the platform accepted it. Temporary failures back off
+(honouring the platform's retry-after); permanent ones mark the row dead and let the
+handlers' delivery hook tell a human. On PostgreSQL rows are claimed with SKIP LOCKED, so
+several processes may drain one database; on SQLite one process does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.clock import Clock
+from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Transport, TransportError, Undeliverable
+from storage import messages as messages_repo
+from storage import outbox as outbox_repo
+from storage import stations as stations_repo
+from storage.db import is_sqlite
+from storage.models import Account, Outbox, OutboxState
+
+log = logging.getLogger(__name__)
+
+DeadHook = Callable[[AsyncSession, Outbox, str], Awaitable[None]]
+
+BACKOFF_SECONDS = (5, 15, 60, 300, 900, 1800, 3600)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        transports: dict[str, Transport],
+        database_url: str,
+        max_attempts: int = 8,
+        on_dead: DeadHook | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.transports = transports
+        self.max_attempts = max_attempts
+        self.on_dead = on_dead
+        self._lock_rows = not is_sqlite(database_url)
+        self._drain_lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+
+    async def drain(self, *, limit: int = 1000) -> int:
+        """Send every row due now (in due order); returns how many rows were attempted."""
+        attempted = 0
+        async with self._drain_lock:
+            while attempted < limit:
+                async with self.sessions() as session:
+                    rows = await outbox_repo.due_rows(
+                        session=session, now=self.clock.now(), limit=20, lock=self._lock_rows
+                    )
+                    rows = [row for row in rows if row.platform in self.transports]
+                    if not rows:
+                        await session.commit()
+                        return attempted
+                    for row in rows:
+                        await self._deliver(session, row)
+                        attempted += 1
+                        await session.commit()
+        return attempted
+
+    async def _deliver(self, session: AsyncSession, row: Outbox) -> None:
+        transport = self.transports[row.platform]
+        message = await self._outgoing(session, row)
+        now = self.clock.now()
+        row.attempts += 1
+        try:
+            sent = await transport.send(message)
+        except ChatMoved as moved:
+            if row.chat_id is not None:
+                await stations_repo.move_chat(
+                    session=session, platform=row.platform, old_chat_id=row.chat_id,
+                    new_chat_id=moved.new_chat_id, now=now,
+                )
+                row.chat_id = moved.new_chat_id
+            row.attempts -= 1  # not the message's fault
+            row.next_attempt_at = now
+            row.last_error = str(moved)
+        except RetryLater as temporary:
+            delay = timedelta(seconds=temporary.retry_after) if temporary.retry_after else backoff(row.attempts)
+            self._retry_or_die(row, str(temporary), now + delay)
+        except Undeliverable as permanent:
+            await self._die(session, row, str(permanent), permanent.code)
+        except TransportError as other:
+            self._retry_or_die(row, str(other), now + backoff(row.attempts))
+        except Exception as unexpected:  # a bug or an unknown library error: keep the row, log loudly
+            log.exception("outbox row %s (%s) failed unexpectedly", row.id, row.key)
+            self._retry_or_die(row, f"{type(unexpected).__name__}: {unexpected}", now + backoff(row.attempts))
+        else:
+            row.state = OutboxState.SENT
+            row.sent_at = now
+            row.sent_message_id = sent.message_id
+            row.last_error = None
+            await messages_repo.record_outgoing(
+                session=session, platform=row.platform, chat_id=sent.chat_id, message_id=sent.message_id,
+                text=row.text, reply_to=row.reply_to, buttons=row.buttons, item_id=row.item_id,
+                outbox_id=row.id, now=now,
+            )
+        if row.state == OutboxState.PENDING and row.attempts >= self.max_attempts:
+            await self._die(session, row, row.last_error or "too many attempts", "exhausted")
+        session.add(row)
+
+    def _retry_or_die(self, row: Outbox, error: str, when: object) -> None:
+        row.last_error = error
+        row.next_attempt_at = when  # type: ignore[assignment]
+        log.warning("outbox row %s (%s) will retry at %s: %s", row.id, row.key, when, error)
+
+    async def _die(self, session: AsyncSession, row: Outbox, error: str, code: str) -> None:
+        row.state = OutboxState.DEAD
+        row.last_error = f"{code}: {error}"
+        log.error("outbox row %s (%s) is dead: %s", row.id, row.key, row.last_error)
+        if self.on_dead is not None:
+            await self.on_dead(session, row, code)
+
+    async def _outgoing(self, session: AsyncSession, row: Outbox) -> Outgoing:
+        dm_user_id = None
+        if row.account_id is not None:
+            account = await session.get(Account, row.account_id)
+            dm_user_id = account.user_id if account else None
+        return Outgoing(
+            text=row.text,
+            chat_id=row.chat_id,
+            dm_user_id=dm_user_id,
+            reply_to=row.reply_to,
+            thread_id=row.thread_id,
+            html=row.html,
+            buttons=[Button.from_json(raw) for raw in row.buttons],
+            mentions=list(row.mentions),
+            txn_id=row.txn_id,
+            purpose=row.purpose,
+        )
+
+    async def run_forever(self, idle_seconds: float = 5.0) -> None:
+        """Drain whenever woken (a handler committed rows) or when the next row falls due."""
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox drain failed; retrying")
+            timeout = idle_seconds
+            async with self.sessions() as session:
+                next_due = await outbox_repo.next_due_at(session=session)
+            if next_due is not None:
+                timeout = max(0.05, min(idle_seconds, (next_due - self.clock.now()).total_seconds()))
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+            self.wake.clear()

@@ -1,0 +1,28 @@
+"""/help: the commands this sender may run here, read from the permission table, in the station's language."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.i18n import _
+from handlers.permissions import may_run
+from handlers.router import Command, Feature
+
+
+async def help_command(ctx: Context) -> None:
+    from handlers.features import all_commands
+
+    audiences = ctx.audiences()
+    lines = [ctx.tr(_("您可以使用的命令："))]
+    for command in all_commands():
+        if may_run(command.name, audiences):
+            lines.append(f"{ctx.tr(command.usage)} — {ctx.tr(command.summary)}")
+    if ctx.station is None and not ctx.is_admin and not ctx.incoming.is_private:
+        lines.append(ctx.tr(_("这个群还没有绑定联络站。")))
+    lines.append(ctx.tr(_("居民在居民群发送「#建议 内容」即可提出意见建议。")))
+    await ctx.reply("\n".join(lines))
+
+
+FEATURE = Feature(
+    name="help",
+    commands=[Command("help", help_command, _("/help"), _("查看可用命令"))],
+)

@@ -1,0 +1,94 @@
+"""Writing outbox rows: the only way a handler or a schedule makes the bot say something.
+
+Rows are written in the caller's transaction, so a message exists exactly when the change
+that caused it was committed; the dispatcher in `bot/outbox.py` delivers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.transport import Button
+from storage import outbox as outbox_repo
+from storage import people as people_repo
+from storage.models import Account, Outbox
+
+
+async def to_chat(
+    *,
+    session: AsyncSession,
+    key: str,
+    purpose: str,
+    platform: str,
+    chat_id: str,
+    text: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    reply_to: str | None = None,
+    thread_id: str | None = None,
+    buttons: Sequence[Button] = (),
+    mentions: Sequence[str] = (),
+    station_id: int | None = None,
+    item_id: int | None = None,
+) -> tuple[Outbox, bool]:
+    row = Outbox(
+        key=key,
+        purpose=purpose,
+        platform=platform,
+        chat_id=chat_id,
+        reply_to=reply_to,
+        thread_id=thread_id,
+        text=text,
+        buttons=[button.to_json() for button in buttons],
+        mentions=list(mentions),
+        station_id=station_id,
+        item_id=item_id,
+        due_at=due_at or now,
+        created_at=now,
+        txn_id="",
+    )
+    return await outbox_repo.enqueue(session=session, row=row)
+
+
+async def preferred_account(*, session: AsyncSession, person_id: int) -> Account | None:
+    """The account a direct message goes to: the one the person used last, unblocked first."""
+    accounts = await people_repo.accounts_of(session=session, person_id=person_id)
+    usable = [account for account in accounts if not account.dm_blocked]
+    return (usable or accounts or [None])[0]
+
+
+async def to_person(
+    *,
+    session: AsyncSession,
+    key: str,
+    purpose: str,
+    person_id: int,
+    text: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    buttons: Sequence[Button] = (),
+    station_id: int | None = None,
+    item_id: int | None = None,
+) -> tuple[Outbox | None, bool]:
+    """A direct message; (None, False) when the person has no platform account at all."""
+    account = await preferred_account(session=session, person_id=person_id)
+    if account is None:
+        return None, False
+    row = Outbox(
+        key=key,
+        purpose=purpose,
+        platform=account.platform,
+        person_id=person_id,
+        account_id=account.id,
+        text=text,
+        buttons=[button.to_json() for button in buttons],
+        station_id=station_id,
+        item_id=item_id,
+        due_at=due_at or now,
+        created_at=now,
+        txn_id="",
+    )
+    return await outbox_repo.enqueue(session=session, row=row)

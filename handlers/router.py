@@ -1,0 +1,151 @@
+"""Turns an `Incoming` into a call of the right feature handler.
+
+Feature modules each export a `Feature` (their commands and hooks); the router composes them,
+parses commands (`/cmd`, `/cmd@bot`, and `!cmd` for Matrix clients that swallow `/`), checks
+the permission table, and turns a `CommandError` into a localized answer that changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from handlers.context import CommandError, Context
+from handlers.events import EventKind
+from handlers.i18n import _
+from handlers.permissions import PERMISSIONS, may_run
+from storage.stations import get_station_by_code
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Context], Awaitable[None]]
+# Hooks return True when they consumed the event, so later features don't see it.
+Hook = Callable[[Context], Awaitable[bool]]
+
+COMMAND_RE = re.compile(r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_.:\-]+))?(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Handler
+    usage: str  # msgid: the syntax shown in /help and in usage errors
+    summary: str  # msgid: one line for /help
+    # Index of the argument that names the station the command acts on (e.g. /bind CODE); the
+    # permission check then uses the sender's roles in that station instead of the chat's.
+    station_arg: int | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    commands: Sequence[Command] = ()
+    on_message: Hook | None = None  # plain messages (no command)
+    on_edit: Hook | None = None
+    on_button: dict[str, Handler] = field(default_factory=dict)  # button data prefix -> handler
+    on_chat_event: Hook | None = None  # joined / left / removed / migrated
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    name: str
+    addressee: str | None
+    raw_args: str
+
+
+def parse_command(text: str) -> ParsedCommand | None:
+    match = COMMAND_RE.match(text.strip())
+    if match is None:
+        return None
+    raw_args = text.strip()[match.end() :].strip()
+    return ParsedCommand(name=match.group(1).lower(), addressee=match.group(2), raw_args=raw_args)
+
+
+class Router:
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self.features = list(features)
+        self.commands: dict[str, Command] = {}
+        self.buttons: dict[str, Handler] = {}
+        for feature in self.features:
+            for command in feature.commands:
+                if command.name in self.commands:
+                    raise ValueError(f"command /{command.name} registered twice")
+                if command.name not in PERMISSIONS:
+                    raise ValueError(f"command /{command.name} has no entry in the permission table")
+                self.commands[command.name] = command
+            for prefix, handler in feature.on_button.items():
+                if prefix in self.buttons:
+                    raise ValueError(f"button prefix {prefix!r} registered twice")
+                self.buttons[prefix] = handler
+
+    def is_addressed_to_us(self, ctx: Context, addressee: str | None) -> bool:
+        if addressee is None:
+            return True
+        names = {name.lower().lstrip("@") for name in ctx.config.bot_usernames.get(ctx.incoming.platform, set())}
+        return not names or addressee.lower().lstrip("@") in names
+
+    async def dispatch(self, ctx: Context) -> None:
+        """Run the event through the features; a CommandError is rolled back and answered."""
+        savepoint = await ctx.session.begin_nested()
+        try:
+            await self._dispatch(ctx)
+        except CommandError as refusal:
+            await savepoint.rollback()
+            if ctx.incoming.kind is EventKind.BUTTON:
+                await ctx.answer(refusal.text)
+            else:
+                await ctx.reply(refusal.text, purpose="error")
+            return
+        await savepoint.commit()
+
+    async def _dispatch(self, ctx: Context) -> None:
+        kind = ctx.incoming.kind
+        if kind is EventKind.BUTTON:
+            await self._dispatch_button(ctx)
+            return
+        if kind in (EventKind.MESSAGE, EventKind.EDIT):
+            parsed = parse_command(ctx.incoming.text)
+            if parsed is not None and kind is EventKind.MESSAGE:
+                if ctx.incoming.addressed_to_other_bot or not self.is_addressed_to_us(ctx, parsed.addressee):
+                    return
+                await self._dispatch_command(ctx, parsed)
+                return
+            hook_name = "on_message" if kind is EventKind.MESSAGE else "on_edit"
+            for feature in self.features:
+                hook = getattr(feature, hook_name)
+                if hook is not None and await hook(ctx):
+                    return
+            return
+        for feature in self.features:
+            if feature.on_chat_event is not None and await feature.on_chat_event(ctx):
+                return
+
+    async def _dispatch_command(self, ctx: Context, parsed: ParsedCommand) -> None:
+        command = self.commands.get(parsed.name)
+        if command is None:
+            # Unknown commands in groups may belong to other bots; in a DM, help the user.
+            if ctx.incoming.is_private:
+                raise ctx.error(_("不认识的命令 /{name}。发送 /help 查看可用命令。"), name=parsed.name)
+            return
+        ctx.command = command.name
+        ctx.usage = command.usage
+        ctx.raw_args = parsed.raw_args
+        ctx.args = parsed.raw_args.split()
+        if command.station_arg is not None and len(ctx.args) > command.station_arg:
+            named = await get_station_by_code(session=ctx.session, code=ctx.args[command.station_arg])
+            if named is None:
+                raise ctx.error(_("没有代码为 {code} 的联络站。"), code=ctx.args[command.station_arg])
+            ctx.station = named
+        if not may_run(command.name, ctx.audiences()):
+            raise ctx.error(_("抱歉，您没有权限使用 /{name}。发送 /help 查看您可用的命令。"), name=command.name)
+        await command.handler(ctx)
+
+    async def _dispatch_button(self, ctx: Context) -> None:
+        data = ctx.incoming.button_data or ""
+        prefix = data.split(":", 1)[0]
+        handler = self.buttons.get(prefix)
+        if handler is None:
+            raise ctx.error(_("这个按钮已失效。"))
+        await handler(ctx)

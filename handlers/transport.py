@@ -1,0 +1,87 @@
+"""The small protocol every platform adapter implements, and the errors it may raise.
+
+Only the outbox dispatcher calls `send`; handlers write outbox rows (see `handlers.outbox`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    data: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"label": self.label, "data": self.data}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, str]) -> Button:
+        return cls(label=raw["label"], data=raw["data"])
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One message to deliver: to a chat (`chat_id`) or to a person directly (`dm_user_id`)."""
+
+    text: str
+    chat_id: str | None = None
+    dm_user_id: str | None = None
+    reply_to: str | None = None
+    thread_id: str | None = None
+    html: str | None = None
+    buttons: list[Button] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)  # platform user ids to mention intentionally
+    txn_id: str | None = None  # idempotency key for platforms that accept one (Matrix)
+    purpose: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the platform accepted: its message id and the chat it landed in (a DM resolves one)."""
+
+    message_id: str
+    chat_id: str
+
+
+class TransportError(Exception):
+    """Base of delivery failures; the outbox decides what to do from the subclass."""
+
+
+class RetryLater(TransportError):
+    """Temporary: flood control or a network hiccup. `retry_after` seconds, when the platform said."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Undeliverable(TransportError):
+    """Permanent for this target: blocked DM, chat gone, bot removed. `code` names the cause."""
+
+    def __init__(self, reason: str, code: str = "undeliverable") -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class ChatMoved(TransportError):
+    """The chat has a new id (Telegram supergroup upgrade); resend there."""
+
+    def __init__(self, reason: str, new_chat_id: str) -> None:
+        super().__init__(reason)
+        self.new_chat_id = new_chat_id
+
+
+@runtime_checkable
+class Transport(Protocol):
+    platform: str
+
+    async def send(self, message: Outgoing) -> Sent:
+        """Deliver one message; raise a `TransportError` subclass when it was not accepted."""
+        ...
+
+    async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
+        """Answer a button press privately (Telegram's callback alert); may be a no-op."""
+        ...

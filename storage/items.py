@@ -1,0 +1,118 @@
+"""Items (群众意见建议) and their append-only event history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Item, ItemEvent, ItemStatus, Station
+
+
+async def next_number(*, session: AsyncSession, station_id: int) -> int:
+    """Take the station's next item number with one atomic UPDATE … RETURNING."""
+    result = await session.execute(
+        update(Station)
+        .where(col(Station.id) == station_id)
+        .values(next_item_number=Station.next_item_number + 1)
+        .returning(Station.next_item_number)
+    )
+    return int(result.scalar_one()) - 1
+
+
+async def create_item(
+    *,
+    session: AsyncSession,
+    station_id: int,
+    tag: str,
+    text: str,
+    reporter_id: int,
+    source_message_id: int | None,
+    now: datetime,
+) -> Item:
+    number = await next_number(session=session, station_id=station_id)
+    item = Item(
+        station_id=station_id,
+        number=number,
+        tag=tag,
+        text=text,
+        reporter_id=reporter_id,
+        source_message_id=source_message_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(item)
+    await session.flush()
+    await add_event(
+        session=session, item=item, actor_id=reporter_id, kind="created", from_status=None,
+        to_status=ItemStatus.NEW, note=None, now=now,
+    )
+    return item
+
+
+async def add_event(
+    *,
+    session: AsyncSession,
+    item: Item,
+    actor_id: int | None,
+    kind: str,
+    from_status: str | None,
+    to_status: str | None,
+    note: str | None,
+    now: datetime,
+) -> ItemEvent:
+    event = ItemEvent(
+        item_id=item.id or 0, actor_id=actor_id, at=now, kind=kind,
+        from_status=from_status, to_status=to_status, note=note,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def get_item(*, session: AsyncSession, station_id: int, number: int) -> Item | None:
+    result = await session.exec(select(Item).where(Item.station_id == station_id, Item.number == number))
+    return result.first()
+
+
+async def get_item_by_source(*, session: AsyncSession, source_message_id: int) -> Item | None:
+    result = await session.exec(select(Item).where(Item.source_message_id == source_message_id))
+    return result.first()
+
+
+async def list_items(
+    *,
+    session: AsyncSession,
+    station_id: int | None = None,
+    statuses: Sequence[str] | None = None,
+    assignee_id: int | None = None,
+    reporter_id: int | None = None,
+    due_before: datetime | None = None,
+    limit: int | None = None,
+) -> list[Item]:
+    query = select(Item)
+    if station_id is not None:
+        query = query.where(Item.station_id == station_id)
+    if statuses is not None:
+        query = query.where(col(Item.status).in_(list(statuses)))
+    if assignee_id is not None:
+        query = query.where(Item.assignee_id == assignee_id)
+    if reporter_id is not None:
+        query = query.where(Item.reporter_id == reporter_id)
+    if due_before is not None:
+        query = query.where(col(Item.due_at).is_not(None), col(Item.due_at) < due_before)
+    query = query.order_by(col(Item.station_id), col(Item.number))
+    if limit is not None:
+        query = query.limit(limit)
+    result = await session.exec(query)
+    return list(result.all())
+
+
+async def events_of(*, session: AsyncSession, item_id: int) -> list[ItemEvent]:
+    result = await session.exec(
+        select(ItemEvent).where(ItemEvent.item_id == item_id).order_by(col(ItemEvent.at), col(ItemEvent.id))
+    )
+    return list(result.all())

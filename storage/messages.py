@@ -1,0 +1,96 @@
+"""The message log: every message seen or sent, keyed by its platform id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Direction, Message
+
+
+async def get_message(*, session: AsyncSession, platform: str, chat_id: str, message_id: str) -> Message | None:
+    result = await session.exec(
+        select(Message).where(
+            Message.platform == platform, Message.chat_id == chat_id, Message.message_id == message_id
+        )
+    )
+    return result.first()
+
+
+async def record_incoming(
+    *,
+    session: AsyncSession,
+    platform: str,
+    chat_id: str,
+    message_id: str,
+    sender_account_id: int | None,
+    text: str,
+    reply_to: str | None,
+    thread_id: str | None,
+    now: datetime,
+) -> tuple[Message, bool]:
+    """Store an incoming message once; returns (row, created). A redelivery returns the old row."""
+    existing = await get_message(session=session, platform=platform, chat_id=chat_id, message_id=message_id)
+    if existing is not None:
+        return existing, False
+    row = Message(
+        platform=platform,
+        chat_id=chat_id,
+        message_id=message_id,
+        direction=Direction.IN,
+        sender_account_id=sender_account_id,
+        text=text,
+        reply_to=reply_to,
+        thread_id=thread_id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+async def record_outgoing(
+    *,
+    session: AsyncSession,
+    platform: str,
+    chat_id: str,
+    message_id: str,
+    text: str,
+    reply_to: str | None,
+    buttons: list[dict[str, str]],
+    item_id: int | None,
+    outbox_id: int | None,
+    now: datetime,
+) -> Message:
+    row = Message(
+        platform=platform,
+        chat_id=chat_id,
+        message_id=message_id,
+        direction=Direction.OUT,
+        text=text,
+        reply_to=reply_to,
+        buttons=buttons,
+        item_id=item_id,
+        outbox_id=outbox_id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def count_messages(*, session: AsyncSession, platform: str) -> int:
+    result = await session.exec(select(func.count()).select_from(Message).where(Message.platform == platform))
+    return int(result.one())
+
+
+async def move_chat(*, session: AsyncSession, platform: str, old_chat_id: str, new_chat_id: str) -> None:
+    """Follow a chat to its new id, so feedback still replies to the resident's message."""
+    await session.execute(
+        update(Message)
+        .where(col(Message.platform) == platform, col(Message.chat_id) == old_chat_id)
+        .values(chat_id=new_chat_id)
+    )

@@ -1,0 +1,258 @@
+"""SQLModel tables: the one source of truth for bindings, people, items and the outbox.
+
+Every datetime is stored as UTC and handed back timezone-aware (see `UTCDateTime`), because
+SQLite keeps no offset and "three days ahead" must be computed in each station's own zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC; refuses naive input so a local time never sneaks in."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
+
+
+class StationLevel(StrEnum):
+    HOME = "home"  # 代表之家 (county)
+    STATION = "station"  # 代表联络站 (township / street)
+    ROOM = "room"  # 联络室 (village / community)
+    PROFESSIONAL = "professional"  # 专业代表工作站
+
+
+class ChatPurpose(StrEnum):
+    RESIDENTS = "residents"
+    STAFF = "staff"
+
+
+class RoleName(StrEnum):
+    ADMIN = "admin"
+    HEAD = "head"
+    LIAISON = "liaison"
+    DEPUTY = "deputy"
+
+
+class CongressLevel(StrEnum):
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+
+
+class ItemStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED)
+
+
+class Rating(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    UNSATISFIED = "unsatisfied"
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+DEFAULT_TAGS = ["建议", "意见", "求助", "反映", "投诉", "suggestion", "issue", "help"]
+
+
+class Station(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    level: str = Field(default=StationLevel.STATION, max_length=20)
+    specialty: str | None = Field(default=None, max_length=100)
+    parent_id: int | None = Field(default=None, foreign_key="station.id")
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    language: str | None = Field(default=None, max_length=10)
+    tags: list[str] = Field(default_factory=lambda: list(DEFAULT_TAGS), sa_column=Column(JSON, nullable=False))
+    next_item_number: int = Field(default=1)
+    created_at: datetime = _ts()
+
+
+class ChatBinding(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "chat_id", name="uq_binding_chat"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    chat_id: str = Field(max_length=255)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    purpose: str = Field(default=ChatPurpose.RESIDENTS, max_length=20)
+    active: bool = Field(default=True)
+    title: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str = Field(max_length=200)
+    language: str | None = Field(default=None, max_length=10)
+    created_at: datetime = _ts()
+
+
+class Account(SQLModel, table=True):
+    """One platform identity (`telegram:123456`, `matrix:@li:example.org`, `console:li`) of a person."""
+
+    __table_args__ = (UniqueConstraint("platform", "user_id", name="uq_account_identity"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str = Field(max_length=20)
+    user_id: str = Field(max_length=255)
+    username: str | None = Field(default=None, max_length=255, index=True)
+    display_name: str | None = Field(default=None, max_length=200)
+    dm_chat_id: str | None = Field(default=None, max_length=255)
+    dm_blocked: bool = Field(default=False)
+    last_seen_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class RoleAssignment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("person_id", "station_id", "role", name="uq_role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    station_id: int | None = Field(default=None, foreign_key="station.id", index=True)
+    role: str = Field(max_length=20)
+    congress_level: str | None = Field(default=None, max_length=20)
+    active: bool = Field(default=True)
+    created_at: datetime = _ts()
+
+
+class Message(SQLModel, table=True):
+    """Every message seen or sent, keyed by the platform's own id, so replies and redelivery work."""
+
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "message_id", name="uq_message_platform_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    chat_id: str = Field(max_length=255)
+    message_id: str = Field(max_length=255)
+    direction: str = Field(default=Direction.IN, max_length=3)
+    sender_account_id: int | None = Field(default=None, foreign_key="account.id")
+    text: str = Field(default="", sa_type=Text)
+    reply_to: str | None = Field(default=None, max_length=255)
+    thread_id: str | None = Field(default=None, max_length=255)
+    buttons: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Plain ids, not foreign keys: item and outbox already point at messages, and a cycle of
+    # foreign keys would make table creation order ambiguous.
+    item_id: int | None = Field(default=None, index=True)
+    outbox_id: int | None = Field(default=None)
+    created_at: datetime = _ts()
+    edited_at: datetime | None = _ts(nullable=True)
+
+
+class Item(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("station_id", "number", name="uq_item_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    number: int
+    status: str = Field(default=ItemStatus.NEW, max_length=20, index=True)
+    tag: str = Field(max_length=50)
+    text: str = Field(sa_type=Text)
+    reporter_id: int = Field(foreign_key="person.id", index=True)
+    source_message_id: int | None = Field(default=None, foreign_key="message.id")
+    assignee_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    due_at: datetime | None = _ts(nullable=True)
+    result: str | None = Field(default=None, sa_type=Text)
+    rating: str | None = Field(default=None, max_length=30)
+    reopen_count: int = Field(default=0)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    closed_at: datetime | None = _ts(nullable=True)
+
+
+class ItemEvent(SQLModel, table=True):
+    """Append-only history of an item: who did what, when, from which status to which."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    at: datetime = _ts()
+    kind: str = Field(max_length=30)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    note: str | None = Field(default=None, sa_type=Text)
+
+
+class Outbox(SQLModel, table=True):
+    """Every bot-initiated message, written before it is sent; the unique key makes it once-only."""
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    purpose: str = Field(max_length=50)
+    platform: str = Field(max_length=20)
+    chat_id: str | None = Field(default=None, max_length=255)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    reply_to: str | None = Field(default=None, max_length=255)
+    thread_id: str | None = Field(default=None, max_length=255)
+    text: str = Field(sa_type=Text)
+    html: str | None = Field(default=None, sa_type=Text)
+    buttons: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    mentions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    station_id: int | None = Field(default=None, foreign_key="station.id")
+    item_id: int | None = Field(default=None, foreign_key="item.id")
+    due_at: datetime = _ts()
+    state: str = Field(default=OutboxState.PENDING, max_length=10)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _ts()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    sent_message_id: str | None = Field(default=None, max_length=255)
+    txn_id: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+
+
+class KvState(SQLModel, table=True):
+    """Small durable state of the adapters (sync tokens, device ids, counters)."""
+
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(sa_type=Text)
+    updated_at: datetime = _ts()

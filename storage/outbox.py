@@ -1,0 +1,66 @@
+"""The outbox: rows first, delivery second. A unique key per (purpose, target) makes sends once-only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Outbox, OutboxState
+
+
+async def get_by_key(*, session: AsyncSession, key: str) -> Outbox | None:
+    result = await session.exec(select(Outbox).where(Outbox.key == key))
+    return result.first()
+
+
+async def enqueue(*, session: AsyncSession, row: Outbox) -> tuple[Outbox, bool]:
+    """Insert the row unless its key exists; returns (row, created). Never sends anything."""
+    existing = await get_by_key(session=session, key=row.key)
+    if existing is not None:
+        return existing, False
+    if not row.txn_id:
+        row.txn_id = uuid.uuid4().hex
+    row.next_attempt_at = row.due_at
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        # Another process inserted the same key between our check and our insert.
+        existing = await get_by_key(session=session, key=row.key)
+        assert existing is not None
+        return existing, False
+    return row, True
+
+
+async def due_rows(*, session: AsyncSession, now: datetime, limit: int = 50, lock: bool = False) -> list[Outbox]:
+    """Pending rows whose time has come, oldest first; on PostgreSQL they are claimed with SKIP LOCKED."""
+    query = (
+        select(Outbox)
+        .where(Outbox.state == OutboxState.PENDING, col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+        .limit(limit)
+    )
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    result = await session.exec(query)
+    return list(result.all())
+
+
+async def next_due_at(*, session: AsyncSession) -> datetime | None:
+    result = await session.exec(
+        select(Outbox.next_attempt_at)
+        .where(Outbox.state == OutboxState.PENDING)
+        .order_by(col(Outbox.next_attempt_at))
+        .limit(1)
+    )
+    return result.first()
+
+
+async def rows_for_item(*, session: AsyncSession, item_id: int) -> list[Outbox]:
+    result = await session.exec(select(Outbox).where(Outbox.item_id == item_id).order_by(col(Outbox.id)))
+    return list(result.all())

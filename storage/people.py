@@ -1,0 +1,140 @@
+"""People, their platform accounts and their roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Account, Person, RoleAssignment, RoleName
+
+
+async def get_account(*, session: AsyncSession, platform: str, user_id: str) -> Account | None:
+    result = await session.exec(
+        select(Account).where(Account.platform == platform, Account.user_id == user_id)
+    )
+    return result.first()
+
+
+async def find_accounts_by_username(*, session: AsyncSession, platform: str, username: str) -> list[Account]:
+    result = await session.exec(
+        select(Account).where(Account.platform == platform, Account.username == username)
+    )
+    return list(result.all())
+
+
+async def ensure_account(
+    *,
+    session: AsyncSession,
+    platform: str,
+    user_id: str,
+    display_name: str | None,
+    username: str | None = None,
+    now: datetime,
+    touch: bool = True,
+) -> Account:
+    """The account of a platform identity, created with a new person the first time it is seen."""
+    account = await get_account(session=session, platform=platform, user_id=user_id)
+    if account is None:
+        person = Person(display_name=display_name or username or user_id, created_at=now)
+        session.add(person)
+        await session.flush()
+        account = Account(
+            person_id=person.id or 0,
+            platform=platform,
+            user_id=user_id,
+            username=username,
+            display_name=display_name,
+            created_at=now,
+            last_seen_at=now if touch else None,
+        )
+        session.add(account)
+        await session.flush()
+        return account
+    if display_name and account.display_name != display_name:
+        account.display_name = display_name
+    if username and account.username != username:
+        account.username = username
+    if touch:
+        account.last_seen_at = now
+    session.add(account)
+    return account
+
+
+async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def accounts_of(*, session: AsyncSession, person_id: int) -> list[Account]:
+    result = await session.exec(
+        select(Account)
+        .where(Account.person_id == person_id)
+        .order_by(col(Account.last_seen_at).desc(), col(Account.id).desc())
+    )
+    return list(result.all())
+
+
+async def roles_of(*, session: AsyncSession, person_id: int) -> list[RoleAssignment]:
+    result = await session.exec(
+        select(RoleAssignment).where(RoleAssignment.person_id == person_id, RoleAssignment.active)
+    )
+    return list(result.all())
+
+
+async def get_role(
+    *, session: AsyncSession, person_id: int, station_id: int | None, role: RoleName
+) -> RoleAssignment | None:
+    result = await session.exec(
+        select(RoleAssignment).where(
+            RoleAssignment.person_id == person_id,
+            RoleAssignment.station_id == station_id,
+            RoleAssignment.role == role,
+        )
+    )
+    return result.first()
+
+
+async def grant_role(
+    *,
+    session: AsyncSession,
+    person_id: int,
+    station_id: int | None,
+    role: RoleName,
+    now: datetime,
+    congress_level: str | None = None,
+) -> tuple[RoleAssignment, bool]:
+    """Grant (or re-activate) a role; returns the row and whether anything changed."""
+    existing = await get_role(session=session, person_id=person_id, station_id=station_id, role=role)
+    if existing is not None:
+        changed = not existing.active or (congress_level is not None and existing.congress_level != congress_level)
+        existing.active = True
+        if congress_level is not None:
+            existing.congress_level = congress_level
+        session.add(existing)
+        return existing, changed
+    row = RoleAssignment(
+        person_id=person_id, station_id=station_id, role=role, congress_level=congress_level, created_at=now
+    )
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+async def revoke_role(*, session: AsyncSession, person_id: int, station_id: int | None, role: RoleName) -> bool:
+    existing = await get_role(session=session, person_id=person_id, station_id=station_id, role=role)
+    if existing is None or not existing.active:
+        return False
+    existing.active = False
+    session.add(existing)
+    return True
+
+
+async def people_with_role(*, session: AsyncSession, station_id: int, role: RoleName) -> list[Person]:
+    result = await session.exec(
+        select(Person)
+        .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))
+        .where(RoleAssignment.station_id == station_id, RoleAssignment.role == role, RoleAssignment.active)
+        .order_by(col(Person.id))
+    )
+    return list(result.all())

@@ -1,0 +1,84 @@
+"""Stations and the chats bound to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import ChatBinding, ChatPurpose, Station
+
+
+async def get_station_by_code(*, session: AsyncSession, code: str) -> Station | None:
+    result = await session.exec(select(Station).where(Station.code == code))
+    return result.first()
+
+
+async def list_stations(*, session: AsyncSession) -> list[Station]:
+    result = await session.exec(select(Station).order_by(col(Station.code)))
+    return list(result.all())
+
+
+async def create_station(*, session: AsyncSession, station: Station) -> Station:
+    session.add(station)
+    await session.flush()
+    return station
+
+
+async def get_binding(*, session: AsyncSession, platform: str, chat_id: str) -> ChatBinding | None:
+    result = await session.exec(
+        select(ChatBinding).where(ChatBinding.platform == platform, ChatBinding.chat_id == chat_id)
+    )
+    return result.first()
+
+
+async def bind_chat(
+    *,
+    session: AsyncSession,
+    platform: str,
+    chat_id: str,
+    station_id: int,
+    purpose: ChatPurpose,
+    title: str | None,
+    now: datetime,
+) -> ChatBinding:
+    binding = await get_binding(session=session, platform=platform, chat_id=chat_id)
+    if binding is None:
+        binding = ChatBinding(platform=platform, chat_id=chat_id, station_id=station_id, created_at=now)
+    binding.station_id = station_id
+    binding.purpose = purpose
+    binding.active = True
+    binding.title = title or binding.title
+    binding.updated_at = now
+    session.add(binding)
+    await session.flush()
+    return binding
+
+
+async def bindings_of(
+    *, session: AsyncSession, station_id: int, purpose: ChatPurpose | None = None
+) -> list[ChatBinding]:
+    query = select(ChatBinding).where(ChatBinding.station_id == station_id, ChatBinding.active)
+    if purpose is not None:
+        query = query.where(ChatBinding.purpose == purpose)
+    result = await session.exec(query.order_by(col(ChatBinding.id)))
+    return list(result.all())
+
+
+async def move_chat(*, session: AsyncSession, platform: str, old_chat_id: str, new_chat_id: str, now: datetime) -> bool:
+    """A chat got a new id (supergroup upgrade, room upgrade): its binding follows."""
+    binding = await get_binding(session=session, platform=platform, chat_id=old_chat_id)
+    if binding is None:
+        return False
+    target = await get_binding(session=session, platform=platform, chat_id=new_chat_id)
+    if target is not None:
+        target.station_id, target.purpose, target.active = binding.station_id, binding.purpose, binding.active
+        target.updated_at = now
+        binding.active = False
+        session.add(target)
+    else:
+        binding.chat_id = new_chat_id
+    binding.updated_at = now
+    session.add(binding)
+    return True

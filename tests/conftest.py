@@ -1,0 +1,58 @@
+"""Shared fixtures: a migrated database per test (copied from one template), a real App on a fake transport."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import App
+from handlers.clock import ManualClock
+from handlers.context import CoreConfig
+from storage.db import upgrade_sync
+from tests.harness import PLATFORM, ChatDriver, FakeTransport
+
+START = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade_sync(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db_url(template_db: Path, tmp_path: Path) -> str:
+    target = tmp_path / "liaison.db"
+    shutil.copy(template_db, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def app(db_url: str, clock: ManualClock) -> AsyncIterator[App]:
+    config = CoreConfig(admins=frozenset({f"{PLATFORM}:admin"}))
+    application = App(database_url=db_url, clock=clock, config=config)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+def transport(app: App) -> FakeTransport:
+    fake = FakeTransport()
+    app.add_transport(fake)
+    return fake
+
+
+@pytest.fixture
+def chat(app: App, transport: FakeTransport) -> ChatDriver:
+    return ChatDriver(app, transport)

@@ -1,0 +1,103 @@
+"""A fake transport and a chat driver for handler tests: real App, real database, no platform."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.app import App
+from handlers.events import ChatType, EventKind, Incoming, UserRef
+from handlers.transport import Outgoing, Sent, TransportError
+
+PLATFORM = "fake"
+
+
+@dataclass
+class Delivered:
+    id: str
+    chat: str  # chat id, or "dm:<user>" for a direct message
+    text: str
+    reply_to: str | None
+    buttons: list[str]
+    outgoing: Outgoing
+
+
+@dataclass
+class FakeTransport:
+    """Records everything sent; `fail_next` queues errors to raise on the next sends."""
+
+    platform: str = PLATFORM
+    sent: list[Delivered] = field(default_factory=list)
+    answers: list[tuple[str, str]] = field(default_factory=list)
+    fail_next: list[TransportError] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
+
+    async def send(self, message: Outgoing) -> Sent:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        chat = message.chat_id if message.chat_id is not None else f"dm:{message.dm_user_id}"
+        message_id = str(next(self._ids))
+        self.sent.append(
+            Delivered(message_id, chat, message.text, message.reply_to, [b.label for b in message.buttons], message)
+        )
+        return Sent(message_id=message_id, chat_id=chat)
+
+    async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
+        self.answers.append((chat_id, text))
+
+
+class ChatDriver:
+    """Speak as users in chats: each call handles the event, delivers what falls due, returns what was sent."""
+
+    def __init__(self, app: App, transport: FakeTransport, private_chats: set[str] | None = None) -> None:
+        self.app = app
+        self.transport = transport
+        self._message_ids = itertools.count(1)
+
+    def _incoming(self, user: str, chat: str, **kwargs: object) -> Incoming:
+        private = chat.startswith("dm:")
+        return Incoming(
+            platform=PLATFORM,
+            chat_id=chat,
+            chat_type=ChatType.PRIVATE if private else ChatType.GROUP,
+            sender=UserRef(PLATFORM, user, display_name=user),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    async def _run(self, incoming: Incoming) -> list[Delivered]:
+        before = len(self.transport.sent)
+        await self.app.handle(incoming)
+        await self.app.settle()
+        return self.transport.sent[before:]
+
+    async def say(
+        self, user: str, chat: str, text: str, *, reply_to: str | None = None, message_id: str | None = None
+    ) -> list[Delivered]:
+        incoming = self._incoming(
+            user, chat, kind=EventKind.MESSAGE, message_id=message_id or f"m{next(self._message_ids)}",
+            text=text, reply_to=reply_to,
+        )
+        self.last_message_id = incoming.message_id
+        return await self._run(incoming)
+
+    async def edit(self, user: str, chat: str, message_id: str, text: str) -> list[Delivered]:
+        return await self._run(self._incoming(user, chat, kind=EventKind.EDIT, message_id=message_id, text=text))
+
+    async def press(self, user: str, chat: str, message_id: str, label: str) -> list[Delivered]:
+        data = await self.app.button_data_for(platform=PLATFORM, chat_id=chat, message_id=message_id, label=label)
+        return await self._run(
+            self._incoming(
+                user, chat, kind=EventKind.BUTTON, message_id=message_id, button_data=data, button_label=label
+            )
+        )
+
+    async def press_data(self, user: str, chat: str, message_id: str, data: str) -> list[Delivered]:
+        return await self._run(
+            self._incoming(user, chat, kind=EventKind.BUTTON, message_id=message_id, button_data=data)
+        )
+
+    async def advance(self, moment: datetime) -> list[Delivered]:
+        before = len(self.transport.sent)
+        await self.app.advance_to(moment)
+        return self.transport.sent[before:]
