@@ -139,6 +139,8 @@ class Router:
                 raise ctx.error(_("没有代码为 {code} 的联络站。"), code=ctx.args[command.station_arg])
             ctx.station = named
         if not may_run(command.name, ctx.audiences()):
+            if ctx.station is None and not ctx.incoming.is_private:
+                raise ctx.error(_("这个群没有绑定联络站。请先发送 /bind <站点代码>。"))
             raise ctx.error(_("抱歉，您没有权限使用 /{name}。发送 /help 查看您可用的命令。"), name=command.name)
         await command.handler(ctx)
 

@@ -1,0 +1,113 @@
+"""The outbox dispatcher against a fake transport: retries, retry-after, dead letters, moved chats, once-only keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from bot.app import App
+from handlers import outbox
+from handlers.clock import ManualClock
+from handlers.transport import ChatMoved, RetryLater, Undeliverable
+from storage.models import ChatBinding, Message, Outbox, OutboxState
+from tests.harness import ChatDriver, FakeTransport
+
+
+async def enqueue(app: App, key: str, chat_id: str = "lianxi", text: str = "hello") -> None:
+    async with app.sessions() as session:
+        await outbox.to_chat(
+            session=session, key=key, purpose="test", platform="fake", chat_id=chat_id, text=text,
+            now=app.clock.now(),
+        )
+        await session.commit()
+
+
+async def the_row(app: App, key: str) -> Outbox:
+    async with app.sessions() as session:
+        return (await session.exec(select(Outbox).where(Outbox.key == key))).one()
+
+
+async def test_same_key_is_sent_once(app: App, transport: FakeTransport) -> None:
+    await enqueue(app, "k1", text="first")
+    await enqueue(app, "k1", text="second")
+    await app.settle()
+    await app.settle()
+    assert [d.text for d in transport.sent] == ["first"]
+    row = await the_row(app, "k1")
+    assert row.state == OutboxState.SENT and row.sent_message_id == transport.sent[0].id
+    async with app.sessions() as session:
+        logged = (await session.exec(select(Message).where(Message.outbox_id == row.id))).one()
+    assert logged.direction == "out" and logged.text == "first"
+
+
+async def test_retry_after_is_honoured(app: App, transport: FakeTransport, clock: ManualClock) -> None:
+    transport.fail_next.append(RetryLater("flood", retry_after=30))
+    await enqueue(app, "k2")
+    await app.settle()
+    row = await the_row(app, "k2")
+    assert transport.sent == [] and row.state == OutboxState.PENDING and row.attempts == 1
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=30)
+    clock.set(clock.now() + timedelta(seconds=29))
+    await app.settle()
+    assert transport.sent == []
+    await app.advance_to(clock.now() + timedelta(seconds=1))
+    assert [d.text for d in transport.sent] == ["hello"]
+    assert (await the_row(app, "k2")).state == OutboxState.SENT
+
+
+async def test_permanent_failure_is_dead_not_retried(app: App, transport: FakeTransport) -> None:
+    transport.fail_next.append(Undeliverable("bot was kicked", code="chat_gone"))
+    await enqueue(app, "k3")
+    await app.settle()
+    await app.advance_to(app.clock.now() + timedelta(days=1))
+    row = await the_row(app, "k3")
+    assert row.state == OutboxState.DEAD and "chat_gone" in (row.last_error or "")
+    assert transport.sent == []
+
+
+async def test_gives_up_after_max_attempts(app: App, transport: FakeTransport) -> None:
+    app.outbox.max_attempts = 3
+    transport.fail_next.extend(RetryLater("down") for _ in range(5))
+    await enqueue(app, "k4")
+    await app.advance_to(app.clock.now() + timedelta(hours=2))
+    row = await the_row(app, "k4")
+    assert row.state == OutboxState.DEAD and row.attempts == 3
+    assert len(transport.fail_next) == 2
+
+
+async def test_moved_chat_is_followed(chat: ChatDriver, app: App, transport: FakeTransport) -> None:
+    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪 站")
+    await chat.say("admin", "old", "/bind lianxi")
+    transport.fail_next.append(ChatMoved("upgraded", new_chat_id="new"))
+    await enqueue(app, "k5", chat_id="old")
+    await app.settle()
+    assert [(d.chat, d.text) for d in transport.sent][-1] == ("new", "hello")
+    async with app.sessions() as session:
+        bindings = [(b.chat_id, b.active) for b in (await session.exec(select(ChatBinding))).all()]
+    assert bindings == [("new", True)]
+
+
+async def test_rows_wait_for_their_due_time(app: App, transport: FakeTransport, clock: ManualClock) -> None:
+    async with app.sessions() as session:
+        await outbox.to_chat(
+            session=session, key="later", purpose="test", platform="fake", chat_id="c", text="later",
+            now=clock.now(), due_at=clock.now() + timedelta(hours=3),
+        )
+        await session.commit()
+    await app.settle()
+    assert transport.sent == []
+    assert await app.next_due() == clock.now() + timedelta(hours=3)
+    await app.advance_to(clock.now() + timedelta(hours=4))
+    assert [d.text for d in transport.sent] == ["later"]
+
+
+async def test_rows_for_an_absent_platform_stay_pending(app: App, transport: FakeTransport) -> None:
+    async with app.sessions() as session:
+        await outbox.to_chat(
+            session=session, key="tg", purpose="test", platform="telegram", chat_id="c", text="x",
+            now=app.clock.now(),
+        )
+        await session.commit()
+    await app.settle()
+    assert (await the_row(app, "tg")).state == OutboxState.PENDING
