@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 CATALOGS := $(wildcard handlers/locales/*/LC_MESSAGES/liaison.po)
 
-.PHONY: run test install catalogs migrate lint peers bench clean
+.PHONY: run test install catalogs catalogs-update migrate lint peers bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,14 @@ bench: install peers
 
 clean:
 	rm -rf $(VENV) .venv-synapse build *.egg-info
+
+# Developers: re-extract the msgids (the zh_CN text) and merge them into every catalog.
+catalogs-update: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg --sort-by-file --no-wrap -o handlers/locales/liaison.pot bot handlers schedules
+	for lang in zh_CN zh_TW en; do \
+	  if [ -f handlers/locales/$$lang/LC_MESSAGES/liaison.po ]; then \
+	    $(VENV)/bin/pybabel update --no-wrap --ignore-obsolete -i handlers/locales/liaison.pot -d handlers/locales -D liaison -l $$lang; \
+	  else \
+	    $(VENV)/bin/pybabel init -i handlers/locales/liaison.pot -d handlers/locales -D liaison -l $$lang; \
+	  fi; \
+	done

@@ -19,6 +19,21 @@ from tests.harness import PLATFORM, ChatDriver, FakeTransport
 START = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogs() -> None:
+    """Compile the .po catalogs the way `make` does, so a test never reads a stale .mo."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from handlers.i18n import LOCALE_DIR
+
+    for po_path in LOCALE_DIR.glob("*/LC_MESSAGES/liaison.po"):
+        with po_path.open("rb") as source:
+            catalog = read_po(source)
+        with po_path.with_suffix(".mo").open("wb") as target:
+            write_mo(target, catalog)
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

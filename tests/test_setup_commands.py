@@ -45,7 +45,7 @@ async def test_roles_and_whoami(chat: ChatDriver, app: App) -> None:
     assert "li" in listing.text and "zhang" in listing.text
     [head] = await chat.say("admin", "lianxi", "/head set wang")
     assert "站长" in head.text
-    [head2] = await chat.say("admin", "lianxi", "/head set zhao")
+    await chat.say("admin", "lianxi", "/head set zhao")
     roles = [(r.role, r.active) for r in await rows(app, RoleAssignment) if r.role == "head"]
     assert sorted(roles) == [("head", False), ("head", True)], "a station has one head at a time"
     [removed] = await chat.say("zhang", "lianxi", "/deputy remove li")
