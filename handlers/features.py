@@ -18,4 +18,6 @@ def all_commands() -> list[Command]:
 
 
 def all_jobs() -> list[DueJob]:
-    return []
+    from schedules.overdue import OverdueChaser
+
+    return [OverdueChaser()]

@@ -89,7 +89,7 @@ async def count_messages(*, session: AsyncSession, platform: str) -> int:
 
 async def move_chat(*, session: AsyncSession, platform: str, old_chat_id: str, new_chat_id: str) -> None:
     """Follow a chat to its new id, so feedback still replies to the resident's message."""
-    await session.execute(
+    await session.exec(
         update(Message)
         .where(col(Message.platform) == platform, col(Message.chat_id) == old_chat_id)
         .values(chat_id=new_chat_id)
