@@ -56,15 +56,21 @@ class OutboxDispatcher:
         self.wake = asyncio.Event()
 
     async def drain(self, *, limit: int = 1000) -> int:
-        """Send every row due now (in due order); returns how many rows were attempted."""
+        """Send every row due now (in due order); returns how many rows were attempted.
+
+        With row locks (PostgreSQL) each row is claimed, sent and committed in its own
+        transaction, so a row is never held by two processes; on SQLite one process drains
+        and a small batch per transaction is enough.
+        """
         attempted = 0
+        batch = 1 if self._lock_rows else 20
         async with self._drain_lock:
             while attempted < limit:
                 async with self.sessions() as session:
                     rows = await outbox_repo.due_rows(
-                        session=session, now=self.clock.now(), limit=20, lock=self._lock_rows
+                        session=session, now=self.clock.now(), platforms=list(self.transports),
+                        limit=batch, lock=self._lock_rows,
                     )
-                    rows = [row for row in rows if row.platform in self.transports]
                     if not rows:
                         await session.commit()
                         return attempted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -37,11 +38,21 @@ async def enqueue(*, session: AsyncSession, row: Outbox) -> tuple[Outbox, bool]:
     return row, True
 
 
-async def due_rows(*, session: AsyncSession, now: datetime, limit: int = 50, lock: bool = False) -> list[Outbox]:
-    """Pending rows whose time has come, oldest first; on PostgreSQL they are claimed with SKIP LOCKED."""
+async def due_rows(
+    *, session: AsyncSession, now: datetime, platforms: Sequence[str], limit: int = 50, lock: bool = False
+) -> list[Outbox]:
+    """Pending rows whose time has come, oldest first, for the platforms this process can reach.
+
+    With `lock` (PostgreSQL) the rows are claimed FOR UPDATE SKIP LOCKED: another process
+    draining the same database skips them until this transaction ends.
+    """
     query = (
         select(Outbox)
-        .where(Outbox.state == OutboxState.PENDING, col(Outbox.next_attempt_at) <= now)
+        .where(
+            Outbox.state == OutboxState.PENDING,
+            col(Outbox.next_attempt_at) <= now,
+            col(Outbox.platform).in_(list(platforms)),
+        )
         .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
         .limit(limit)
     )
