@@ -163,6 +163,7 @@ class FakeTelegram:
         self.webhook: JSON | None = None
         self.confirmed_offset = 0  # every update below this id was confirmed by getUpdates
         self._updates: list[JSON] = []
+        self.last_update: JSON | None = None  # the update pushed last (e.g. by a multi-update factory)
         self._update_ids = itertools.count(1000)
         self._user_ids = itertools.count(5001)
         self._group_ids = itertools.count(1)
@@ -431,6 +432,7 @@ class FakeTelegram:
         """Queue an update of ``kind`` (``message``, ``callback_query`` ...) and return it."""
         update = {"update_id": next(self._update_ids), kind: payload}
         self._updates.append(update)
+        self.last_update = update
         asyncio.get_running_loop().create_task(self._notify())
         return update
 

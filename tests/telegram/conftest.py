@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.peers.fake_telegram import FakeTelegram
+from tests.peers.fake_telegram import JSON, FakeTelegram
+from tests.telegram.harness import TelegramBotRunner
 
 
 def _is_loopback(host: Any) -> bool:
@@ -76,3 +78,45 @@ async def fake_tg() -> AsyncIterator[FakeTelegram]:
         yield server
     finally:
         await server.stop()
+
+
+@dataclass
+class World:
+    """The people and chats of one station on the fake Telegram."""
+
+    fake: FakeTelegram
+    admin: JSON
+    liaison: JSON
+    deputy: JSON
+    alice: JSON
+    bob: JSON
+    residents: JSON
+    staff: JSON
+
+    @property
+    def admin_dm(self) -> JSON:
+        return self.fake.private(self.admin)
+
+
+@pytest.fixture
+def world(fake_tg: FakeTelegram) -> World:
+    admin = fake_tg.user("Ada", username="ada_admin")
+    liaison = fake_tg.user("张联络", username="zhang_ll")
+    deputy = fake_tg.user("李代表", username="li_daibiao")
+    alice = fake_tg.user("Alice", username="alice")
+    bob = fake_tg.user("Bob")
+    residents = fake_tg.group("幸福社区居民群", members=[alice, bob, liaison, deputy], admins=[admin])
+    staff = fake_tg.group("幸福社区工作群", members=[liaison, deputy], admins=[admin])
+    fake_tg.private(admin)
+    return World(fake_tg, admin, liaison, deputy, alice, bob, residents, staff)
+
+
+@pytest.fixture
+async def bot(fake_tg: FakeTelegram, db_url: str, world: World) -> AsyncIterator[TelegramBotRunner]:
+    """The bot, polling the fake server; the world's admin is a configured admin."""
+    runner = TelegramBotRunner(fake_tg, db_url, admins=frozenset({f"telegram:{world.admin['id']}"}))
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()

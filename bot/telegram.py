@@ -1,0 +1,739 @@
+"""The Telegram adapter, on python-telegram-bot 22: updates in as `Incoming`, `Transport` out.
+
+Thin on purpose: it translates Telegram's vocabulary (updates, chat ids, entities, errors) into
+the core's and back; every rule lives in `handlers/`. What it does own is Telegram's delivery
+semantics:
+
+- an update is confirmed to Telegram (the getUpdates offset moves, or the webhook answers 2xx)
+  only after the core committed it, so a crash means redelivery, which the core recognises;
+- flood control goes through PTB's `AIORateLimiter`; a 429 that outlives its retries becomes
+  `RetryLater(retry_after)`, so the outbox row stays pending until Telegram accepts it;
+- Telegram errors become the core's transport errors (403 on a DM -> `dm_blocked`, a migrated
+  group -> `ChatMoved`, a kicked bot -> `bot_removed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlalchemy.exc import DBAPIError
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeDefault,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatType as TgChatType
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, TypeHandler
+
+from handlers.events import ChatType, EventKind, Incoming, UserRef
+from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# What the bot listens to; chat_member (other people's membership) needs admin rights and is not used.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units
+MAX_ALERT = 200  # answerCallbackQuery text limit
+MAX_CALLBACK_DATA = 64  # bytes
+# Command menus: which commands appear where. Presentation only; who may run what is the core's table.
+PRIVATE_ONLY_COMMANDS = frozenset({"start", "use"})
+GROUP_ONLY_COMMANDS = frozenset({"bind", "unbind"})
+RESIDENT_AUDIENCES = frozenset({"anyone", "reporter"})
+MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}  # Telegram language_code -> catalog
+COMMANDS_KV_KEY = "telegram:commands:{bot_id}"
+
+
+@dataclass
+class TelegramOptions:
+    """How to reach Telegram and how hard to push it; built from `Settings` in production."""
+
+    token: str
+    base_url: str = DEFAULT_BASE_URL
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: str | None = None
+    poll_timeout: float = 25.0  # long-polling timeout; tests use ~1 s against the fake server
+    overall_max_rate: float = 30.0  # messages per second, all chats together (Telegram's limit)
+    group_max_rate: float = 20.0  # messages per minute per group (Telegram's limit)
+    max_retries: int = 2  # 429 retries inside one send before the outbox takes over
+    default_language: str = "zh_CN"  # command menu for users whose language has no menu
+    publish_commands: bool = True
+    update_attempts: int = 3  # tries for an update whose processing fails with a (non-database) bug
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TelegramOptions:
+        if not settings.telegram_token:
+            raise ValueError("LIAISON_TELEGRAM_TOKEN is not set")
+        return cls(
+            token=settings.telegram_token,
+            base_url=settings.telegram_base_url,
+            webhook_url=settings.telegram_webhook_url,
+            webhook_listen=settings.telegram_webhook_listen,
+            webhook_port=settings.telegram_webhook_port,
+            webhook_secret=settings.telegram_webhook_secret,
+            default_language=settings.language,
+        )
+
+
+def file_url_for(base_url: str) -> str:
+    """The file endpoint next to a Bot API base URL (self-hosted servers serve both)."""
+    if base_url.endswith("/bot"):
+        return base_url[: -len("/bot")] + "/file/bot"
+    return base_url.rstrip("/") + "/file/bot"
+
+
+def build_application(options: TelegramOptions) -> Application:  # type: ignore[type-arg]
+    """A PTB Application with our rate limiter and no Updater: polling is ours (see `_poll_loop`)."""
+    limiter = AIORateLimiter(
+        overall_max_rate=options.overall_max_rate,
+        overall_time_period=1,
+        group_max_rate=options.group_max_rate,
+        group_time_period=60,
+        max_retries=options.max_retries,
+    )
+    return (
+        ApplicationBuilder()
+        .token(options.token)
+        .base_url(options.base_url)
+        .base_file_url(file_url_for(options.base_url))
+        .rate_limiter(limiter)
+        .updater(None)
+        .connect_timeout(10)
+        .read_timeout(15)
+        .write_timeout(15)
+        .pool_timeout(10)
+        .get_updates_read_timeout(options.poll_timeout + 10)
+        .build()
+    )
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut text into pieces Telegram accepts, at line breaks where possible."""
+
+    def units(s: str) -> int:
+        return len(s.encode("utf-16-le")) // 2
+
+    if units(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while units(line) > limit:  # a single overlong line: hard cut
+            cut = limit
+            while units(line[:cut]) > limit:
+                cut -= 1
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:cut])
+            line = line[cut:]
+        if units(current + line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current:
+        pieces.append(current)
+    return [p for p in pieces if p.strip()] or [text[:limit]]
+
+
+def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+    """Inline buttons: short labels share a row (ratings), long ones get a row each."""
+    if not buttons:
+        return None
+    for button in buttons:
+        if not 1 <= len(button.data.encode()) <= MAX_CALLBACK_DATA:
+            raise Undeliverable(f"button data {button.data!r} does not fit Telegram's 64 bytes", code="bad_button")
+    cells = [InlineKeyboardButton(b.label, callback_data=b.data) for b in buttons]
+    if len(buttons) <= 4 and all(len(b.label) <= 8 for b in buttons):
+        return InlineKeyboardMarkup([cells])
+    return InlineKeyboardMarkup([[cell] for cell in cells])
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """The wait Telegram asked for. PTB 22 keeps it as a timedelta in `_retry_after` (as its own
+    AIORateLimiter reads it); the public attribute is an int or a timedelta depending on PTB_TIMEDELTA."""
+    return exc._retry_after.total_seconds()
+
+
+def transport_error(exc: TelegramError) -> TransportError:
+    """Telegram's error, in the outbox's vocabulary (what to do next, not what happened)."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, RetryAfter):
+        return RetryLater(text, retry_after=retry_seconds(exc))
+    if isinstance(exc, ChatMigrated):
+        return ChatMoved(text, new_chat_id=str(exc.new_chat_id))
+    if isinstance(exc, Forbidden):
+        if "initiate conversation" in lowered or "blocked by the user" in lowered:
+            return Undeliverable(text, code="dm_blocked")
+        if "deactivated" in lowered:
+            return Undeliverable(text, code="user_deactivated")
+        if "kicked" in lowered or "not a member" in lowered:
+            return Undeliverable(text, code="bot_removed")
+        return Undeliverable(text, code="forbidden")
+    if isinstance(exc, BadRequest):
+        if "chat not found" in lowered:
+            return Undeliverable(text, code="chat_not_found")
+        if "not enough rights" in lowered or "have no rights" in lowered:
+            return Undeliverable(text, code="no_rights")
+        return Undeliverable(text, code="bad_request")
+    if isinstance(exc, (TimedOut, NetworkError, Conflict)):
+        return RetryLater(text)
+    if isinstance(exc, InvalidToken):
+        return RetryLater(f"invalid bot token: {text}")
+    return TransportError(text)
+
+
+def _is_infrastructure(exc: BaseException) -> bool:
+    """Errors that say nothing about the update (database down or locked): retry without limit."""
+    return isinstance(exc, (DBAPIError, OSError, TimeoutError))
+
+
+class TelegramTransport:
+    """The bot on Telegram: polls (or serves a webhook), feeds the core, and delivers its outbox."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        app: App,
+        options: TelegramOptions,
+        application: Application | None = None,  # type: ignore[type-arg]
+    ) -> None:
+        self.app = app
+        self.options = options
+        self.application = application or build_application(options)
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.can_read_all_group_messages = True
+        self._bot_is_admin: dict[int, bool] = {}
+        self._failed: dict[int, BaseException] = {}
+        self._answered: set[str] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._poll_call: asyncio.Task[Any] | None = None
+        self._offset: int | None = None
+        self._stopping = asyncio.Event()
+        self._webhook_runner: web.AppRunner | None = None
+        self._webhook_secret: str | None = None
+        self._webhook_lock = asyncio.Lock()
+        self.processed_updates = 0
+
+    @classmethod
+    def from_settings(cls, app: App, settings: Settings) -> TelegramTransport:
+        return cls(app, TelegramOptions.from_settings(settings))
+
+    @property
+    def bot(self) -> Any:
+        return self.application.bot
+
+    @property
+    def me(self) -> User:
+        return self.bot.bot
+
+    @property
+    def username(self) -> str:
+        return self.me.username or ""
+
+    def deep_link(self, code: str) -> str:
+        """`https://t.me/<bot>?start=<code>`: opens the private chat and sends `/start <code>`."""
+        return f"https://t.me/{self.username}?start={code}"
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Log in (getMe), register with the core, publish commands, then poll or serve the webhook."""
+        await self.application.initialize()
+        self.can_read_all_group_messages = bool(self.me.can_read_all_group_messages)
+        self.app.config.bot_usernames.setdefault(PLATFORM, set()).add(self.username)
+        self.app.config.dm_invite_links[PLATFORM] = self.deep_link
+        self.app.add_transport(self)
+        if not self.can_read_all_group_messages:
+            log.warning(
+                "Telegram privacy mode is on for @%s: in groups where it is not an admin it sees only "
+                "commands and replies. Turn it off with BotFather (/setprivacy -> Disable).",
+                self.username,
+            )
+        if self.options.publish_commands:
+            try:
+                await self.publish_commands()
+            except TelegramError:
+                log.exception("could not publish the command menus; the bot works without them")
+        self._stopping.clear()
+        if self.options.webhook_url:
+            await self._start_webhook()
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll_loop(), name="telegram-poll")
+        log.info("Telegram: @%s is up (%s)", self.username, "webhook" if self.options.webhook_url else "polling")
+
+    async def stop(self) -> None:
+        """Finish the update in hand, confirm what was processed, and shut PTB down."""
+        self._stopping.set()
+        if self._poll_call is not None:
+            self._poll_call.cancel()
+        if self._poller is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+            if self._offset is not None:
+                with contextlib.suppress(TelegramError):  # confirm, so a clean restart redelivers nothing
+                    await self.bot.get_updates(offset=self._offset, timeout=0, allowed_updates=ALLOWED_UPDATES)
+        if self._webhook_runner is not None:
+            await self._webhook_runner.cleanup()  # the webhook stays set: Telegram queues until we return
+            self._webhook_runner = None
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start, wait until `stop` is set (or polling dies), then stop."""
+        await self.start()
+        try:
+            waiters = [asyncio.create_task(stop.wait())]
+            if self._poller is not None:
+                waiters.append(self._poller)  # type: ignore[arg-type]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await self.stop()
+
+    # --- command menus --------------------------------------------------------------------------
+    def command_menus(self) -> list[tuple[BotCommandScope, str | None, list[BotCommand]]]:
+        """The menus to publish: (scope, language_code, commands), read from the core's tables."""
+        from handlers.features import all_commands
+        from handlers.i18n import translator
+        from handlers.permissions import PERMISSIONS
+
+        commands = all_commands()
+
+        def menu(language: str, keep: Any) -> list[BotCommand]:
+            tr = translator(language)
+            return [BotCommand(c.name, tr(c.summary)[:256]) for c in commands if keep(c.name)]
+
+        def residents(name: str) -> bool:
+            allowed = {str(a) for a in PERMISSIONS.get(name, ())}
+            return bool(allowed & RESIDENT_AUDIENCES)
+
+        scopes: list[tuple[BotCommandScope, Any]] = [
+            (BotCommandScopeDefault(), lambda n: residents(n) and n not in GROUP_ONLY_COMMANDS),
+            (BotCommandScopeAllPrivateChats(), lambda n: n not in GROUP_ONLY_COMMANDS),
+            (BotCommandScopeAllGroupChats(), lambda n: residents(n) and n not in PRIVATE_ONLY_COMMANDS),
+            (BotCommandScopeAllChatAdministrators(), lambda n: n not in PRIVATE_ONLY_COMMANDS),
+        ]
+        out: list[tuple[BotCommandScope, str | None, list[BotCommand]]] = []
+        for scope, keep in scopes:
+            out.append((scope, None, menu(self.options.default_language, keep)))
+            for code, language in MENU_LANGUAGES.items():
+                out.append((scope, code, menu(language, keep)))
+        return out
+
+    async def publish_commands(self) -> bool:
+        """setMyCommands for every scope and language, skipped when nothing changed since last time."""
+        from storage import kv
+
+        menus = self.command_menus()
+        digest = hashlib.sha256(
+            json.dumps([(s.to_dict(), lang, [c.to_dict() for c in cmds]) for s, lang, cmds in menus]).encode()
+        ).hexdigest()
+        key = COMMANDS_KV_KEY.format(bot_id=self.me.id)
+        async with self.app.sessions() as session:
+            if await kv.get_value(session=session, key=key) == digest:
+                return False
+        for scope, language, commands in menus:
+            await self.bot.set_my_commands(commands, scope=scope, language_code=language)
+        async with self.app.sessions() as session:
+            await kv.set_value(session=session, key=key, value=digest, now=self.app.clock.now())
+            await session.commit()
+        return True
+
+    # --- polling --------------------------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        """Long-poll; process each batch fully before asking with the next offset (= confirming it)."""
+        failures = 0
+        while not self._stopping.is_set():
+            self._poll_call = asyncio.create_task(
+                self.bot.get_updates(
+                    offset=self._offset,
+                    timeout=self.options.poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=self.options.poll_timeout + 10,
+                )
+            )
+            try:
+                updates = await self._poll_call
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    return
+                raise
+            except TimedOut:
+                continue
+            except InvalidToken:
+                log.critical("Telegram rejected the bot token; check LIAISON_TELEGRAM_TOKEN")
+                raise
+            except RetryAfter as exc:
+                await self._sleep(retry_seconds(exc))
+                continue
+            except TelegramError as exc:  # network trouble, or a Conflict with another instance/webhook
+                failures += 1
+                log.warning("getUpdates failed (%s); retrying", exc)
+                await self._sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            finally:
+                self._poll_call = None
+            failures = 0
+            for update in updates:
+                await self._process_reliably(update)
+                self._offset = update.update_id + 1
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _process_reliably(self, update: Update) -> bool:
+        """Process until committed. Database trouble: retry until it passes (or we stop); a bug: a few
+        tries, then log the update and move on so one poisonous update cannot stall every station."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.process(update)
+                return True
+            except Exception as exc:
+                infra = _is_infrastructure(exc)
+                if not infra and attempt >= self.options.update_attempts:
+                    log.error("dropping update %s after %d failures: %s", update.update_id, attempt, update.to_json())
+                    return False
+                if self._stopping.is_set():
+                    raise
+                delay = min(30.0, 0.2 * 2**attempt)
+                log.warning("update %s failed (%r), retry %d in %.1fs", update.update_id, exc, attempt, delay)
+                await self._sleep(delay)
+
+    # --- webhook --------------------------------------------------------------------------------
+    async def _start_webhook(self) -> None:
+        url = self.options.webhook_url
+        assert url
+        path = urlsplit(url).path or "/"
+        # Without a configured secret a fresh one per start still keeps strangers out: we set the webhook now.
+        self._webhook_secret = self.options.webhook_secret or secrets.token_urlsafe(32)
+        server = web.Application(client_max_size=4 * 1024 * 1024)
+        server.router.add_post(path, self._on_webhook)
+        self._webhook_runner = web.AppRunner(server, access_log=None)
+        await self._webhook_runner.setup()
+        site = web.TCPSite(self._webhook_runner, self.options.webhook_listen, self.options.webhook_port)
+        await site.start()
+        await self.bot.set_webhook(
+            url,
+            secret_token=self._webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=1,  # one at a time: updates of a chat stay in order
+            drop_pending_updates=False,
+        )
+        log.info("Telegram webhook listening on %s:%s%s", self.options.webhook_listen, self.options.webhook_port, path)
+
+    @property
+    def webhook_port(self) -> int | None:
+        """The bound port (useful when configured as 0)."""
+        if self._webhook_runner is None:
+            return None
+        for site in self._webhook_runner.sites:
+            server = getattr(site, "_server", None)
+            if server is not None and server.sockets:
+                return int(server.sockets[0].getsockname()[1])
+        return None
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        """Answer 200 only after the update is committed; any other answer makes Telegram redeliver."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not self._webhook_secret or not hmac.compare_digest(given.encode(), self._webhook_secret.encode()):
+            return web.Response(status=403, text="bad secret")
+        try:
+            update = Update.de_json(await request.json(), self.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400, text="not an update")
+        async with self._webhook_lock:
+            try:
+                await self.process(update)
+            except Exception as exc:
+                if _is_infrastructure(exc):
+                    log.warning("webhook update %s failed (%r); Telegram will redeliver", update.update_id, exc)
+                    return web.Response(status=503, text="try again")
+                log.exception("dropping webhook update %s: %s", update.update_id, update.to_json())
+        return web.Response(status=200, text="ok")
+
+    # --- updates -> core ------------------------------------------------------------------------
+    async def process(self, update: Update) -> None:
+        """Feed one update through PTB's Application into the core; raises if the core failed."""
+        await self.application.process_update(update)
+        error = self._failed.pop(update.update_id, None)
+        if error is not None:
+            raise error
+        self.processed_updates += 1
+
+    async def _on_update(self, update: Update, context: CallbackContext) -> None:  # type: ignore[type-arg]
+        for incoming in await self.to_incoming(update):
+            await self.app.handle(incoming)
+        query = update.callback_query
+        if query is not None and query.id not in self._answered:
+            await self._answer(query.id, None)  # every press needs an answer, or the client spins
+        if query is not None:
+            self._answered.discard(query.id)
+
+    async def _on_error(self, update: object, context: CallbackContext) -> None:  # type: ignore[type-arg]
+        if isinstance(update, Update) and context.error is not None:
+            self._failed[update.update_id] = context.error
+
+    def _user_ref(self, user: User) -> UserRef:
+        return UserRef(PLATFORM, str(user.id), display_name=user.full_name, username=user.username)
+
+    @staticmethod
+    def _chat_type(chat_type: str) -> ChatType:
+        return ChatType.PRIVATE if chat_type == TgChatType.PRIVATE else ChatType.GROUP
+
+    async def to_incoming(self, update: Update) -> list[Incoming]:
+        """The core events one update stands for (none for what the bot does not care about)."""
+        if update.message is not None:
+            return await self._from_message(update.message, EventKind.MESSAGE)
+        if update.edited_message is not None:
+            return await self._from_message(update.edited_message, EventKind.EDIT)
+        if update.callback_query is not None:
+            return self._from_callback(update)
+        if update.my_chat_member is not None:
+            return self._from_my_chat_member(update)
+        return []
+
+    async def _from_message(self, message: Message, kind: EventKind) -> list[Incoming]:
+        chat = message.chat
+        user = message.from_user
+        if user is None or user.id == self.me.id:
+            return []
+        base: dict[str, Any] = {
+            "platform": PLATFORM,
+            "chat_type": self._chat_type(chat.type),
+            "sender": self._user_ref(user),
+            "chat_title": chat.title,
+            "timestamp": message.edit_date or message.date,
+        }
+        if message.migrate_to_chat_id:
+            return [
+                Incoming(
+                    kind=EventKind.CHAT_MIGRATED,
+                    chat_id=str(chat.id),
+                    new_chat_id=str(message.migrate_to_chat_id),
+                    **base,
+                )
+            ]
+        if message.migrate_from_chat_id:
+            return [
+                Incoming(
+                    kind=EventKind.CHAT_MIGRATED,
+                    chat_id=str(message.migrate_from_chat_id),
+                    new_chat_id=str(chat.id),
+                    **base,
+                )
+            ]
+        if message.new_chat_members:
+            return [
+                Incoming(
+                    kind=EventKind.MEMBER_JOINED, chat_id=str(chat.id), **{**base, "sender": self._user_ref(member)}
+                )
+                for member in message.new_chat_members
+                if member.id != self.me.id
+            ]
+        if message.left_chat_member:
+            member = message.left_chat_member
+            if member.id == self.me.id:  # my_chat_member says it too; one event is enough
+                return []
+            return [
+                Incoming(kind=EventKind.MEMBER_LEFT, chat_id=str(chat.id), **{**base, "sender": self._user_ref(member)})
+            ]
+        if user.is_bot:
+            return []
+        text = message.text or message.caption or ""
+        if not text:
+            return []
+        entities = message.parse_entities() if message.text else message.parse_caption_entities()
+        mentions: list[UserRef] = []
+        mentions_bot = False
+        addressed_to_other_bot = False
+        is_command = False
+        for entity, value in entities.items():
+            if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None:
+                if entity.user.id == self.me.id:
+                    mentions_bot = True
+                else:
+                    mentions.append(self._user_ref(entity.user))
+            elif entity.type == MessageEntity.MENTION and value[1:].lower() == self.username.lower():
+                mentions_bot = True
+            elif entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+                is_command = True
+                _name, _at, addressee = value.partition("@")
+                addressed_to_other_bot = bool(addressee) and addressee.lower() != self.username.lower()
+        reply = message.reply_to_message
+        if reply is not None and message.is_topic_message and reply.forum_topic_created is not None:
+            reply = None  # in forum topics every message "replies" to the topic's first message
+        notes: dict[str, str] = {}
+        if is_command and chat.type != TgChatType.PRIVATE and not addressed_to_other_bot:
+            notes["privacy_mode"] = "on" if await self._privacy_blocks(chat.id) else "off"
+        return [
+            Incoming(
+                kind=kind,
+                chat_id=str(chat.id),
+                message_id=str(message.message_id),
+                text=text,
+                reply_to=str(reply.message_id) if reply is not None else None,
+                thread_id=str(message.message_thread_id) if message.is_topic_message else None,
+                mentions=mentions,
+                mentions_bot=mentions_bot,
+                addressed_to_other_bot=addressed_to_other_bot,
+                platform_notes=notes,
+                **base,
+            )
+        ]
+
+    async def _privacy_blocks(self, chat_id: int) -> bool:
+        """Whether privacy mode hides plain messages here: it is on and the bot is no admin of the chat."""
+        if self.can_read_all_group_messages:
+            return False
+        admin = self._bot_is_admin.get(chat_id)
+        if admin is None:
+            try:
+                member = await self.bot.get_chat_member(chat_id, self.me.id)
+                admin = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+            except TelegramError:
+                return True  # unknown: the warning is harmless, a silent deaf bot is not
+            self._bot_is_admin[chat_id] = admin
+        return not admin
+
+    def _from_callback(self, update: Update) -> list[Incoming]:
+        query = update.callback_query
+        assert query is not None
+        message = query.message
+        if message is None or query.data is None:  # inline-mode or game buttons: not ours
+            return []
+        label = None
+        markup = getattr(message, "reply_markup", None)
+        if markup is not None:
+            for row in markup.inline_keyboard:
+                for button in row:
+                    if button.callback_data == query.data:
+                        label = button.text
+        chat = message.chat
+        return [
+            Incoming(
+                kind=EventKind.BUTTON,
+                platform=PLATFORM,
+                chat_id=str(chat.id),
+                chat_type=self._chat_type(chat.type),
+                sender=self._user_ref(query.from_user),
+                message_id=str(message.message_id),
+                button_data=query.data,
+                button_label=label,
+                press_id=query.id,
+                chat_title=chat.title,
+            )
+        ]
+
+    def _from_my_chat_member(self, update: Update) -> list[Incoming]:
+        change = update.my_chat_member
+        assert change is not None
+        chat = change.chat
+        self._bot_is_admin.pop(chat.id, None)  # promoted or demoted: ask again next time
+        status = change.new_chat_member.status
+        if status not in (ChatMember.LEFT, ChatMember.BANNED):
+            return []
+        return [
+            Incoming(
+                kind=EventKind.BOT_REMOVED,
+                platform=PLATFORM,
+                chat_id=str(chat.id),
+                chat_type=self._chat_type(chat.type),
+                sender=self._user_ref(change.from_user),
+                chat_title=chat.title,
+                timestamp=change.date,
+            )
+        ]
+
+    # --- core -> Telegram (Transport) -----------------------------------------------------------
+    async def send(self, message: Outgoing) -> Sent:
+        target = message.chat_id if message.chat_id is not None else message.dm_user_id
+        if target is None or not target.lstrip("-").isdigit():
+            raise Undeliverable(f"not a Telegram chat: {target!r}", code="bad_target")
+        markup = keyboard(message.buttons)
+        reply = None
+        if message.reply_to and message.reply_to.isdigit():
+            # a reply target that is gone (deleted, or left behind by a migration) must not block delivery
+            reply = ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
+        thread = int(message.thread_id) if message.thread_id and message.thread_id.isdigit() else None
+        pieces = split_text(message.text)
+        sent = None
+        try:
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                sent = await self.bot.send_message(
+                    chat_id=int(target),
+                    text=piece,
+                    reply_parameters=reply if index == 0 else None,
+                    reply_markup=markup if last else None,
+                    message_thread_id=thread,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+        except TelegramError as exc:
+            raise transport_error(exc) from exc
+        assert sent is not None
+        return Sent(message_id=str(sent.message_id), chat_id=str(sent.chat.id))
+
+    async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
+        if press_id:
+            await self._answer(press_id, text)
+
+    async def _answer(self, press_id: str, text: str | None) -> None:
+        self._answered.add(press_id)
+        if text and len(text) > MAX_ALERT:
+            text = text[: MAX_ALERT - 1] + "…"
+        try:
+            await self.bot.answer_callback_query(press_id, text=text or None, show_alert=bool(text))
+        except BadRequest as exc:  # too old (e.g. a press redelivered after a restart): nothing to answer
+            log.info("callback %s not answered: %s", press_id, exc)
+        except TelegramError as exc:
+            log.warning("callback %s not answered: %s", press_id, exc)
