@@ -19,7 +19,7 @@ $(STAMP): $(PY) pyproject.toml
 install: $(STAMP) catalogs
 
 catalogs: $(STAMP)
-	$(VENV)/bin/pybabel compile --use-fuzzy -d handlers/locales -D liaison --statistics 2>&1 | tail -3
+	$(VENV)/bin/pybabel compile -d handlers/locales -D liaison --statistics
 
 migrate: install
 	$(VENV)/bin/liaison-bot db upgrade
