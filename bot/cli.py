@@ -1,0 +1,349 @@
+"""`liaison-bot`: run the bot, try it in a terminal, export ledgers, upgrade the schema.
+
+Sub-commands live in a small registry (`register`), so a feature can add its own (the
+receptions feature adds `calendar`) without touching the others. Every sub-command loads the
+settings first; a wrong setting exits with status 2 and a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError, load_settings
+from handlers.context import CoreConfig
+
+log = logging.getLogger("liaison-bot")
+
+EXIT_USAGE = 2
+# Modules that register more sub-commands when imported (e.g. the receptions feature's `calendar`
+# calls `register("calendar", …)` at import); add the module's name here.
+EXTENSION_MODULES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubCommand:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: dict[str, SubCommand] = {}
+
+
+def register(
+    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None], run: Callable[[argparse.Namespace], int]
+) -> None:
+    """Add a sub-command: `configure` adds its arguments, `run(args)` returns the exit status."""
+    SUBCOMMANDS[name] = SubCommand(name, help, configure, run)
+
+
+class CliError(Exception):
+    """A usage problem found after parsing (unknown station, unwritable output): exit 2 with the message."""
+
+
+# --- shared helpers -----------------------------------------------------------------------------
+def database_url(value: str) -> str:
+    """Accept a SQLAlchemy URL, or a plain file path that means a SQLite file."""
+    if "://" in value:
+        return value
+    return f"sqlite+aiosqlite:///{Path(value).expanduser()}"
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "db", None):
+        overrides["database_url"] = database_url(args.db)
+    return load_settings(**overrides)
+
+
+def core_config(settings: Settings, *, console_admin_default: bool = True) -> CoreConfig:
+    """The handlers' view of the settings; with no admins configured, the console user `admin` is one."""
+    admins = frozenset(settings.admins)
+    if not admins and console_admin_default:
+        admins = frozenset({"console:admin"})
+    return CoreConfig(
+        admins=admins, language=settings.language, timezone=settings.timezone, reminder_hour=settings.reminder_hour
+    )
+
+
+def _log_level(settings: Settings, quiet: bool) -> int:
+    if quiet and "LIAISON_LOG_LEVEL" not in os.environ:
+        return logging.WARNING
+    return getattr(logging, settings.log_level.upper(), logging.INFO)
+
+
+def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=_log_level(settings, quiet), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+# --- run ----------------------------------------------------------------------------------------
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    _configure_logging(settings)
+    return asyncio.run(serve_all(settings))
+
+
+async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Run every configured platform until SIGINT/SIGTERM; the console when none is configured."""
+    from bot.app import App
+    from handlers.clock import SystemClock
+    from schedules.runner import start_scheduler
+    from storage.db import upgrade
+
+    await upgrade(settings.database_url)
+    app = App(
+        database_url=settings.database_url, clock=SystemClock(), config=core_config(settings),
+        max_attempts=settings.outbox_max_attempts,
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    platforms: dict[str, asyncio.Task[None]] = {}
+    if settings.telegram_enabled:
+        from bot import telegram
+
+        platforms["telegram"] = asyncio.create_task(telegram.serve(app, settings, stop), name="telegram")
+    if settings.matrix_enabled:
+        from bot import matrix
+
+        platforms["matrix"] = asyncio.create_task(matrix.serve(app, settings, stop), name="matrix")
+    if not platforms:
+        platforms["console"] = asyncio.create_task(_serve_console(app, settings, stop), name="console")
+    outbox = asyncio.create_task(app.outbox.run_forever(), name="outbox")
+    scheduler = start_scheduler(app, tick_seconds=settings.tick_seconds)
+    status = 0
+    try:
+        stopper = asyncio.create_task(stop.wait(), name="stop")
+        done, _pending = await asyncio.wait([stopper, *platforms.values()], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception() is not None:
+                log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
+                status = 1
+        stop.set()
+        stopper.cancel()
+        # Give the platforms time to finish the batch in hand; then stop sending.
+        _finished, unfinished = await asyncio.wait(platforms.values(), timeout=30)
+        for task in unfinished:
+            task.cancel()
+    finally:
+        scheduler.shutdown(wait=False)
+        outbox.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await outbox
+        await app.close()
+    return status
+
+
+async def _serve_console(app: object, settings: Settings, stop: asyncio.Event) -> None:
+    """The console as the bot's only platform, on real time; ends the bot when its input ends."""
+    from bot.console import Console, read_interactive, stdin_lines
+
+    console = Console(app, zone=settings.zone, out=sys.stdout, err=sys.stderr)  # type: ignore[arg-type]
+    await console.start()
+    reader = (
+        read_interactive(console, language=settings.language)
+        if sys.stdin.isatty()
+        else console.run_lines(stdin_lines())
+    )
+    reading = asyncio.create_task(reader)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([reading, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if not reading.done():
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+    else:
+        stopper.cancel()
+        print("console: input ended; no Telegram or Matrix is configured, so the bot stops "
+              "/ 输入结束，未配置 Telegram 或 Matrix，机器人退出", file=sys.stderr)
+        await console.deliver()
+
+
+# --- console ------------------------------------------------------------------------------------
+def _configure_console(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--script", metavar="FILE", help="read lines from FILE ('-' for stdin) instead of a terminal")
+    parser.add_argument("--json", action="store_true", help="one JSON object per bot message")
+    parser.add_argument("--clock", metavar="ISO", help="start the clock here, e.g. 2026-12-01T09:00+08:00")
+    parser.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
+    parser.add_argument("--demo", action="store_true", help="seed a demo station first (idempotent)")
+
+
+def _console(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    _configure_logging(settings, quiet=True)
+    start = None
+    if args.clock:
+        try:
+            start = datetime.fromisoformat(args.clock)
+        except ValueError:
+            raise CliError(f"--clock: {args.clock!r} is not an ISO time such as 2026-12-01T09:00+08:00") from None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=settings.zone)
+    return asyncio.run(
+        run_console(settings, script=args.script, json_mode=args.json, start=start, demo=args.demo)
+    )
+
+
+async def run_console(
+    settings: Settings,
+    *,
+    script: str | None = None,
+    json_mode: bool = False,
+    start: datetime | None = None,
+    demo: bool = False,
+    stdin: object = None,
+    out: object = None,
+    err: object = None,
+) -> int:
+    """The `console` sub-command: a ManualClock, the console as the one platform, lines in, messages out."""
+    from bot.app import App
+    from bot.console import Console, read_interactive, stdin_lines
+    from handlers.clock import ManualClock, SystemClock
+    from storage.db import upgrade
+
+    stdin = stdin if stdin is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    interactive = script is None and stdin.isatty()  # type: ignore[attr-defined]
+    await upgrade(settings.database_url)
+    clock = ManualClock(start or SystemClock().now())
+    app = App(
+        database_url=settings.database_url, clock=clock, config=core_config(settings),
+        max_attempts=settings.outbox_max_attempts,
+    )
+    console = Console(
+        app, zone=settings.zone, out=out, err=err, json_mode=json_mode,  # type: ignore[arg-type]
+        follow_real_time=interactive and start is None,
+    )
+    try:
+        await console.start()
+        if demo:
+            from bot.demo import seed_demo
+
+            await seed_demo(console, settings)
+        if interactive:
+            await read_interactive(console, language=settings.language)
+            return 0
+        if script is not None and script != "-":
+            try:
+                text = await asyncio.to_thread(Path(script).read_text, encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"--script: cannot read {script}: {exc.strerror}") from None
+            await console.run_lines(text.splitlines())
+        else:
+            await console.run_lines(stdin_lines(stdin))  # type: ignore[arg-type]
+        await console.deliver()
+        return 1 if console.failures else 0
+    finally:
+        await app.close()
+
+
+# --- export -------------------------------------------------------------------------------------
+def _configure_export(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
+    items = what.add_parser("items", help="one row per item (群众意见建议台账)")
+    items.add_argument("--station", metavar="CODE", help="only this station")
+    items.add_argument("--format", choices=("csv", "xlsx"), help="default: from the --out suffix, else csv")
+    items.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    items.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bot.export import export_items
+
+    settings = settings_for(args)
+    _configure_logging(settings, quiet=True)
+    fmt = args.format or ("xlsx" if args.out and args.out.lower().endswith(".xlsx") else "csv")
+    if fmt == "xlsx" and not args.out and sys.stdout.isatty():
+        raise CliError("--format xlsx: give --out FILE.xlsx (a workbook is not for the terminal)")
+    try:
+        count = asyncio.run(
+            export_items(database_url=settings.database_url, station_code=args.station, fmt=fmt, out=args.out)
+        )
+    except LookupError as missing:
+        raise CliError(str(missing.args[0])) from None
+    if args.out:
+        print(f"exported {count} items to {args.out}", file=sys.stderr)
+    return 0
+
+
+# --- db -----------------------------------------------------------------------------------------
+def _configure_db(parser: argparse.ArgumentParser) -> None:
+    action = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = action.add_parser("upgrade", help="upgrade the schema to the newest version (Alembic head)")
+    up.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
+
+
+def _db(args: argparse.Namespace) -> int:
+    from storage.db import upgrade_sync
+
+    settings = settings_for(args)
+    _configure_logging(settings, quiet=True)
+    upgrade_sync(settings.database_url)
+    print(f"database {settings.database_url} is at the newest schema", file=sys.stderr)
+    return 0
+
+
+register("run", "run the bot on every configured platform (the console when none is)", _configure_run, _run)
+register("console", "talk to the bot in the terminal or run a script (DESIGN.md §4)", _configure_console, _console)
+register("export", "export ledgers as csv or xlsx", _configure_export, _export)
+register("db", "database maintenance", _configure_db, _db)
+
+
+def _load_extensions() -> None:
+    for name in EXTENSION_MODULES:
+        importlib.import_module(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_extensions()
+    parser = argparse.ArgumentParser(
+        prog="liaison-bot", description="Chat bot for people's-congress deputy liaison stations (人大代表联络站)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for sub in SUBCOMMANDS.values():
+        sub.configure(commands.add_parser(sub.name, help=sub.help, description=sub.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return SUBCOMMANDS[args.command].run(args)
+    except SettingsError as problem:
+        print(f"liaison-bot: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except CliError as problem:
+        print(f"liaison-bot: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Whoever read our output went away (`| head`); don't let the final flush complain too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
