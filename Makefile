@@ -43,8 +43,9 @@ bench: install peers
 clean:
 	rm -rf $(VENV) .venv-synapse build *.egg-info
 
-# Developers: re-extract the msgids (the zh_CN text) and merge them into every catalog.
+# Developers: re-extract the msgids (the zh_CN text), merge them into every catalog, fill zh_TW by OpenCC.
 catalogs-update: $(STAMP)
+	$(PIP) install --quiet 'opencc==1.4.2'
 	$(VENV)/bin/pybabel extract -F babel.cfg --sort-by-file --no-wrap -o handlers/locales/liaison.pot bot handlers schedules
 	for lang in zh_CN zh_TW en; do \
 	  if [ -f handlers/locales/$$lang/LC_MESSAGES/liaison.po ]; then \
@@ -53,3 +54,4 @@ catalogs-update: $(STAMP)
 	    $(VENV)/bin/pybabel init -i handlers/locales/liaison.pot -d handlers/locales -D liaison -l $$lang; \
 	  fi; \
 	done
+	$(PY) tools/fill_zh_tw.py
