@@ -1,0 +1,147 @@
+"""The `liaison-bot` entry point: the installed console script, settings errors, `db upgrade`, `run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from tests.transcripts.runner import clean_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+
+
+def liaison_bot() -> list[str]:
+    """The installed console script next to this interpreter, else `python -m bot`."""
+    script = Path(sys.executable).with_name("liaison-bot")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LIAISON_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment(monkeypatch, tmp_path)
+
+
+def test_console_script_runs_a_transcript(tmp_path: Path, db_url: str) -> None:
+    completed = subprocess.run(
+        [*liaison_bot(), "console", "--script", str(TRANSCRIPTS / "setup.txt"), "--json",
+         "--db", db_url, "--clock", "2026-12-01T09:00+08:00"],
+        capture_output=True, text=True, encoding="utf-8", cwd=tmp_path, env=clean_env(tmp_path), timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    messages = [json.loads(line) for line in completed.stdout.splitlines()]
+    expected = [json.loads(line) for line in (TRANSCRIPTS / "setup.expected.jsonl").read_text("utf-8").splitlines()]
+    assert messages == expected
+
+
+def test_wrong_setting_exits_non_zero_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    monkeypatch.setenv("LIAISON_TIMEZONE", "Mars/Base")
+    status = cli.main(["console", "--script", str(TRANSCRIPTS / "empty.txt"), "--db", db_url])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "LIAISON_TIMEZONE" in err and "Mars/Base" in err
+
+
+def test_wrong_setting_from_the_installed_script(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [*liaison_bot(), "run"], capture_output=True, text=True, encoding="utf-8", cwd=tmp_path,
+        env=clean_env(tmp_path, LIAISON_TIMEZONE="Mars/Base"), timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 2
+    assert "LIAISON_TIMEZONE" in completed.stderr
+
+
+def test_bad_clock_option(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+    status = cli.main(["console", "--script", str(TRANSCRIPTS / "empty.txt"), "--db", db_url, "--clock", "soon"])
+    assert status == 2
+    assert "--clock" in capsys.readouterr().err
+
+
+def test_missing_script(capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path) -> None:
+    status = cli.main(["console", "--script", str(tmp_path / "nope.txt"), "--db", db_url])
+    assert status == 2
+    assert "nope.txt" in capsys.readouterr().err
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "fresh.db"
+    assert cli.main(["db", "upgrade", "--db", str(path)]) == 0
+    with sqlite3.connect(path) as connection:
+        tables = {name for (name,) in connection.execute("select name from sqlite_master where type='table'")}
+    assert {"station", "item", "outbox", "message", "alembic_version"} <= tables
+    assert cli.main(["db", "upgrade", "--db", f"sqlite:///{path}"]) == 0, "upgrading twice is harmless"
+
+
+def test_subcommands_are_a_registry() -> None:
+    assert {"run", "console", "export", "db"} <= set(cli.SUBCOMMANDS)
+    seen: list[str] = []
+    cli.register("probe", "a test probe", lambda parser: parser.add_argument("--x"), lambda args: seen.append(args.x) or 0)
+    try:
+        assert cli.main(["probe", "--x", "1"]) == 0
+        assert seen == ["1"]
+    finally:
+        del cli.SUBCOMMANDS["probe"]
+
+
+def test_run_with_no_platform_uses_the_console_on_stdin(tmp_path: Path, db_url: str) -> None:
+    """`run` with neither Telegram nor Matrix configured serves the console, then stops when input ends."""
+    completed = subprocess.run(
+        [*liaison_bot(), "run", "--db", db_url], input="admin@dm: /whoami\n", capture_output=True, text=True,
+        encoding="utf-8", cwd=tmp_path, env=clean_env(tmp_path, LIAISON_LOG_LEVEL="WARNING"), timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[0] == "[1] dm:admin <admin> /whoami"
+    assert "您是管理员" in completed.stdout
+    assert "input ended" in completed.stderr
+
+
+def test_run_stops_cleanly_on_sigterm(tmp_path: Path, db_url: str) -> None:
+    process = subprocess.Popen(
+        [*liaison_bot(), "run", "--db", db_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, encoding="utf-8", cwd=tmp_path,
+        env=clean_env(tmp_path, LIAISON_LOG_LEVEL="INFO"),
+    )
+    try:
+        assert process.stdin is not None
+        process.stdin.write("admin@dm: /whoami\n")
+        process.stdin.flush()
+        deadline = time.monotonic() + 60
+        assert process.stdout is not None
+        seen = ""
+        while "您是管理员" not in seen and time.monotonic() < deadline:
+            seen += process.stdout.readline()
+        assert "您是管理员" in seen
+        process.send_signal(signal.SIGTERM)  # stdin still open: the bot must not wait for it
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert status == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_python_dash_m_bot(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env=clean_env(tmp_path),
+    )
+    assert completed.returncode == 0
+    for name in ("run", "console", "export", "db"):
+        assert name in completed.stdout

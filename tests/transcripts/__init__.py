@@ -1,0 +1,1 @@
+"""Console transcripts: scripts and the in-process runner for them."""
