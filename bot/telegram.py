@@ -737,3 +737,8 @@ class TelegramTransport:
             log.info("callback %s not answered: %s", press_id, exc)
         except TelegramError as exc:
             log.warning("callback %s not answered: %s", press_id, exc)
+
+
+async def serve(app: App, settings: Settings, stop: asyncio.Event) -> None:
+    """`liaison-bot run` entry point: the Telegram side of the bot until `stop` is set."""
+    await TelegramTransport.from_settings(app, settings).run(stop)

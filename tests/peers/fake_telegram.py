@@ -389,8 +389,9 @@ class FakeTelegram:
             self._started.add(user["id"])
         return chat
 
-    def start_private(self, user: JSON) -> None:
-        self._started.add(user["id"])
+    def start_private(self, user: JSON) -> JSON:
+        """The user opens the bot's chat and presses Start (or follows a t.me deep link)."""
+        return self.private(user, started=True)
 
     def block(self, user: JSON) -> None:
         self._blocked.add(user["id"])
@@ -470,10 +471,21 @@ class FakeTelegram:
         *,
         reply_to: JSON | None = None,
         entities: list[JSON] | None = None,
+        mentions: dict[str, JSON] | None = None,
     ) -> JSON:
-        """A text message (with the entities Telegram would attach); returns the update."""
+        """A text message (with the entities Telegram would attach); returns the update.
+
+        ``mentions`` maps a piece of the text to the user it names, as a ``text_mention`` entity
+        (what clients send when one picks a member who has no username).
+        """
         extra: JSON = {"text": text}
         ents = auto_entities(text) if entities is None else entities
+        for piece, named in (mentions or {}).items():
+            start = text.index(piece)
+            ents.append(
+                {"type": "text_mention", "offset": utf16_len(text[:start]), "length": utf16_len(piece), "user": named}
+            )
+        ents.sort(key=lambda e: e["offset"])
         if ents:
             extra["entities"] = ents
         return self.push("message", self._user_message(chat, user, reply_to=reply_to, extra=extra))

@@ -97,6 +97,11 @@ class World:
     def admin_dm(self) -> JSON:
         return self.fake.private(self.admin)
 
+    @property
+    def deputy_dm(self) -> JSON:
+        """The deputy's private chat (exists once they pressed Start; see `FakeTelegram.private`)."""
+        return {"id": self.deputy["id"], "type": "private", "first_name": self.deputy["first_name"]}
+
 
 @pytest.fixture
 def world(fake_tg: FakeTelegram) -> World:

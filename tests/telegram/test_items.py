@@ -1,0 +1,246 @@
+"""Items on Telegram end to end: intake, edits, redelivery, ratings by button, direct messages, flood control."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlmodel import select
+
+from storage.models import Item, ItemStatus, Outbox, OutboxState
+from tests.peers.fake_telegram import JSON, FakeTelegram, retry_after
+from tests.telegram.conftest import World
+from tests.telegram.harness import TelegramBotRunner
+from tests.telegram.test_setup import set_up_station
+
+
+async def items(bot: TelegramBotRunner) -> list[Item]:
+    return sorted(await bot.rows(Item), key=lambda item: item.number)
+
+
+async def add_deputy(bot: TelegramBotRunner, world: World) -> None:
+    """The admin makes 李代表 a deputy of the station, picking them from the member list (a text mention)."""
+    fake = world.fake
+    added = fake.text(world.residents, world.admin, "/deputy add 李代表 county", mentions={"李代表": world.deputy})
+    assert "代表" in (await bot.reply_to(added))["text"]
+
+
+async def resolve_item(bot: TelegramBotRunner, world: World, number: int = 1) -> JSON:
+    """Assign, progress and close item `number`; returns the feedback post under the resident's message."""
+    fake = world.fake
+    await add_deputy(bot, world)
+    fake.private(world.deputy)  # the deputy has pressed Start, so the assignment DM arrives
+    assigned = fake.text(world.staff, world.admin, f"/assign {number} {world.deputy['id']} 5")
+    assert "已将事项" in (await bot.reply_to(assigned))["text"]
+    await bot.sent_matching(world.deputy["id"], lambda m: f"#{number}" in m["text"])
+    progress = fake.text(world.deputy_dm, world.deputy, f"/progress {number} 已联系物业")
+    await bot.reply_to(progress)
+    closed = fake.text(world.staff, world.admin, f"/close {number} 路灯已修好")
+    assert "已办结" in (await bot.reply_to(closed))["text"]
+    return await bot.sent_matching(world.residents["id"], lambda m: "办理结果" in m["text"])
+
+
+async def test_group_intake_is_acknowledged_as_a_reply(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    posted = fake.text(world.residents, world.alice, "#建议 小区东门的路灯坏了")
+    ack = await bot.reply_to(posted)
+    assert "已受理，编号 #1" in ack["text"]
+    assert ack["reply_to_message"]["from"]["id"] == world.alice["id"]
+    [item] = await items(bot)
+    assert (item.number, item.tag, item.text, item.status) == (1, "建议", "小区东门的路灯坏了", ItemStatus.NEW)
+
+    # a tag in a photo caption counts the same; plain chatter makes nothing
+    photo = fake.photo(world.residents, world.bob, "＃求助 楼道里堆满杂物，见图")
+    assert "#2" in (await bot.reply_to(photo))["text"]
+    chatter = fake.text(world.residents, world.bob, "大家好")
+    await bot.processed(chatter)
+    assert [i.text for i in await items(bot)] == ["小区东门的路灯坏了", "楼道里堆满杂物，见图"]
+    assert len(fake.sent(world.residents["id"])) == 3  # the /bind answer and two acks
+
+
+async def test_an_edit_updates_the_item(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    posted = fake.text(world.residents, world.alice, "#建议 路灯坏了")
+    await bot.reply_to(posted)
+    edited = fake.edit(posted, "#建议 东门路灯坏了三天了")
+    await bot.processed(edited)
+    [item] = await items(bot)
+    assert item.text == "东门路灯坏了三天了"
+    assert len(fake.sent(world.residents["id"])) == 2, "an edit is no new item and gets no second ack"
+
+
+async def test_offset_moves_only_after_commit_and_a_crash_redelivers_without_a_second_item(
+    fake_tg: FakeTelegram, db_url: str, world: World
+) -> None:
+    admins = frozenset({f"telegram:{world.admin['id']}"})
+    bot = await TelegramBotRunner(fake_tg, db_url, admins=admins).start()
+    await set_up_station(bot, world)
+    assert bot.app is not None and bot.transport is not None
+
+    # hold the core inside its handling of the next update
+    entered, release, committed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    real_handle = bot.app.handle
+
+    async def slow_handle(incoming):  # type: ignore[no-untyped-def]
+        entered.set()
+        await release.wait()
+        await real_handle(incoming)
+        committed.set()
+        await asyncio.Event().wait()  # ... and die before the poller could confirm the update
+
+    bot.app.handle = slow_handle  # type: ignore[method-assign]
+    posted = fake_tg.text(world.residents, world.alice, "#建议 路灯坏了")
+    await asyncio.wait_for(entered.wait(), 5)
+    assert fake_tg.confirmed_offset <= posted["update_id"], "confirmed before the item was committed"
+    release.set()
+    await asyncio.wait_for(committed.wait(), 5)
+    assert fake_tg.confirmed_offset <= posted["update_id"]
+    await bot.crash()
+    assert posted in fake_tg.pending_updates
+
+    # a new process on the same database gets the same update again
+    bot = await TelegramBotRunner(fake_tg, db_url, admins=admins).start()
+    try:
+        await bot.processed(posted)
+        deliveries = [c for c in fake_tg.calls_of("getUpdates") if c.ok and c.result and posted in c.result]
+        assert len(deliveries) == 2
+        ack = await bot.reply_to(posted)
+        assert "#1" in ack["text"]
+        [item] = await items(bot)
+        assert item.text == "路灯坏了"
+        acks = [m for m in fake_tg.sent(world.residents["id"]) if "已受理" in m["text"]]
+        assert len(acks) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_rating_by_button_reporter_other_resident_and_forged_data(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    posted = fake.text(world.residents, world.alice, "#建议 路灯坏了")
+    await bot.reply_to(posted)
+    feedback = await resolve_item(bot, world)
+    assert feedback["reply_to_message"]["message_id"] == posted["message"]["message_id"]
+    [row] = feedback["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in row] == ["满意", "基本满意", "不满意"]
+    assert all(len(b["callback_data"].encode()) <= 64 for b in row)
+    satisfied = row[0]["callback_data"]
+
+    async def press(user: JSON, data: str) -> JSON:
+        before = len(fake.answers)
+        update = fake.callback(user, feedback, data)
+        await fake.wait_for(lambda: len(fake.answers) > before)
+        await bot.processed(update)
+        return fake.answers[-1]
+
+    other = await press(world.bob, satisfied)
+    assert other["show_alert"] and "只有提出事项 #1 的居民本人可以评价" in other["text"]
+    # data a modified client made up: another (real) item's rating, a missing item, garbage
+    second = fake.text(world.residents, world.alice, "#建议 垃圾桶满了")
+    await bot.reply_to(second)
+    item_one, item_two = await items(bot)
+    assert satisfied == f"rate:{item_one.id}:0:s"
+    for forged in (f"rate:{item_two.id}:0:s", "rate:999:0:s", "rate:DROP TABLE", "x" * 64):
+        answer = await press(world.alice, forged)
+        assert answer["show_alert"] and "已失效" in answer["text"], forged
+    item_one, item_two = await items(bot)
+    assert item_one.status == ItemStatus.RESOLVED and item_one.rating is None, "refused presses change nothing"
+    assert item_two.status == ItemStatus.NEW and item_two.rating is None
+
+    thanks = await press(world.alice, satisfied)
+    assert "感谢您的评价" in thanks["text"]
+    item_one, _ = await items(bot)
+    assert item_one.status == ItemStatus.CLOSED and item_one.rating == "satisfied"
+    again = await press(world.alice, satisfied)
+    assert "已经评价过" in again["text"]
+
+
+async def test_forbidden_dm_tells_the_liaisons_with_a_start_link(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    await bot.reply_to(fake.text(world.residents, world.alice, "#建议 路灯坏了"))
+    await add_deputy(bot, world)
+    # the deputy never opened a private chat with the bot: Telegram answers 403 to the assignment DM
+    fake.text(world.staff, world.admin, f"/assign 1 {world.deputy['id']}")
+    notice = await bot.sent_matching(world.staff["id"], lambda m: "开始" in m["text"] and "t.me" in m["text"])
+    assert "李代表" in notice["text"]
+    link = next(word for word in notice["text"].replace("，", " ").split() if word.startswith("https://t.me/"))
+    assert link.startswith(f"https://t.me/{fake.username}?start=")
+    assert any(c.error_code == 403 for c in fake.calls_of("sendMessage"))
+    [dm] = [row for row in await bot.rows(Outbox) if row.purpose == "assigned"]
+    assert dm.state == OutboxState.DEAD
+
+    # the deputy follows the link: Telegram opens the chat and sends /start <code>
+    fake.start_private(world.deputy)
+    code = link.split("start=", 1)[1]
+    started = fake.text(world.deputy_dm, world.deputy, f"/start {code}")
+    assert "已关联" in (await bot.reply_to(started))["text"]
+    # from now on direct messages reach them
+    fake.text(world.residents, world.alice, "#建议 垃圾桶满了")
+    await bot.sent_matching(world.residents["id"], lambda m: "#2" in m["text"])
+    fake.text(world.staff, world.admin, f"/assign 2 {world.deputy['id']}")
+    await bot.sent_matching(world.deputy["id"], lambda m: "#2" in m["text"])
+
+
+async def test_flood_control_retry_after_is_honoured(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    fake.fail_next("sendMessage", retry_after(1), chat_id=world.residents["id"])
+    posted = fake.text(world.residents, world.alice, "#建议 路灯坏了")
+    ack = await bot.reply_to(posted)
+    attempts = [c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == str(world.residents["id"])][-2:]
+    assert [a.error_code for a in attempts] == [429, None]
+    assert attempts[1].at - attempts[0].at >= 1.0, "the retry came before Telegram's retry_after"
+    assert "#1" in ack["text"]
+
+
+async def test_a_429_beyond_the_retries_leaves_the_outbox_row_pending(
+    fake_tg: FakeTelegram, db_url: str, world: World
+) -> None:
+    admins = frozenset({f"telegram:{world.admin['id']}"})
+    bot = await TelegramBotRunner(fake_tg, db_url, admins=admins, max_retries=0).start()
+    try:
+        await set_up_station(bot, world)
+        fake_tg.fail_next("sendMessage", retry_after(1), chat_id=world.residents["id"])
+        posted = fake_tg.text(world.residents, world.alice, "#建议 路灯坏了")
+        failed_at = time.monotonic()
+
+        async def ack_row() -> Outbox | None:
+            assert bot.app is not None
+            async with bot.app.sessions() as session:
+                rows = (await session.exec(select(Outbox).where(Outbox.purpose == "ack"))).all()
+            return rows[0] if rows and rows[0].attempts >= 1 else None
+
+        row = None
+        while row is None and time.monotonic() - failed_at < 5:
+            row = await ack_row()
+            await asyncio.sleep(0.02)
+        assert row is not None
+        # the limiter gave up at once (max_retries=0): the row waits out Telegram's retry_after, pending
+        assert row.state == OutboxState.PENDING and row.sent_message_id is None
+        assert "retry in 1 seconds" in (row.last_error or "").lower()
+        assert (row.next_attempt_at - row.created_at).total_seconds() >= 0.9
+        ack = await bot.reply_to(posted)
+        assert "#1" in ack["text"]
+        assert time.monotonic() - failed_at >= 0.9
+    finally:
+        await bot.stop()
+
+
+async def test_bot_removed_from_the_group(bot: TelegramBotRunner, world: World) -> None:
+    from storage.models import ChatBinding
+
+    fake = world.fake
+    await set_up_station(bot, world)
+    removed = fake.bot_removed(world.residents, world.admin)
+    notice = await bot.sent_matching(world.staff["id"], lambda m: "移出" in m["text"])
+    assert "幸福社区居民群" in notice["text"] and "/bind lx" in notice["text"]
+    await bot.processed(removed)
+    binding = next(b for b in await bot.rows(ChatBinding) if b.chat_id == str(world.residents["id"]))
+    assert not binding.active
+    # a redelivered removal tells nobody twice
+    fake.redeliver(removed)
+    await bot.processed(removed)
+    assert len([m for m in fake.sent(world.staff["id"]) if "移出" in m["text"]]) == 1
