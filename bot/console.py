@@ -437,28 +437,45 @@ class Console:
 
 
 # --- reading input -------------------------------------------------------------------------------
-async def threaded_lines(read: Callable[[], str]) -> AsyncIterator[str]:
-    """Lines from a blocking reader (input(), stdin.readline) without blocking the event loop.
+async def read_in_thread(read: Callable[[], str]) -> str:
+    """Call a blocking reader (input(), stdin.readline) on a daemon thread.
 
-    A daemon thread does the reading, so a pending read never delays shutdown on SIGTERM.
-    End of input ends the iteration; `read` returning "" (readline at EOF) counts as the end.
+    A daemon thread, not the loop's executor: a read still pending on SIGTERM must not delay exit.
+    One read per call, so an interactive prompt appears only after the previous line's output.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    future: asyncio.Future[str] = loop.create_future()
 
-    def pump() -> None:
-        while True:
-            try:
-                line = read()
-            except (EOFError, OSError, ValueError):
-                line = ""
-            loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\n") if line else None)
-            if not line:
-                return
+    def settle(result: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or "")
 
-    threading.Thread(target=pump, name="console-input", daemon=True).start()
-    while (line := await queue.get()) is not None:
-        yield line
+    def work() -> None:
+        try:
+            line = read()
+        except BaseException as error:  # EOFError, KeyboardInterrupt, a closed stream
+            loop.call_soon_threadsafe(settle, None, error)
+        else:
+            loop.call_soon_threadsafe(settle, line, None)
+
+    threading.Thread(target=work, name="console-input", daemon=True).start()
+    return await future
+
+
+async def threaded_lines(read: Callable[[], str]) -> AsyncIterator[str]:
+    """Lines from a blocking reader until end of input ("" from readline, or EOFError from input())."""
+    while True:
+        try:
+            line = await read_in_thread(read)
+        except (EOFError, OSError, ValueError):
+            return
+        if not line:
+            return
+        yield line.rstrip("\n")
 
 
 def stdin_lines(stream: TextIO | None = None) -> AsyncIterator[str]:

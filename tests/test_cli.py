@@ -145,3 +145,52 @@ def test_python_dash_m_bot(tmp_path: Path) -> None:
     assert completed.returncode == 0
     for name in ("run", "console", "export", "db"):
         assert name in completed.stdout
+
+
+def _read_until(fd: int, needle: str, timeout: float = 60) -> str:
+    import select
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen.decode("utf-8", "replace") and time.monotonic() < deadline:
+        ready, _w, _x = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_interactive_console_greets_and_switches_speaker(tmp_path: Path, db_url: str) -> None:
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the console on a terminal, with a clean environment
+        try:
+            os.chdir(tmp_path)
+            command = liaison_bot()
+            os.execve(command[0], [*command, "console", "--db", db_url], clean_env(tmp_path))
+        finally:
+            os._exit(127)
+    try:
+        greeting = _read_until(fd, "admin@dm> ")
+        assert "欢迎使用" in greeting and "/as li@lianxi" in greeting
+        os.write(fd, b"/whoami\n")
+        answered = _read_until(fd, "admin@dm> ")
+        assert "[1] dm:admin <admin> /whoami" in answered and "您是管理员" in answered
+        assert answered.index("您是管理员") < answered.rindex("admin@dm> "), "the prompt comes after the answer"
+        os.write(fd, b"/as li@lianxi\n")
+        assert "li@lianxi> " in _read_until(fd, "li@lianxi> ")
+        os.write(fd, b"/whoami\n")
+        assert "console:li" in _read_until(fd, "li@lianxi> ")
+        os.write(fd, b"\x04")  # Ctrl-D ends the session
+        _read_until(fd, "never", timeout=5)
+        _pid, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
