@@ -1,7 +1,407 @@
-"""Items: intake from tagged messages, the lifecycle commands, feedback and ratings."""
+"""Items: the lifecycle commands (/items /item /assign /progress /close /reject /reopen /my).
+
+Intake lives in `handlers.intake`, feedback and rating in `handlers.rating`; this module owns
+the commands and composes the feature. Every change goes through `storage.items.transition`,
+so each one is an event row, and an illegal one is refused before anything changes.
+"""
 
 from __future__ import annotations
 
-from handlers.router import Feature
+import re
+from datetime import date, datetime, time, timedelta
 
-FEATURE = Feature(name="items")
+import chinese_calendar
+
+from handlers import intake, outbox, rating
+from handlers.context import Context
+from handlers.i18n import Translator, _, translator
+from handlers.people import person_name, require_station, resolve_user
+from handlers.permissions import allowed_on_item
+from handlers.router import Command, Feature
+from storage import items as items_repo
+from storage import people as people_repo
+from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleName, Station
+
+DEFAULT_DEADLINE_WORKDAYS = 15
+MAX_DEADLINE_WORKDAYS = 365
+LIST_LIMIT = 30
+MY_LIMIT = 20
+
+STATUS_LABELS = {
+    ItemStatus.NEW: _("已受理"),
+    ItemStatus.ASSIGNED: _("已分派"),
+    ItemStatus.IN_PROGRESS: _("办理中"),
+    ItemStatus.RESOLVED: _("已办结"),
+    ItemStatus.REJECTED: _("不予受理"),
+    ItemStatus.REOPENED: _("已重新办理"),
+    ItemStatus.CLOSED: _("已关闭"),
+}
+EVENT_LABELS = {
+    "created": _("受理"),
+    "edited": _("居民修改了内容"),
+    "assigned": _("分派"),
+    "progress": _("办理进展"),
+    "resolved": _("办结"),
+    "rejected": _("不予受理"),
+    "rated": _("居民评价"),
+    "reopened": _("重新办理"),
+}
+ACTION_LABELS = {
+    "assign": _("分派"),
+    "progress": _("登记进展"),
+    "close": _("办结"),
+    "reject": _("不予受理"),
+    "reopen": _("重新办理"),
+}
+ACTION_HINTS = {
+    "assign": _("/assign {number} <代表> [工作日天数]"),
+    "progress": _("/progress {number} <进展>"),
+    "close": _("/close {number} <办理结果>"),
+    "reject": _("/reject {number} <理由>"),
+    "reopen": _("/reopen {number} [理由]"),
+}
+FILTERS = {
+    "open": "open", "未办结": "open", "办理中": "open",
+    "overdue": "overdue", "超期": "overdue", "逾期": "overdue",
+    "mine": "mine", "我的": "mine",
+    "all": "all", "全部": "all",
+}
+DAYS_RE = re.compile(r"^(\d{1,4})(?:d|天|个工作日|工作日)?$")
+
+
+# --- small helpers -------------------------------------------------------------------------------
+def status_label(tr: Translator, status: str) -> str:
+    return tr(STATUS_LABELS[ItemStatus(status)]) if status in STATUS_LABELS else status
+
+
+def is_workday(day: date) -> bool:
+    """Chinese working day (holidays and make-up workdays 调休); Monday–Friday where no data exists."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def add_workdays(start: date, days: int) -> date:
+    """The `days`-th working day after `start` (the assignment day itself does not count)."""
+    day, counted = start, 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_workday(day):
+            counted += 1
+    return day
+
+
+def deadline(ctx: Context, station: Station, days: int) -> datetime:
+    """End of the `days`-th working day, in the station's time zone, as aware UTC."""
+    zone = ctx.zone(station)
+    local_day = add_workdays(ctx.now().astimezone(zone).date(), days)
+    return datetime.combine(local_day, time(23, 59, 59), tzinfo=zone).astimezone(ctx.now().tzinfo)
+
+
+def parse_number(ctx: Context, index: int = 0) -> int:
+    if len(ctx.args) <= index:
+        raise ctx.usage_error(ctx.tr(_("缺少事项编号。")))
+    token = ctx.args[index].lstrip("#＃")
+    if not (token.isascii() and token.isdigit()) or int(token) <= 0:
+        raise ctx.usage_error(ctx.tr(_("「{value}」不是事项编号，编号应为正整数，例如 12。"), value=ctx.args[index]))
+    return int(token)
+
+
+async def load_item(ctx: Context, station: Station, number: int) -> Item:
+    item = await items_repo.get_item(session=ctx.session, station_id=station.id or 0, number=number)
+    if item is None:
+        raise ctx.error(_("{station} 没有编号为 #{number} 的事项。发送 /items 查看事项。"),
+                        station=station.name, number=number)
+    return item
+
+
+def check_relation(ctx: Context, item: Item) -> None:
+    """Assignee and reporter relations: the router let the command through, the item decides."""
+    command = ctx.command or ""
+    if not allowed_on_item(command, ctx.audiences(item.station_id), person_id=ctx.person.id or 0,
+                           reporter_id=item.reporter_id, assignee_id=item.assignee_id):
+        raise ctx.error(_("抱歉，您没有权限对事项 #{number} 使用 /{name}。"),
+                        number=item.number, name=command)
+
+
+def check_transition(ctx: Context, item: Item, action: str) -> None:
+    """Refuse an illegal transition, naming the current status and what is possible from it."""
+    if items_repo.may_transition(action, item.status):
+        return
+    possible = [ctx.tr(ACTION_HINTS[other], number=item.number)
+                for other in items_repo.actions_from(item.status) if other in ACTION_HINTS]
+    if item.status in (ItemStatus.RESOLVED, ItemStatus.REJECTED):
+        possible.insert(0, ctx.tr(_("等待居民评价")))
+    hint = "；".join(possible) if possible else ctx.tr(_("无"))
+    raise ctx.error(_("事项 #{number} 当前状态为「{status}」，不能{action}。现在可以：{hint}"),
+                    number=item.number, status=status_label(ctx.tr, item.status),
+                    action=ctx.tr(ACTION_LABELS[action]), hint=hint)
+
+
+async def command_item(ctx: Context, action: str, *, text_required: bool) -> tuple[Station, Item, str]:
+    """Common front of /progress /close /reject /reopen: `<n> <text>`, the relation and the state checked."""
+    station = require_station(ctx)
+    number = parse_number(ctx)
+    text = ctx.rest(1)
+    if text_required and not text:
+        raise ctx.usage_error(ctx.tr(_("缺少说明文字。")))
+    item = await load_item(ctx, station, number)
+    check_relation(ctx, item)
+    check_transition(ctx, item, action)
+    return station, item, text
+
+
+def local(ctx: Context, station: Station, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return moment.astimezone(ctx.zone(station)).strftime(fmt) if moment else ""
+
+
+# --- commands ------------------------------------------------------------------------------------
+async def assign_command(ctx: Context) -> None:
+    station = require_station(ctx)
+    if not 2 <= len(ctx.args) <= 3:
+        raise ctx.usage_error()
+    number = parse_number(ctx)
+    days, defaulted = DEFAULT_DEADLINE_WORKDAYS, True
+    if len(ctx.args) == 3:
+        match = DAYS_RE.match(ctx.args[2])
+        if match is None or not 1 <= int(match.group(1)) <= MAX_DEADLINE_WORKDAYS:
+            raise ctx.usage_error(ctx.tr(_("办理时限应为 1 到 {max} 之间的工作日天数，而不是「{value}」。"),
+                                         max=MAX_DEADLINE_WORKDAYS, value=ctx.args[2]))
+        days, defaulted = int(match.group(1)), False
+    item = await load_item(ctx, station, number)
+    check_transition(ctx, item, "assign")
+    account = await resolve_user(ctx, ctx.args[1])
+    deputy_role = await people_repo.get_role(session=ctx.session, person_id=account.person_id,
+                                             station_id=station.id, role=RoleName.DEPUTY)
+    deputy = await person_name(ctx, account.person_id)
+    if deputy_role is None or not deputy_role.active:
+        raise ctx.error(_("{name} 不是 {station} 的代表，不能分派。请先用 /deputy add {user} 添加。"),
+                        name=deputy, station=station.name, user=ctx.args[1])
+    now = ctx.now()
+    item.assignee_id = account.person_id
+    item.due_at = deadline(ctx, station, days)
+    due = local(ctx, station, item.due_at, "%Y-%m-%d")
+    await items_repo.transition(
+        session=ctx.session, item=item, to_status=ItemStatus.ASSIGNED, kind="assigned", actor_id=ctx.person.id,
+        note=ctx.tr(_("{name}，{days} 个工作日，截止 {due}"), name=deputy, days=days, due=due), now=now,
+    )
+    sequence = await items_repo.count_events(session=ctx.session, item_id=item.id or 0, kind="assigned")
+    await _tell_assignee(ctx, station, item, days, due, sequence)
+    lines = [ctx.tr(_("已将事项 #{number} 分派给 {name}，办理时限 {days} 个工作日，截止 {due}。"),
+                    number=item.number, name=deputy, days=days, due=due)]
+    if defaulted:
+        lines.append(ctx.tr(_("（未指定时限，按默认 {days} 个工作日；可用 /assign {number} <代表> <天数> 修改。）"),
+                            days=days, number=item.number))
+    lines.append(ctx.tr(_("已私信通知 {name}。"), name=deputy))
+    await ctx.reply("\n".join(lines), item_id=item.id)
+
+
+async def _tell_assignee(ctx: Context, station: Station, item: Item, days: int, due: str, sequence: int) -> None:
+    deputy = await ctx.session.get(Person, item.assignee_id)
+    tr = translator(ctx.language_for(station, person=deputy))
+    lines = [
+        tr(_("您好！{station} 把事项 #{number} 分派给您办理："), station=station.name, number=item.number),
+        item.text,
+        tr(_("办理时限：{days} 个工作日，截止 {due}。"), days=days, due=due),
+        tr(_("登记进展请发送 /progress {number} <进展>，办结请发送 /close {number} <办理结果>。"), number=item.number),
+    ]
+    roles = await people_repo.roles_of(session=ctx.session, person_id=item.assignee_id or 0)
+    if len({role.station_id for role in roles if role.station_id is not None}) > 1:
+        lines.append(tr(_("（您在多个联络站任职，私聊时请先发送 /use {code}。）"), code=station.code))
+    await outbox.to_person(
+        session=ctx.session, key=f"assigned:item:{item.id}:person:{item.assignee_id}:{sequence}",
+        purpose="assigned", person_id=item.assignee_id or 0, text="\n".join(lines), now=ctx.now(),
+        station_id=station.id, item_id=item.id,
+    )
+
+
+async def progress_command(ctx: Context) -> None:
+    _station, item, text = await command_item(ctx, "progress", text_required=True)
+    await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.IN_PROGRESS, kind="progress",
+                                actor_id=ctx.person.id, note=text, now=ctx.now())
+    await ctx.reply(ctx.tr(_("已记录事项 #{number} 的办理进展，状态：{status}。"),
+                           number=item.number, status=status_label(ctx.tr, item.status)), item_id=item.id)
+
+
+async def close_command(ctx: Context) -> None:
+    station, item, text = await command_item(ctx, "close", text_required=True)
+    item.result = text
+    item.resolved_at = ctx.now()
+    await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.RESOLVED, kind="resolved",
+                                actor_id=ctx.person.id, note=text, now=ctx.now())
+    in_chat = await rating.post_feedback(ctx, item, station)
+    reply = (_("事项 #{number} 已办结。结果已回复到居民的原消息下，并请其评价。") if in_chat
+             else _("事项 #{number} 已办结。结果已私信告知居民，并请其评价。"))
+    await ctx.reply(ctx.tr(reply, number=item.number), item_id=item.id)
+
+
+async def reject_command(ctx: Context) -> None:
+    station, item, text = await command_item(ctx, "reject", text_required=True)
+    item.result = text
+    item.resolved_at = ctx.now()
+    await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REJECTED, kind="rejected",
+                                actor_id=ctx.person.id, note=text, now=ctx.now())
+    in_chat = await rating.post_feedback(ctx, item, station)
+    reply = (_("事项 #{number} 不予受理，理由已回复到居民的原消息下。") if in_chat
+             else _("事项 #{number} 不予受理，理由已私信告知居民。"))
+    await ctx.reply(ctx.tr(reply, number=item.number), item_id=item.id)
+
+
+async def reopen_command(ctx: Context) -> None:
+    _station, item, text = await command_item(ctx, "reopen", text_required=False)
+    item.reopen_count += 1
+    item.closed_at = None
+    await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REOPENED, kind="reopened",
+                                actor_id=ctx.person.id, note=text or None, now=ctx.now())
+    await ctx.reply(ctx.tr(_("事项 #{number} 已重新办理。请用 /assign {number} <代表> 分派，或由承办代表 /progress {number} <进展>。"),
+                           number=item.number), item_id=item.id)
+
+
+async def items_command(ctx: Context) -> None:
+    station = require_station(ctx)
+    if len(ctx.args) > 1:
+        raise ctx.usage_error()
+    staff = ctx.is_staff(station.id)
+    requested = FILTERS.get(ctx.args[0].lower()) if ctx.args else None
+    if ctx.args and requested is None:
+        raise ctx.usage_error(ctx.tr(_("不认识的筛选条件「{value}」，可选 open、overdue、mine、all。"), value=ctx.args[0]))
+    which = requested or ("open" if staff else "mine")
+    if not staff and which != "mine":
+        raise ctx.error(_("代表只能查看分派给自己的事项，请发送 /items mine。"))
+    now = ctx.now()
+    query: dict[str, object] = {"session": ctx.session, "station_id": station.id}
+    header = {
+        "open": _("{station} 未办结的事项（{count} 项）："),
+        "overdue": _("{station} 已超期的事项（{count} 项）："),
+        "mine": _("分派给您、尚未办结的事项（{count} 项）："),
+        "all": _("{station} 的全部事项（{count} 项）："),
+    }[which]
+    if which in ("open", "overdue", "mine"):
+        query["statuses"] = list(OPEN_STATUSES)
+    if which == "overdue":
+        query["due_before"] = now
+    if which == "mine":
+        query["assignee_id"] = ctx.person.id
+    total = await items_repo.count_items(**query)  # type: ignore[arg-type]
+    found = await items_repo.list_items(**query, limit=LIST_LIMIT)  # type: ignore[arg-type]
+    if not found:
+        await ctx.reply(ctx.tr(_("没有符合条件的事项。")))
+        return
+    lines = [ctx.tr(header, station=station.name, count=total)]
+    for item in found:
+        lines.append(await _item_line(ctx, station, item, now))
+    if total > len(found):
+        lines.append(ctx.tr(_("……另有 {count} 项未列出。用 /item <编号> 查看详情。"), count=total - len(found)))
+    await ctx.reply("\n".join(lines))
+
+
+async def _item_line(ctx: Context, station: Station, item: Item, now: datetime) -> str:
+    """`#12 [已分派] 路灯坏了 — 李代表 (截止 12-15)`"""
+    line = f"#{item.number} [{status_label(ctx.tr, item.status)}] {rating.short(item.text, 30)}"
+    if item.assignee_id is not None:
+        line += f" — {await person_name(ctx, item.assignee_id)}"
+    if item.due_at is not None and item.status in OPEN_STATUSES:
+        due = local(ctx, station, item.due_at, "%m-%d")
+        if item.due_at < now:
+            line += " " + ctx.tr(_("（截止 {due}，已超期）"), due=due)
+        else:
+            line += " " + ctx.tr(_("（截止 {due}）"), due=due)
+    return line
+
+
+async def item_command(ctx: Context) -> None:
+    station = require_station(ctx)
+    if len(ctx.args) != 1:
+        raise ctx.usage_error()
+    item = await load_item(ctx, station, parse_number(ctx))
+    check_relation(ctx, item)
+    tr = ctx.tr
+    lines = [tr(_("事项 #{number} [{status}]"), number=item.number, status=status_label(tr, item.status))]
+    if item.tag:
+        lines.append(tr(_("标签：#{tag}"), tag=item.tag))
+    lines.append(tr(_("内容：{text}"), text=item.text))
+    lines.append(tr(_("提出人：{name}"), name=await person_name(ctx, item.reporter_id)))
+    lines.append(tr(_("受理时间：{at}"), at=local(ctx, station, item.created_at)))
+    if item.assignee_id is not None:
+        lines.append(tr(_("承办代表：{name}"), name=await person_name(ctx, item.assignee_id)))
+    if item.due_at is not None:
+        overdue = item.status in OPEN_STATUSES and item.due_at < ctx.now()
+        due = local(ctx, station, item.due_at, "%Y-%m-%d")
+        lines.append(tr(_("截止：{due}（已超期）"), due=due) if overdue else tr(_("截止：{due}"), due=due))
+    if item.result:
+        lines.append(tr(_("结果：{result}"), result=item.result))
+    if item.rating:
+        lines.append(tr(_("评价：{rating}"), rating=tr(rating.RATING_LABELS[Rating(item.rating)])))
+    lines.append(tr(_("办理记录：")))
+    for event in await items_repo.events_of(session=ctx.session, item_id=item.id or 0):
+        lines.append(await _event_line(ctx, station, event))
+    await ctx.reply("\n".join(lines), item_id=item.id)
+
+
+async def _event_line(ctx: Context, station: Station, event: ItemEvent) -> str:
+    tr = ctx.tr
+    label = tr(EVENT_LABELS[event.kind]) if event.kind in EVENT_LABELS else event.kind
+    line = f"{local(ctx, station, event.at)} {await person_name(ctx, event.actor_id)} {label}"
+    if event.from_status and event.to_status and event.from_status != event.to_status:
+        line += f"（{status_label(tr, event.from_status)} → {status_label(tr, event.to_status)}）"
+    if event.note:
+        note = event.note
+        if event.kind == "rated":
+            code, _sep, rest = note.partition(": ")
+            if code in {member.value for member in Rating}:
+                note = tr(rating.RATING_LABELS[Rating(code)]) + (f"：{rest}" if rest else "")
+        elif event.kind == "edited":
+            note = tr(_("原内容：{text}"), text=note)
+        line += f"：{note}"
+    return line
+
+
+async def my_command(ctx: Context) -> None:
+    """A resident's own items, in every station, with status and result."""
+    if ctx.args:
+        raise ctx.usage_error()
+    found = await items_repo.items_reported_by(session=ctx.session, person_id=ctx.person.id or 0, limit=MY_LIMIT + 1)
+    if not found:
+        await ctx.reply(ctx.tr(_("您还没有提出过事项。在居民群里发送「#建议 内容」即可提出意见建议。")))
+        return
+    stations = {item.station_id for item in found}
+    names: dict[int, str] = {}
+    for station_id in stations:
+        station = await ctx.session.get(Station, station_id)
+        names[station_id] = station.name if station else str(station_id)
+    lines = [ctx.tr(_("您提出的事项："))]
+    for item in found[:MY_LIMIT]:
+        line = f"#{item.number} [{status_label(ctx.tr, item.status)}] {rating.short(item.text, 30)}"
+        if len(stations) > 1:
+            line = f"{names[item.station_id]} {line}"
+        if item.result and item.status in (ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED):
+            line += " — " + ctx.tr(_("结果：{result}"), result=rating.short(item.result, 40))
+        lines.append(line)
+    if len(found) > MY_LIMIT:
+        lines.append(ctx.tr(_("……只列出最近 {count} 项。"), count=MY_LIMIT))
+    await ctx.reply("\n".join(lines))
+
+
+# --- hooks and the feature ------------------------------------------------------------------------
+async def on_message(ctx: Context) -> bool:
+    """A text rating in reply to a feedback post comes first; then intake of tagged messages."""
+    return await rating.on_message(ctx) or await intake.on_message(ctx)
+
+
+FEATURE = Feature(
+    name="items",
+    commands=[
+        Command("items", items_command, _("/items [open|overdue|mine|all]"), _("列出本站事项")),
+        Command("item", item_command, _("/item <编号>"), _("查看事项详情和办理记录")),
+        Command("assign", assign_command, _("/assign <编号> <代表> [工作日天数]"), _("把事项分派给代表办理")),
+        Command("progress", progress_command, _("/progress <编号> <进展>"), _("登记事项的办理进展")),
+        Command("close", close_command, _("/close <编号> <办理结果>"), _("办结事项并把结果回复给居民")),
+        Command("reject", reject_command, _("/reject <编号> <理由>"), _("不予受理并说明理由")),
+        Command("reopen", reopen_command, _("/reopen <编号> [理由]"), _("重新办理已办结或已关闭的事项")),
+        Command("my", my_command, _("/my"), _("查看我提出的事项")),
+    ],
+    on_message=on_message,
+    on_edit=intake.on_edit,
+    on_button={rating.RATE_PREFIX: rating.on_rate_button},
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -116,3 +116,85 @@ async def events_of(*, session: AsyncSession, item_id: int) -> list[ItemEvent]:
         select(ItemEvent).where(ItemEvent.item_id == item_id).order_by(col(ItemEvent.at), col(ItemEvent.id))
     )
     return list(result.all())
+
+
+# --- the state machine (DESIGN.md §3) --------------------------------------------------------------
+# Which statuses each action may start from. Handlers check here before changing anything, so an
+# illegal command changes nothing and the user is told what is possible instead.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "assign": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
+    "progress": frozenset({ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
+    "close": frozenset({ItemStatus.IN_PROGRESS}),
+    "reject": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS}),
+    "reopen": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED}),
+    "rate": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED}),
+}
+
+
+def may_transition(action: str, status: str) -> bool:
+    return status in TRANSITIONS.get(action, frozenset())
+
+
+def actions_from(status: str) -> list[str]:
+    """The actions possible from a status, in the table's order (for 'what you can do' hints)."""
+    return [action for action, sources in TRANSITIONS.items() if status in sources]
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    item: Item,
+    to_status: str,
+    kind: str,
+    actor_id: int | None,
+    note: str | None,
+    now: datetime,
+) -> ItemEvent:
+    """Move an item to a status and append the event; the caller has checked `may_transition`."""
+    from_status = item.status
+    item.status = to_status
+    item.updated_at = now
+    session.add(item)
+    return await add_event(
+        session=session, item=item, actor_id=actor_id, kind=kind, from_status=from_status,
+        to_status=to_status, note=note, now=now,
+    )
+
+
+async def get_item_by_id(*, session: AsyncSession, item_id: int) -> Item | None:
+    return await session.get(Item, item_id)
+
+
+async def count_events(*, session: AsyncSession, item_id: int, kind: str) -> int:
+    result = await session.exec(
+        select(func.count()).select_from(ItemEvent).where(ItemEvent.item_id == item_id, ItemEvent.kind == kind)
+    )
+    return int(result.one())
+
+
+async def items_reported_by(*, session: AsyncSession, person_id: int, limit: int = 50) -> list[Item]:
+    """A reporter's items, newest first (for /my)."""
+    result = await session.exec(
+        select(Item).where(Item.reporter_id == person_id).order_by(col(Item.created_at).desc(), col(Item.id).desc())
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def count_items(
+    *,
+    session: AsyncSession,
+    station_id: int,
+    statuses: Sequence[str] | None = None,
+    assignee_id: int | None = None,
+    due_before: datetime | None = None,
+) -> int:
+    query = select(func.count()).select_from(Item).where(Item.station_id == station_id)
+    if statuses is not None:
+        query = query.where(col(Item.status).in_(list(statuses)))
+    if assignee_id is not None:
+        query = query.where(Item.assignee_id == assignee_id)
+    if due_before is not None:
+        query = query.where(col(Item.due_at).is_not(None), col(Item.due_at) < due_before)
+    result = await session.exec(query)
+    return int(result.one())

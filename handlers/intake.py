@@ -1,0 +1,188 @@
+"""Intake: a tagged message (or one that mentions the bot) in a residents chat or a DM becomes an item.
+
+Intake is idempotent on the stored message: the app records every platform message once, the
+item points at that row, and an edit updates the item instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from handlers import outbox
+from handlers.context import Context
+from handlers.i18n import _
+from handlers.router import parse_command
+from storage import items as items_repo
+from storage.models import DEFAULT_TAGS, Item, Station
+
+TAG_TOKEN_RE = re.compile(r"[#＃]([^\s#＃]+)")
+# Separators people put between a tag and its text: "#建议：路灯坏了", "#help - lamp".
+LEADING_JUNK = " \t\r\n:：,，.。;；-—、"
+TAG_SEPARATORS = ":：,，、"
+
+
+@dataclass(frozen=True)
+class Tagged:
+    tag: str  # normalized: no '#', English lower-cased, as configured for the station
+    text: str  # the message with every recognised tag (and bot mention) removed
+
+
+def normalize_tag(tag: str) -> str:
+    """'＃Ｈelp' and '#HELP' are the same tag as 'help'."""
+    return unicodedata.normalize("NFKC", tag).lstrip("#").strip().lower()
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isascii() and (char.isalnum() or char == "_")
+
+
+def _match_tag(token: str, tags: list[str]) -> tuple[str, int] | None:
+    """The longest configured tag that begins `token`, and how many characters of `token` it covers.
+
+    CJK tags may run straight into the text ('#建议路灯坏了'); a Latin tag must end at a word
+    boundary so '#helpdesk' is not '#help'.
+    """
+    folded = unicodedata.normalize("NFKC", token).lower()
+    if len(folded) != len(token):  # NFKC changed the length (rare ligatures): compare whole tokens only
+        return next(((tag, len(token)) for tag in tags if folded == tag), None)
+    best: tuple[str, int] | None = None
+    for tag in tags:
+        if not tag or not folded.startswith(tag):
+            continue
+        rest = folded[len(tag) :]
+        if rest and _is_word_char(tag[-1]) and _is_word_char(rest[0]):
+            continue
+        if best is None or len(tag) > best[1]:
+            best = (tag, len(tag))
+    return best
+
+
+def find_tag(text: str, station_tags: list[str], bot_names: set[str] | None = None) -> Tagged | None:
+    """The first recognised tag in `text` and the text without tags, or None when there is no tag."""
+    tags = [normalize_tag(tag) for tag in station_tags]
+    first: str | None = None
+    pieces: list[str] = []
+    cursor = 0
+    for match in TAG_TOKEN_RE.finditer(text):
+        found = _match_tag(match.group(1), tags)
+        if found is None:
+            continue
+        tag, length = found
+        first = first or tag
+        pieces.append(text[cursor : match.start()])
+        cursor = match.start(1) + length
+        while cursor < len(text) and text[cursor] in TAG_SEPARATORS:
+            cursor += 1
+    if first is None:
+        return None
+    pieces.append(text[cursor:])
+    return Tagged(tag=first, text=clean_text("".join(pieces), bot_names))
+
+
+def clean_text(text: str, bot_names: set[str] | None = None) -> str:
+    """Drop mentions of the bot and the punctuation left at the start after removing a tag."""
+    for name in bot_names or ():
+        text = re.sub(rf"@{re.escape(name.lstrip('@'))}\b", " ", text, flags=re.IGNORECASE)
+    text = re.sub(r"[ \t]+", " ", text)
+    return text.strip().lstrip(LEADING_JUNK).strip()
+
+
+def _bot_names(ctx: Context) -> set[str]:
+    return set(ctx.config.bot_usernames.get(ctx.incoming.platform, set()))
+
+
+def _tags_for(station: Station | None) -> list[str]:
+    return list(station.tags) if station is not None and station.tags else list(DEFAULT_TAGS)
+
+
+def parse_intake(ctx: Context, text: str) -> Tagged | None:
+    """What an incoming text asks for: a tagged item, an item by mention, or nothing."""
+    if parse_command(text) is not None:
+        return None
+    tagged = find_tag(text, _tags_for(ctx.station), _bot_names(ctx))
+    if tagged is not None:
+        return tagged
+    if ctx.incoming.mentions_bot and not ctx.incoming.is_private:
+        return Tagged(tag="", text=clean_text(text, _bot_names(ctx)))
+    return None
+
+
+def intake_allowed_here(ctx: Context) -> bool:
+    """Items come from a bound residents chat or from a DM; staff chats and unbound groups make none."""
+    return ctx.in_residents_chat or ctx.incoming.is_private
+
+
+async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
+    """Make the item for `ctx.message` and queue the ack; None (with an answer) when it can't be made."""
+    if ctx.station is None:
+        # Only reachable in a DM: the person works for several stations or there are several.
+        raise ctx.error(_("请先发送 /use <站点代码> 选择要反映问题的联络站，再重新发送「#建议 内容」。"))
+    if not tagged.text:
+        await ctx.reply(ctx.tr(_("请在标签后写上具体内容，例如：#建议 小区路灯坏了，晚上很不安全。")))
+        return None
+    assert ctx.message is not None and ctx.message.id is not None
+    existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=ctx.message.id)
+    if existing is not None:
+        return existing
+    station = ctx.station
+    item = await items_repo.create_item(
+        session=ctx.session, station_id=station.id or 0, tag=tagged.tag, text=tagged.text,
+        reporter_id=ctx.person.id or 0, source_message_id=ctx.message.id, now=ctx.now(),
+    )
+    ctx.message.item_id = item.id
+    ctx.session.add(ctx.message)
+    text = ctx.tr(_("已受理，编号 #{number}。联络员会分派给代表办理，办结后在此回复您。"), number=item.number)
+    await outbox.to_chat(
+        session=ctx.session, key=f"ack:item:{item.id}", purpose="ack", platform=ctx.incoming.platform,
+        chat_id=ctx.incoming.chat_id, reply_to=ctx.incoming.message_id, thread_id=ctx.incoming.thread_id,
+        text=text, now=ctx.now(), station_id=station.id, item_id=item.id,
+    )
+    return item
+
+
+async def on_message(ctx: Context) -> bool:
+    """A plain message: make an item when it carries a tag or mentions the bot."""
+    if ctx.message is None or not intake_allowed_here(ctx):
+        return False
+    tagged = parse_intake(ctx, ctx.incoming.text)
+    if tagged is None:
+        return False
+    await create_from_message(ctx, tagged)
+    return True
+
+
+async def on_edit(ctx: Context) -> bool:
+    """An edited message: update its item (recorded as an event), or make the item a new tag asks for."""
+    message = ctx.message
+    if message is None:
+        return False
+    now = ctx.now()
+    message.text = ctx.incoming.text
+    message.edited_at = now
+    ctx.session.add(message)
+    item = await items_repo.get_item_by_source(session=ctx.session, source_message_id=message.id or 0)
+    if item is None:
+        if not intake_allowed_here(ctx):
+            return False
+        tagged = parse_intake(ctx, ctx.incoming.text)
+        if tagged is None:
+            return False
+        await create_from_message(ctx, tagged)
+        return True
+    if parse_command(ctx.incoming.text) is not None:
+        return True  # an item's text turned into a command: keep the item as it was
+    tagged = find_tag(ctx.incoming.text, _tags_for(await ctx.session.get(Station, item.station_id)), _bot_names(ctx))
+    new_text = tagged.text if tagged is not None else clean_text(ctx.incoming.text, _bot_names(ctx))
+    if not new_text or new_text == item.text:
+        return True
+    old_text = item.text
+    item.text = new_text
+    item.updated_at = now
+    ctx.session.add(item)
+    await items_repo.add_event(
+        session=ctx.session, item=item, actor_id=ctx.person.id, kind="edited", from_status=item.status,
+        to_status=item.status, note=old_text, now=now,
+    )
+    return True
