@@ -115,9 +115,11 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
     platforms: dict[str, asyncio.Task[None]] = {}
     if settings.telegram_enabled:
         from bot import telegram
@@ -150,6 +152,8 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
         outbox.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await outbox
+        for signum in handled:
+            loop.remove_signal_handler(signum)
         await app.close()
     return status
 
