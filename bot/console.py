@@ -503,7 +503,9 @@ async def read_interactive(console: Console, *, language: str, prompt_user: str 
     except ImportError:  # pragma: no cover - platforms without readline
         pass
     console.speaker = console.speaker or prompt_user
-    print(translator(language)(GREETING, user=console.speaker), file=console.out, flush=True)
+    # With --json, stdout carries only bot messages; the greeting goes to the terminal on stderr.
+    greeting_to = console.err if console.json_mode else console.out
+    print(translator(language)(GREETING, user=console.speaker), file=greeting_to, flush=True)
 
     def prompt_and_read() -> str:
         return input(f"{console.speaker}@{console.default_chat}> ") + "\n"

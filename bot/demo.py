@@ -33,11 +33,21 @@ RECEPTION_PLACE = "联络站接待室"
 
 EXAMPLES = (
     f"alice@{RESIDENTS_CHAT}: #建议 小区东门的路灯坏了，晚上很黑",
+    f"{LIAISON}@{STAFF_CHAT}: /assign 1 li",
     f"{LIAISON}@{STAFF_CHAT}: /help",
     "li@dm: /whoami",
     f"admin@{STAFF_CHAT}: /deputies",
     "~ +3d",
 )
+RECEPTION_EXAMPLES = (f"{LIAISON}@{STAFF_CHAT}: /receptions", f"{LIAISON}@{STAFF_CHAT}: /duty auto")
+
+
+def examples(console: Console) -> list[str]:
+    """Lines worth trying, including the receptions feature's when it is there."""
+    lines = list(EXAMPLES)
+    if "reception" in console.app.router.commands:
+        lines[-1:-1] = [line for line in RECEPTION_EXAMPLES if line.split(": /")[1].split()[0] in console.app.router.commands]
+    return lines
 
 
 @dataclass
@@ -155,7 +165,7 @@ def _print_report(console: Console, report: SeedReport) -> None:
     """Plain mode: a short summary on stdout; --json: one JSON object on stderr, so stdout stays bot output."""
     if console.json_mode:
         payload = {"demo": {"station": STATION, "created": report.created, "existing": report.existing,
-                            "failed": report.failed, "try": list(EXAMPLES)}}
+                            "failed": report.failed, "try": examples(console)}}
         print(json.dumps(payload, ensure_ascii=False), file=console.err, flush=True)
         return
     lines = [f"Demo station `{STATION}` ({STATION_NAME}) / 示范联络站已就绪:"]
@@ -169,5 +179,5 @@ def _print_report(console: Console, report: SeedReport) -> None:
     lines.append("  deputies / 代表: " + ", ".join(user for user, _level in DEPUTIES)
                  + f"   liaison / 联络员: {LIAISON}   admin / 管理员: admin")
     lines.append("Try / 试试:")
-    lines.extend(f"  {example}" for example in EXAMPLES)
+    lines.extend(f"  {example}" for example in examples(console))
     print("\n".join(lines), file=console.out, flush=True)
