@@ -14,7 +14,7 @@ from storage.models import Item, ItemEvent, ItemStatus, Station
 
 async def next_number(*, session: AsyncSession, station_id: int) -> int:
     """Take the station's next item number with one atomic UPDATE … RETURNING."""
-    result = await session.execute(
+    result = await session.exec(
         update(Station)
         .where(col(Station.id) == station_id)
         .values(next_item_number=Station.next_item_number + 1)
