@@ -14,6 +14,7 @@ streams stay machine-readable. The exit status is 1 when any line of a script fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -238,8 +239,9 @@ class ConsoleTransport:
         """A private answer to a press shows in the presser's DM (`press_id` is the presser's name)."""
         chat = DM_PREFIX + (press_id or "unknown")
         shown = Shown(self.next_id(chat), chat, text)
-        self.emit(shown)
         self._answers.append(shown)
+        with contextlib.suppress(RetryLater):  # an answer is ephemeral: a closed output must not undo the press
+            self.emit(shown)
 
     async def record_answers(self, app: App) -> None:
         """Log press answers after the press's own transaction, so their numbers survive a restart."""
