@@ -10,7 +10,11 @@ def all_features() -> list[Feature]:
     from handlers import help as help_feature
     from handlers import items, people, stations
 
-    return [stations.FEATURE, people.FEATURE, help_feature.FEATURE, items.FEATURE]
+    features = [stations.FEATURE, people.FEATURE, help_feature.FEATURE, items.FEATURE]
+    from handlers import attendance, receptions
+
+    features += [receptions.FEATURE, attendance.FEATURE]
+    return features
 
 
 def all_commands() -> list[Command]:
@@ -20,4 +24,8 @@ def all_commands() -> list[Command]:
 def all_jobs() -> list[DueJob]:
     from schedules.overdue import OverdueChaser
 
-    return [OverdueChaser()]
+    jobs: list[DueJob] = [OverdueChaser()]
+    from schedules.receptions import reception_jobs
+
+    jobs += reception_jobs()
+    return jobs

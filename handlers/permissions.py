@@ -50,6 +50,14 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "close": STAFF | {A.ASSIGNEE},
     "reject": STAFF,
     "reopen": STAFF,
+    # reception days
+    "reception": STAFF,
+    "receptions": STAFF | {A.DEPUTY},
+    "duty": STAFF,
+    "confirm": frozenset({A.DEPUTY}),
+    "leave": frozenset({A.DEPUTY}),
+    "checkin": frozenset({A.DEPUTY}),
+    "attendance": STAFF,
 }
 
 

@@ -256,3 +256,6 @@ class KvState(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=255)
     value: str = Field(sa_type=Text)
     updated_at: datetime = _ts()
+
+
+from storage import receptions as _receptions  # noqa: E402, F401  (reception tables on the same metadata)

@@ -1,0 +1,303 @@
+"""Reception days on ticks: materialize recurring rules, remind, mark absences, report monthly.
+
+Everything is computed from the database at `now`; each stage of a reception records the
+revision it was handled for, and every message has a unique outbox key, so repeated ticks,
+restarts and several processes never send twice. `next_due` returns the exact next moment
+(the reminder hour in the station's zone, converted to UTC; a reception's end), so a console
+clock line like `~ +3d` produces each message at its own time, in order.
+
+Missed while the bot was down: at start everything due and still meaningful goes out at once;
+a 3-day reminder that is now inside the 1-day window is replaced by the 1-day one; nothing is
+sent for receptions that have started; the attendance summary of a reception that ended more
+than a day ago is recorded but not posted.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+from sqlalchemy import or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import outbox
+from handlers import reception_notify as notify
+from handlers.context import CoreConfig
+from handlers.i18n import _, translator
+from schedules import DueJob
+from storage import receptions as repo
+from storage.models import Station
+from storage.receptions import (
+    Duty,
+    Outcome,
+    Reception,
+    ReceptionRule,
+    ReceptionSettings,
+    ReceptionStatus,
+    local_instant,
+    reminder_moment,
+    set_times,
+)
+
+REMINDER_WINDOW = timedelta(days=9)  # a reception's first reminder is at most this long before its start
+SUMMARY_GRACE = timedelta(days=1)  # an attendance summary older than this is recorded, not posted
+STAGES = ("done7", "notice3", "done3", "done1")
+
+
+def stage_moments(reception: Reception, hour: int) -> dict[str, datetime]:
+    """When each reminder stage of a reception falls due (aware UTC)."""
+    m3 = reminder_moment(reception, 3, hour)
+    return {"done7": reminder_moment(reception, 7, hour), "notice3": m3, "done3": m3,
+            "done1": reminder_moment(reception, 1, hour)}
+
+
+def _lock(session: AsyncSession, query):  # type: ignore[no-untyped-def]
+    """On PostgreSQL, claim rows so that two processes don't work on the same reception at once."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+class ReceptionPlanner:
+    """Materializes recurring rules up to the horizon, and re-derives UTC times after a zone change."""
+
+    name = "reception-plan"
+
+    async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        await repo.materialize_rules(session=session, now=now)
+        result = await session.exec(
+            select(Reception, Station.timezone)
+            .join(Station, col(Station.id) == col(Reception.station_id))
+            .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now,
+                   col(Reception.timezone) != col(Station.timezone))
+        )
+        for reception, zone in result.all():
+            set_times(reception, zone)
+            session.add(reception)
+
+    async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
+        """When the next occurrence of any rule enters the horizon (its local midnight minus the horizon)."""
+        result = await session.exec(
+            select(ReceptionRule, Station.timezone)
+            .join(Station, col(Station.id) == col(ReceptionRule.station_id))
+            .where(ReceptionRule.active)
+        )
+        best: datetime | None = None
+        for rule, zone in result.all():
+            after = rule.materialized_through or (rule.starts_on - timedelta(days=1))
+            recurrence = rrulestr(rule.rrule, dtstart=datetime.combine(rule.starts_on, time()))
+            following = recurrence.after(datetime.combine(after, time(23, 59)))
+            if following is None:
+                continue
+            moment = local_instant(following.date() - timedelta(days=repo.HORIZON_DAYS), time(0), zone)
+            moment = max(moment, now + timedelta(seconds=1))
+            best = moment if best is None else min(best, moment)
+        return best
+
+
+class ReceptionReminders:
+    """The 7-day (liaisons), 3-day (deputies + residents) and 1-day (deputies) reminders, and catch-ups."""
+
+    name = "reception-reminders"
+
+    async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        pending = or_(*(col(getattr(Reception, stage)) < col(Reception.revision) for stage in STAGES))
+        result = await session.exec(_lock(session, (
+            select(Reception)
+            .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now,
+                   col(Reception.starts_at) <= now + REMINDER_WINDOW, pending)
+            .order_by(col(Reception.starts_at), col(Reception.id))
+        )))
+        stations: dict[int, Station] = {}
+        for reception in result.all():
+            station = stations.get(reception.station_id) or await session.get(Station, reception.station_id)
+            if station is None:
+                continue
+            stations[reception.station_id] = station
+            await self._stages(session, station, reception, now, config)
+        await self._catch_up(session, now, config, stations)
+
+    async def _stages(
+        self, session: AsyncSession, station: Station, reception: Reception, now: datetime, config: CoreConfig
+    ) -> None:
+        tr = translator(station.language or config.language)
+        moments = stage_moments(reception, config.reminder_hour)
+        revision = reception.revision
+        if reception.done7 < revision and now >= moments["done7"]:
+            # Only for a reception that existed when the week-ahead moment came; its creator knows the rest.
+            if reception.revised_at < moments["done7"]:
+                await notify.remind7(session, tr, station, reception, now)
+            reception.done7 = revision
+        if reception.notice3 < revision and now >= moments["notice3"]:
+            # Residents hear the deputies' names: the notice waits for a roster (and is never sent without one).
+            if notify.active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0)):
+                await notify.notice3(session, tr, station, reception, now)
+                reception.notice3 = revision
+        if reception.done3 < revision and now >= moments["done3"]:
+            if now < moments["done1"]:  # inside the 1-day window the 1-day reminder replaces it
+                for duty in notify.active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0)):
+                    await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind3")
+            reception.done3 = revision
+        if reception.done1 < revision and now >= moments["done1"]:
+            for duty in notify.active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0)):
+                await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind1")
+            reception.done1 = revision
+        session.add(reception)
+
+    async def _catch_up(
+        self, session: AsyncSession, now: datetime, config: CoreConfig, stations: dict[int, Station]
+    ) -> None:
+        """Deputies put on the roster (or back from leave) after their reminders went out are told at once."""
+        result = await session.exec(
+            select(Reception, Duty)
+            .join(Duty, col(Duty.reception_id) == col(Reception.id))
+            .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now,
+                   Duty.on_duty, col(Duty.told).is_(False), col(Duty.leave_at).is_(None),
+                   or_(col(Reception.done3) == col(Reception.revision), col(Reception.done1) == col(Reception.revision)))
+        )
+        for reception, duty in result.all():
+            station = stations.get(reception.station_id) or await session.get(Station, reception.station_id)
+            if station is None:
+                continue
+            stations[reception.station_id] = station
+            tr = translator(station.language or config.language)
+            await notify.remind_deputy(session, tr, station, reception, duty, now, kind="assigned")
+
+    async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
+        pending = or_(*(col(getattr(Reception, stage)) < col(Reception.revision) for stage in STAGES))
+        result = await session.exec(
+            select(Reception)
+            .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now, pending)
+            .order_by(col(Reception.starts_at))
+        )
+        best: datetime | None = None
+        for reception in result:
+            if best is not None and reception.starts_at - REMINDER_WINDOW > best:
+                break
+            for stage, moment in stage_moments(reception, config.reminder_hour).items():
+                if getattr(reception, stage) < reception.revision and now < moment < reception.starts_at:
+                    best = moment if best is None else min(best, moment)
+        return best
+
+
+class ReceptionCloser:
+    """After a reception ends: on-duty deputies who neither signed in nor took leave are absent; staff get the summary."""
+
+    name = "reception-close"
+
+    async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        result = await session.exec(_lock(session, (
+            select(Reception)
+            .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.closed_at).is_(None),
+                   col(Reception.ends_at) <= now)
+            .order_by(col(Reception.ends_at))
+        )))
+        for reception in result.all():
+            for duty in await repo.duties_of(session=session, reception_id=reception.id or 0):
+                if duty.outcome is None and duty.on_duty:
+                    duty.outcome = Outcome.LEAVE if duty.leave_at is not None else Outcome.ABSENT
+                    session.add(duty)
+            reception.closed_at = now
+            session.add(reception)
+            await session.flush()
+            station = await session.get(Station, reception.station_id)
+            if station is not None and now - reception.ends_at < SUMMARY_GRACE:
+                await notify.summary(session, translator(station.language or config.language), station, reception, now)
+
+    async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
+        result = await session.exec(
+            select(Reception.ends_at)
+            .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.closed_at).is_(None),
+                   col(Reception.ends_at) > now)
+            .order_by(col(Reception.ends_at))
+            .limit(1)
+        )
+        return result.first()
+
+
+def _month_key(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _previous_month(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def report_moment(year: int, month: int, report_day: int, hour: int, zone: str) -> datetime:
+    return local_instant(date(year, month, report_day), time(hour), zone)
+
+
+class AttendanceReports:
+    """Monthly (on the station's report day, at the reminder hour): each deputy's record and the station's rate."""
+
+    name = "attendance-report"
+
+    async def _stations(self, session: AsyncSession) -> list[tuple[Station, ReceptionSettings]]:
+        stations = list((await session.exec(select(Station).order_by(col(Station.id)))).all())
+        settings = {row.station_id: row for row in (await session.exec(select(ReceptionSettings))).all()}
+        return [(station, settings.get(station.id or 0) or ReceptionSettings(station_id=station.id or 0))
+                for station in stations]
+
+    async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        for station, settings in await self._stations(session):
+            if settings.report_day <= 0:
+                continue
+            local = now.astimezone(ZoneInfo(station.timezone)).date()
+            this_month = report_moment(local.year, local.month, settings.report_day, config.reminder_hour,
+                                       station.timezone)
+            reference = local.replace(day=1) if now >= this_month else _previous_month(local)
+            period = _previous_month(reference)
+            key = _month_key(period)
+            if settings.last_report_month is not None and settings.last_report_month >= key:
+                continue
+            await self._report(session, station, period, now, config)
+            settings.last_report_month = key
+            await repo.save_settings(session=session, settings=settings, now=now)
+
+    async def _report(
+        self, session: AsyncSession, station: Station, period: date, now: datetime, config: CoreConfig
+    ) -> None:
+        tallies, total, held = await repo.month_tallies(
+            session=session, station_id=station.id or 0, year=period.year, month=period.month
+        )
+        if not held:
+            return
+        tr = translator(station.language or config.language)
+        station_rate = notify.fmt_rate(total.present, total.on_duty)
+        names = await notify.names_of(session, list(tallies))
+        for person_id, tally in tallies.items():
+            text = tr(
+                _("【{year}年{month}月出勤通报】{name}代表您好！{month}月您在 {station} 值班 {duties} 次，到场 {present} 次，"
+                  "请假 {leave} 次，缺勤 {absent} 次，个人出勤率 {rate}；全站 {held} 场接待日，出勤率 {station_rate}。"),
+                year=period.year, month=period.month, name=names.get(person_id, ""), station=station.name,
+                duties=tally.on_duty, present=tally.present, leave=tally.leave, absent=tally.absent,
+                rate=notify.fmt_rate(tally.present, tally.on_duty), held=held, station_rate=station_rate,
+            )
+            if tally.walk_in:
+                text += tr(_("另有 {count} 次主动到站，谢谢！"), count=tally.walk_in)
+            await outbox.to_person(
+                session=session, key=f"attendance-report:station:{station.id}:{_month_key(period)}:person:{person_id}",
+                purpose="attendance_report", person_id=person_id, text=text, now=now, station_id=station.id,
+            )
+
+    async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
+        best: datetime | None = None
+        for station, settings in await self._stations(session):
+            if settings.report_day <= 0:
+                continue
+            local = now.astimezone(ZoneInfo(station.timezone)).date()
+            moment = report_moment(local.year, local.month, settings.report_day, config.reminder_hour,
+                                   station.timezone)
+            if moment <= now:
+                following = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
+                moment = report_moment(following.year, following.month, settings.report_day,
+                                       config.reminder_hour, station.timezone)
+            best = moment if best is None else min(best, moment)
+        return best
+
+
+def reception_jobs() -> list[DueJob]:
+    return [ReceptionPlanner(), ReceptionReminders(), ReceptionCloser(), AttendanceReports()]
+

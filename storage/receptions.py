@@ -1,0 +1,551 @@
+"""Reception days (接待日): recurrence rules, concrete receptions, duties, per-station settings.
+
+Rules are stored as rules (an RFC 5545 RRULE plus local start/end times) and materialized into
+concrete `Reception` rows for a horizon, so rosters, confirmations, reminders and attendance
+hang on rows. Times are local to the station (date + wall-clock time + zone) and mirrored as
+UTC instants for querying; a station that changes its zone gets its future rows re-derived.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+from sqlalchemy import Index, UniqueConstraint, func, insert
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import UTCDateTime, _ts
+
+HORIZON_DAYS = 60  # how far ahead recurring rules are materialized into rows
+DEFAULT_PER_RECEPTION = 2  # deputies on duty per reception
+CHECKIN_EARLY = timedelta(minutes=30)
+
+
+class HolidayPolicy(StrEnum):
+    MOVE = "move"  # to the next working day
+    SKIP = "skip"
+    KEEP = "keep"
+
+
+class ReceptionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    PRESENT = "present"  # on duty and signed in
+    WALK_IN = "walk_in"  # not on duty, signed in anyway
+    LEAVE = "leave"
+    ABSENT = "absent"
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables
+# ------------------------------------------------------------------------------------------------
+
+
+class ReceptionSettings(SQLModel, table=True):
+    """Per-station reception settings; a station without a row uses the defaults."""
+
+    __tablename__ = "reception_settings"
+    station_id: int = Field(primary_key=True, foreign_key="station.id")
+    holiday_policy: str = Field(default=HolidayPolicy.MOVE, max_length=10)
+    report_day: int = Field(default=1)  # day of month of the attendance report; 0 = off
+    last_report_month: str | None = Field(default=None, max_length=7)  # "2026-11": already reported
+    per_reception: int = Field(default=DEFAULT_PER_RECEPTION)
+    updated_at: datetime = _ts()
+
+
+class ReceptionRule(SQLModel, table=True):
+    __tablename__ = "reception_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    rrule: str = Field(max_length=255)  # without DTSTART; anchored at `starts_on`
+    text: str = Field(max_length=255)  # as the user wrote it, for listing
+    starts_on: date
+    start_time: time
+    end_time: time
+    place: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=500)
+    holiday_policy: str | None = Field(default=None, max_length=10)  # None: the station's setting
+    active: bool = Field(default=True)
+    materialized_through: date | None = Field(default=None)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts()
+
+
+class Reception(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("rule_id", "rule_date", name="uq_reception_rule_date"),
+        Index("ix_reception_status_start", "status", "starts_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    rule_id: int | None = Field(default=None, foreign_key="reception_rule.id")
+    rule_date: date | None = Field(default=None)  # the rule's own date, before a holiday move
+    local_date: date
+    start_time: time
+    end_time: time
+    timezone: str = Field(max_length=64)
+    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    place: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=500)
+    status: str = Field(default=ReceptionStatus.SCHEDULED, max_length=10)
+    holiday_moved_from: date | None = Field(default=None)
+    # Bumped by a move; reminder keys of a later revision differ, so the new date is reminded again.
+    revision: int = Field(default=0)
+    revised_at: datetime = _ts()
+    # The revision for which each reminder stage was handled (-1: not yet).
+    done7: int = Field(default=-1)
+    done3: int = Field(default=-1)
+    notice3: int = Field(default=-1)
+    done1: int = Field(default=-1)
+    liaisons_told: bool = Field(default=False)
+    residents_told: bool = Field(default=False)
+    closed_at: datetime | None = _ts(nullable=True)  # absences marked
+    cancelled_at: datetime | None = _ts(nullable=True)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Duty(SQLModel, table=True):
+    """One deputy at one reception: on the roster, on leave, confirmed, signed in, or a walk-in."""
+
+    __table_args__ = (UniqueConstraint("reception_id", "person_id", name="uq_duty_person"),)
+    id: int | None = Field(default=None, primary_key=True)
+    reception_id: int = Field(foreign_key="reception.id", index=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    on_duty: bool = Field(default=True)
+    told: bool = Field(default=False)  # got a direct message about this reception
+    confirmed_at: datetime | None = _ts(nullable=True)
+    leave_at: datetime | None = _ts(nullable=True)
+    leave_reason: str | None = Field(default=None, max_length=500)
+    leave_count: int = Field(default=0)
+    checked_in_at: datetime | None = _ts(nullable=True)
+    outcome: str | None = Field(default=None, max_length=10)
+    assigned_at: datetime = _ts()
+
+
+# ------------------------------------------------------------------------------------------------
+# Pure time helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def local_instant(day: date, at: time, zone: str) -> datetime:
+    """A wall-clock moment in a zone, as aware UTC (zoneinfo resolves DST)."""
+    return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def local_today(now: datetime, zone: str) -> date:
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def reminder_moment(reception: Reception, days_before: int, hour: int) -> datetime:
+    """`hour`:00 local on the day `days_before` days before the reception, in its station's zone."""
+    return local_instant(reception.local_date - timedelta(days=days_before), time(hour), reception.timezone)
+
+
+def set_times(reception: Reception, zone: str) -> None:
+    reception.timezone = zone
+    reception.starts_at = local_instant(reception.local_date, reception.start_time, zone)
+    reception.ends_at = local_instant(reception.local_date, reception.end_time, zone)
+
+
+# ------------------------------------------------------------------------------------------------
+# Holidays and rules
+# ------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def public_holiday(day: date) -> bool | None:
+    """True on a statutory holiday (not a plain weekend); None when the calendar has no data for the year."""
+    import chinese_calendar
+
+    try:
+        is_holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return None
+    return bool(is_holiday and name is not None)
+
+
+@lru_cache(maxsize=4096)
+def working_day(day: date) -> bool:
+    import chinese_calendar
+
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def apply_holiday_policy(day: date, policy: str) -> date | None:
+    """The date a rule's occurrence is held on: itself, the next working day, or None (skipped)."""
+    if policy == HolidayPolicy.KEEP or not public_holiday(day):
+        return day
+    if policy == HolidayPolicy.SKIP:
+        return None
+    moved = day + timedelta(days=1)
+    for _ in range(31):
+        if working_day(moved) and not public_holiday(moved):
+            return moved
+        moved += timedelta(days=1)
+    return day
+
+
+def rule_dates(rrule: str, anchor: date, start: date, end: date) -> list[date]:
+    """The rule's own dates in [start, end] (inclusive), before any holiday policy."""
+    if end < start:
+        return []
+    recurrence = rrulestr(rrule, dtstart=datetime.combine(anchor, time()))
+    return [
+        moment.date()
+        for moment in recurrence.between(datetime.combine(start, time()), datetime.combine(end, time()), inc=True)
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Settings
+# ------------------------------------------------------------------------------------------------
+
+
+async def get_settings(*, session: AsyncSession, station_id: int) -> ReceptionSettings:
+    """The station's settings row, or unsaved defaults."""
+    row = await session.get(ReceptionSettings, station_id)
+    return row if row is not None else ReceptionSettings(station_id=station_id)
+
+
+async def save_settings(*, session: AsyncSession, settings: ReceptionSettings, now: datetime) -> None:
+    settings.updated_at = now
+    await session.merge(settings)
+
+
+# ------------------------------------------------------------------------------------------------
+# Receptions
+# ------------------------------------------------------------------------------------------------
+
+
+async def create_reception(*, session: AsyncSession, reception: Reception) -> Reception:
+    session.add(reception)
+    await session.flush()
+    return reception
+
+
+async def upcoming(
+    *, session: AsyncSession, station_id: int, now: datetime, limit: int | None = None,
+    until: datetime | None = None,
+) -> list[Reception]:
+    """Scheduled receptions of a station that have not ended, soonest first."""
+    query = (
+        select(Reception)
+        .where(Reception.station_id == station_id, Reception.status == ReceptionStatus.SCHEDULED,
+               col(Reception.ends_at) > now)
+        .order_by(col(Reception.starts_at), col(Reception.id))
+    )
+    if until is not None:
+        query = query.where(col(Reception.starts_at) <= until)
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def on_date(*, session: AsyncSession, station_ids: Sequence[int], day: date) -> list[Reception]:
+    result = await session.exec(
+        select(Reception)
+        .where(col(Reception.station_id).in_(list(station_ids)), Reception.local_date == day,
+               Reception.status == ReceptionStatus.SCHEDULED)
+        .order_by(col(Reception.starts_at))
+    )
+    return list(result.all())
+
+
+async def in_month(*, session: AsyncSession, station_id: int, year: int, month: int) -> list[Reception]:
+    first = date(year, month, 1)
+    after = date(year + (month == 12), month % 12 + 1, 1)
+    result = await session.exec(
+        select(Reception)
+        .where(Reception.station_id == station_id, Reception.status == ReceptionStatus.SCHEDULED,
+               col(Reception.local_date) >= first, col(Reception.local_date) < after)
+        .order_by(col(Reception.starts_at))
+    )
+    return list(result.all())
+
+
+async def duties_of(*, session: AsyncSession, reception_id: int) -> list[Duty]:
+    result = await session.exec(select(Duty).where(Duty.reception_id == reception_id).order_by(col(Duty.id)))
+    return list(result.all())
+
+
+async def duties_for(*, session: AsyncSession, reception_ids: Sequence[int]) -> dict[int, list[Duty]]:
+    grouped: dict[int, list[Duty]] = defaultdict(list)
+    if not reception_ids:
+        return grouped
+    result = await session.exec(
+        select(Duty).where(col(Duty.reception_id).in_(list(reception_ids))).order_by(col(Duty.id))
+    )
+    for duty in result.all():
+        grouped[duty.reception_id].append(duty)
+    return grouped
+
+
+async def get_duty(*, session: AsyncSession, reception_id: int, person_id: int) -> Duty | None:
+    result = await session.exec(select(Duty).where(Duty.reception_id == reception_id, Duty.person_id == person_id))
+    return result.first()
+
+
+async def deputy_ids(*, session: AsyncSession, station_id: int) -> list[int]:
+    from storage.models import RoleAssignment, RoleName
+
+    result = await session.exec(
+        select(RoleAssignment.person_id)
+        .where(RoleAssignment.station_id == station_id, RoleAssignment.role == RoleName.DEPUTY,
+               RoleAssignment.active)
+        .order_by(col(RoleAssignment.person_id))
+    )
+    return list(dict.fromkeys(result.all()))
+
+
+async def duty_counts(
+    *, session: AsyncSession, station_ids: Sequence[int] | None, since: datetime
+) -> dict[tuple[int, int], tuple[int, datetime | None]]:
+    """(station, person) -> (duties since `since`, latest duty start): the fairness measure of rotation."""
+    query = (
+        select(Duty.station_id, Duty.person_id, func.count(col(Duty.id)), func.max(col(Reception.starts_at)))
+        .join(Reception, col(Reception.id) == col(Duty.reception_id))
+        .where(Duty.on_duty, col(Reception.starts_at) >= since, Reception.status == ReceptionStatus.SCHEDULED)
+        .group_by(col(Duty.station_id), col(Duty.person_id))
+    )
+    if station_ids is not None:
+        query = query.where(col(Duty.station_id).in_(list(station_ids)))
+    rows = (await session.exec(query)).all()
+    counts: dict[tuple[int, int], tuple[int, datetime | None]] = {}
+    for station_id, person_id, count, latest in rows:
+        if isinstance(latest, str):  # SQLite returns max() of a custom type as text
+            latest = datetime.fromisoformat(latest).replace(tzinfo=UTC)
+        counts[(station_id, person_id)] = (count, latest)
+    return counts
+
+
+# ------------------------------------------------------------------------------------------------
+# Planning: materialize rules, fill rosters (bulk, so a province plans in seconds)
+# ------------------------------------------------------------------------------------------------
+
+
+def _dialect_insert(session: AsyncSession, table: object) -> object:
+    name = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)  # type: ignore[arg-type]
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)  # type: ignore[arg-type]
+
+
+async def materialize_rules(
+    *, session: AsyncSession, now: datetime, station_zones: dict[int, str] | None = None,
+    horizon_days: int = HORIZON_DAYS, rule_ids: Iterable[int] | None = None,
+) -> int:
+    """Turn active rules into reception rows up to the horizon; idempotent (unique rule+date)."""
+    from storage.models import Station
+
+    query = select(ReceptionRule).where(ReceptionRule.active)
+    if rule_ids is not None:
+        query = query.where(col(ReceptionRule.id).in_(list(rule_ids)))
+    rules = list((await session.exec(query)).all())
+    if not rules:
+        return 0
+    if station_zones is None:
+        station_ids = {rule.station_id for rule in rules}
+        zone_rows = await session.exec(
+            select(Station.id, Station.timezone).where(col(Station.id).in_(list(station_ids)))
+        )
+        station_zones = {station_id: zone for station_id, zone in zone_rows.all() if station_id is not None}
+    policies: dict[int, str] = {}
+    settings_rows = await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.holiday_policy))
+    for station_id, policy in settings_rows.all():
+        policies[station_id] = policy
+    rows: list[dict[str, object]] = []
+    for rule in rules:
+        zone = station_zones.get(rule.station_id, "Asia/Shanghai")
+        today = local_today(now, zone)
+        horizon = today + timedelta(days=horizon_days)
+        start = max(rule.starts_on, today)
+        if rule.materialized_through is not None:
+            start = max(start, rule.materialized_through + timedelta(days=1))
+        if start > horizon:
+            continue
+        policy = rule.holiday_policy or policies.get(rule.station_id, HolidayPolicy.MOVE)
+        for own_date in rule_dates(rule.rrule, rule.starts_on, start, horizon):
+            held_on = apply_holiday_policy(own_date, policy)
+            if held_on is None:
+                continue
+            starts_at = local_instant(held_on, rule.start_time, zone)
+            if starts_at <= now:
+                continue
+            rows.append({
+                "station_id": rule.station_id, "rule_id": rule.id, "rule_date": own_date, "local_date": held_on,
+                "start_time": rule.start_time, "end_time": rule.end_time, "timezone": zone,
+                "starts_at": starts_at, "ends_at": local_instant(held_on, rule.end_time, zone),
+                "place": rule.place, "topic": rule.topic, "status": ReceptionStatus.SCHEDULED,
+                "holiday_moved_from": own_date if held_on != own_date else None, "revision": 0,
+                "revised_at": now, "done7": -1, "done3": -1, "notice3": -1, "done1": -1,
+                "liaisons_told": False, "residents_told": False, "created_by": rule.created_by,
+                "created_at": now, "updated_at": now,
+            })
+        rule.materialized_through = horizon
+        session.add(rule)
+    if rows:
+        statement = _dialect_insert(session, Reception).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["rule_id", "rule_date"]
+        )
+        await session.exec(statement, params=rows)  # type: ignore[call-overload]
+    await session.flush()
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Added:
+    reception_id: int
+    person_id: int
+
+
+def pick_substitutes(
+    *, candidates: Sequence[int], exclude: set[int], counts: dict[int, tuple[int, datetime | None]], need: int
+) -> list[int]:
+    """Fewest duties first, then longest since the last one, then the oldest deputy."""
+    floor = datetime.min.replace(tzinfo=UTC)
+    eligible = [person for person in candidates if person not in exclude]
+    eligible.sort(key=lambda person: (counts.get(person, (0, None))[0], counts.get(person, (0, None))[1] or floor,
+                                      person))
+    return eligible[:need]
+
+
+async def auto_roster(
+    *, session: AsyncSession, station_ids: Sequence[int] | None, start: datetime, end: datetime, now: datetime,
+    per_reception: int | None = None,
+) -> list[Added]:
+    """Fill every scheduled reception starting in [start, end] up to its station's number of deputies.
+
+    Rotation is fair: fewest duties in the past year (and already planned) first; deputies on
+    leave for that reception, or already on it, are skipped. Existing rosters are kept.
+    """
+    from storage.models import RoleAssignment, RoleName
+
+    query = (
+        select(Reception.id, Reception.station_id, Reception.starts_at)
+        .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) >= start,
+               col(Reception.starts_at) <= end)
+        .order_by(col(Reception.starts_at), col(Reception.id))
+    )
+    if station_ids is not None:
+        query = query.where(col(Reception.station_id).in_(list(station_ids)))
+    receptions = list((await session.exec(query)).all())
+    if not receptions:
+        return []
+    involved = sorted({station_id for _id, station_id, _start in receptions})
+    deputies: dict[int, list[int]] = defaultdict(list)
+    role_query = select(RoleAssignment.station_id, RoleAssignment.person_id).where(
+        RoleAssignment.role == RoleName.DEPUTY, RoleAssignment.active
+    )
+    if station_ids is not None:
+        role_query = role_query.where(col(RoleAssignment.station_id).in_(involved))
+    for station_id, person_id in (await session.exec(role_query.order_by(col(RoleAssignment.person_id)))).all():
+        if station_id is not None:
+            deputies[station_id].append(person_id)
+    per_station: dict[int, int] = {}
+    settings_rows = await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.per_reception))
+    for station_id, count in settings_rows.all():
+        per_station[station_id] = count
+    counts_flat = await duty_counts(session=session, station_ids=station_ids and involved,
+                                    since=start - timedelta(days=365))
+    counts: dict[int, dict[int, tuple[int, datetime | None]]] = defaultdict(dict)
+    for (station_id, person_id), value in counts_flat.items():
+        counts[station_id][person_id] = value
+    existing: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    reception_ids = [reception_id for reception_id, _station, _start in receptions]
+    for chunk_start in range(0, len(reception_ids), 900):
+        chunk = reception_ids[chunk_start : chunk_start + 900]
+        duty_rows = await session.exec(
+            select(Duty.reception_id, Duty.person_id, Duty.on_duty, Duty.leave_at)
+            .where(col(Duty.reception_id).in_(chunk))
+        )
+        for reception_id, person_id, on_duty, leave_at in duty_rows.all():
+            existing[reception_id].append((person_id, bool(on_duty and leave_at is None)))
+    added: list[Added] = []
+    rows: list[dict[str, object]] = []
+    for reception_id, station_id, starts_at in receptions:
+        wanted = per_reception or per_station.get(station_id, DEFAULT_PER_RECEPTION)
+        present = existing.get(reception_id, [])
+        active = sum(1 for _person, counts_as in present if counts_as)
+        need = wanted - active
+        if need <= 0:
+            continue
+        station_counts = counts[station_id]
+        chosen = pick_substitutes(
+            candidates=deputies.get(station_id, []), exclude={person for person, _ in present},
+            counts=station_counts, need=need,
+        )
+        for person_id in chosen:
+            count, latest = station_counts.get(person_id, (0, None))
+            station_counts[person_id] = (count + 1, max(latest, starts_at) if latest else starts_at)
+            added.append(Added(reception_id, person_id))
+            rows.append({
+                "reception_id": reception_id, "station_id": station_id, "person_id": person_id, "on_duty": True,
+                "told": False, "leave_count": 0, "assigned_at": now,
+            })
+    if rows:
+        await session.exec(insert(Duty), params=rows)  # type: ignore[call-overload]
+        await session.flush()
+    return added
+
+
+# ------------------------------------------------------------------------------------------------
+# Attendance figures
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    on_duty: int = 0
+    present: int = 0
+    leave: int = 0
+    absent: int = 0
+    walk_in: int = 0
+
+    def add(self, duty: Duty) -> None:
+        if duty.on_duty:
+            self.on_duty += 1
+        if duty.outcome == Outcome.PRESENT:
+            self.present += 1
+        elif duty.outcome == Outcome.LEAVE:
+            self.leave += 1
+        elif duty.outcome == Outcome.ABSENT:
+            self.absent += 1
+        elif duty.outcome == Outcome.WALK_IN:
+            self.walk_in += 1
+
+
+async def month_tallies(
+    *, session: AsyncSession, station_id: int, year: int, month: int
+) -> tuple[dict[int, Tally], Tally, int]:
+    """Per deputy and for the station, over the month's receptions that have ended (closed)."""
+    receptions = [r for r in await in_month(session=session, station_id=station_id, year=year, month=month)
+                  if r.closed_at is not None]
+    per_person: dict[int, Tally] = defaultdict(Tally)
+    total = Tally()
+    grouped = await duties_for(session=session, reception_ids=[r.id for r in receptions if r.id is not None])
+    for duties in grouped.values():
+        for duty in duties:
+            per_person[duty.person_id].add(duty)
+            total.add(duty)
+    return dict(per_person), total, len(receptions)
