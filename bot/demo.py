@@ -39,14 +39,15 @@ EXAMPLES = (
     f"admin@{STAFF_CHAT}: /deputies",
     "~ +3d",
 )
-RECEPTION_EXAMPLES = (f"{LIAISON}@{STAFF_CHAT}: /receptions", f"{LIAISON}@{STAFF_CHAT}: /duty auto")
+RECEPTION_EXAMPLES = (f"{LIAISON}@{STAFF_CHAT}: /receptions", "li@dm: /leave 1 出差")
 
 
 def examples(console: Console) -> list[str]:
     """Lines worth trying, including the receptions feature's when it is there."""
     lines = list(EXAMPLES)
     if "reception" in console.app.router.commands:
-        lines[-1:-1] = [line for line in RECEPTION_EXAMPLES if line.split(": /")[1].split()[0] in console.app.router.commands]
+        commands = console.app.router.commands
+        lines[-1:-1] = [line for line in RECEPTION_EXAMPLES if line.split(": /")[1].split()[0] in commands]
     return lines
 
 
@@ -151,6 +152,8 @@ async def seed_demo(console: Console, settings: Settings) -> SeedReport:
                 console, actor, STAFF_CHAT, f"/reception add {day} {RECEPTION_TIME} {RECEPTION_PLACE}"
             ):
                 report.created.append(what)
+                if "duty" in app.router.commands:  # put the two deputies on duty, so reminders have someone to go to
+                    await step("duty roster", STAFF_CHAT, "/duty auto")
                 async with app.sessions() as session:
                     await kv.set_value(session=session, key=RECEPTION_MARK, value=f"{day} {RECEPTION_TIME}",
                                        now=app.clock.now())
