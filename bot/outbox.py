@@ -94,6 +94,7 @@ class OutboxDispatcher:
                     new_chat_id=moved.new_chat_id, now=now,
                 )
                 row.chat_id = moved.new_chat_id
+                row.reply_to = row.thread_id = None  # the replied-to message stayed in the old chat
             row.attempts -= 1  # not the message's fault
             row.next_attempt_at = now
             row.last_error = str(moved)

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.transport import Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
+from storage import stations as stations_repo
 from storage.models import Account, Outbox
 
 
@@ -34,6 +35,10 @@ async def to_chat(
     station_id: int | None = None,
     item_id: int | None = None,
 ) -> tuple[Outbox, bool]:
+    current = await stations_repo.current_chat_id(session=session, platform=platform, chat_id=chat_id)
+    if current != chat_id:
+        # The chat moved (supergroup / room upgrade): a reply can't point into the old chat.
+        chat_id, reply_to, thread_id = current, None, None
     row = Outbox(
         key=key,
         purpose=purpose,

@@ -10,7 +10,6 @@ from handlers.events import EventKind
 from handlers.i18n import LANGUAGES, _, translator
 from handlers.people import require_station
 from handlers.router import Command, Feature
-from storage import messages as messages_repo
 from storage import stations as stations_repo
 from storage.models import DEFAULT_TAGS, ChatPurpose, Station, StationLevel
 
@@ -222,15 +221,10 @@ async def on_chat_event(ctx: Context) -> bool:
     """The bot removed from a chat, or a chat that moved to a new id (supergroup, room upgrade)."""
     incoming = ctx.incoming
     if incoming.kind is EventKind.CHAT_MIGRATED and incoming.new_chat_id:
-        moved = await stations_repo.move_chat(
+        await stations_repo.move_chat(
             session=ctx.session, platform=incoming.platform, old_chat_id=incoming.chat_id,
             new_chat_id=incoming.new_chat_id, now=ctx.now(),
         )
-        if moved:
-            await messages_repo.move_chat(
-                session=ctx.session, platform=incoming.platform, old_chat_id=incoming.chat_id,
-                new_chat_id=incoming.new_chat_id,
-            )
         return True
     if incoming.kind is EventKind.BOT_REMOVED:
         binding = ctx.binding

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlalchemy import func
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Direction, Message
@@ -86,11 +86,3 @@ async def count_messages(*, session: AsyncSession, platform: str) -> int:
     result = await session.exec(select(func.count()).select_from(Message).where(Message.platform == platform))
     return int(result.one())
 
-
-async def move_chat(*, session: AsyncSession, platform: str, old_chat_id: str, new_chat_id: str) -> None:
-    """Follow a chat to its new id, so feedback still replies to the resident's message."""
-    await session.exec(
-        update(Message)
-        .where(col(Message.platform) == platform, col(Message.chat_id) == old_chat_id)
-        .values(chat_id=new_chat_id)
-    )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import kv
 from storage.models import ChatBinding, ChatPurpose, Station
 
 
@@ -66,8 +67,17 @@ async def bindings_of(
     return list(result.all())
 
 
+MOVED_KEY = "chat-moved:{platform}:{chat_id}"
+
+
 async def move_chat(*, session: AsyncSession, platform: str, old_chat_id: str, new_chat_id: str, now: datetime) -> bool:
-    """A chat got a new id (supergroup upgrade, room upgrade): its binding follows."""
+    """A chat got a new id (supergroup upgrade, room upgrade): its binding follows, and so does
+    everything later sent to the old id. Old messages keep their old chat id: the new chat numbers
+    its messages afresh, so renaming them would confuse old and new message ids."""
+    if old_chat_id == new_chat_id:
+        return False
+    await kv.set_value(session=session, key=MOVED_KEY.format(platform=platform, chat_id=old_chat_id),
+                       value=new_chat_id, now=now)
     binding = await get_binding(session=session, platform=platform, chat_id=old_chat_id)
     if binding is None:
         return False
@@ -82,3 +92,14 @@ async def move_chat(*, session: AsyncSession, platform: str, old_chat_id: str, n
     binding.updated_at = now
     session.add(binding)
     return True
+
+
+async def current_chat_id(*, session: AsyncSession, platform: str, chat_id: str) -> str:
+    """Where a chat lives now, following its moves (at most a few hops, never in a loop)."""
+    seen = {chat_id}
+    while (moved := await kv.get_value(session=session, key=MOVED_KEY.format(platform=platform, chat_id=chat_id))):
+        if moved in seen:
+            break
+        seen.add(moved)
+        chat_id = moved
+    return chat_id

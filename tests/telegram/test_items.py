@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from sqlmodel import select
 
 from storage.models import Item, ItemStatus, Outbox, OutboxState
@@ -247,12 +246,6 @@ async def test_bot_removed_from_the_group(bot: TelegramBotRunner, world: World) 
     assert len([m for m in fake.sent(world.staff["id"]) if "移出" in m["text"]]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a supergroup numbers its messages afresh, but stations.on_chat_event renames the old "
-    "group's stored messages to the new chat id, so the feedback replies to whatever message in the "
-    "supergroup has the old id (and the outbox keeps reply_to after ChatMoved)",
-)
 async def test_items_follow_a_group_upgraded_to_a_supergroup(bot: TelegramBotRunner, world: World) -> None:
     fake = world.fake
     await set_up_station(bot, world)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from storage.models import ChatBinding
 from tests.peers.fake_telegram import FakeTelegram
 from tests.telegram.conftest import World
@@ -89,11 +87,6 @@ async def test_supergroup_migration_moves_the_binding(bot: TelegramBotRunner, wo
     assert bindings[str(new_chat["id"])].purpose == "residents" and bindings[str(new_chat["id"])].active
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: storage.messages.move_chat renames the old group's messages to the supergroup id, but "
-    "Telegram numbers a supergroup's messages afresh, so new messages look like redeliveries",
-)
 async def test_first_messages_in_the_new_supergroup_are_not_taken_for_redeliveries(
     bot: TelegramBotRunner, world: World
 ) -> None:
