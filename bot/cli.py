@@ -26,9 +26,9 @@ from handlers.context import CoreConfig
 log = logging.getLogger("liaison-bot")
 
 EXIT_USAGE = 2
-# Modules that register more sub-commands when imported (e.g. the receptions feature's `calendar`
-# calls `register("calendar", …)` at import); add the module's name here.
-EXTENSION_MODULES: tuple[str, ...] = ()
+# Modules that register more sub-commands when imported (the receptions feature's `bot.calendar`
+# calls `register("calendar", …)` at import). A module that does not exist is skipped.
+EXTENSION_MODULES: tuple[str, ...] = ("bot.calendar",)
 
 
 @dataclass(frozen=True)
@@ -316,7 +316,11 @@ register("db", "database maintenance", _configure_db, _db)
 
 def _load_extensions() -> None:
     for name in EXTENSION_MODULES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name != name:
+                raise
 
 
 def build_parser() -> argparse.ArgumentParser:
