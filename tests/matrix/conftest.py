@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-# pytest imports this file as ``matrix.conftest`` unless tests/ is a package or the repo root is on
-# ``pythonpath``; make ``tests.*`` importable either way.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+from tests.matrix.botrunner import BotRunner
+from tests.matrix.residents import MakeUser, Resident, make_client
+from tests.peers.synapse import SYNAPSE_VERSION, SynapseServer, installed_version
 
-from tests.matrix.residents import MakeUser, Resident, make_client  # noqa: E402
-from tests.peers.synapse import SYNAPSE_VERSION, SynapseServer, installed_version  # noqa: E402
+MakeBot = Callable[..., Awaitable[BotRunner]]
 
 _counter = itertools.count(1)
 
@@ -95,3 +90,30 @@ async def matrix_users(synapse: SynapseServer) -> AsyncIterator[MakeUser]:
     yield make
     for user in made:
         await user.close()
+
+
+def register_bot(server: SynapseServer) -> tuple[str, str]:
+    """A fresh bot account per test, so tests never share a sync position or rooms."""
+    localpart = unique_localpart("bot")
+    password = "bot-secret-" + localpart
+    user_id, _token = server.register(localpart, password)
+    return user_id, password
+
+
+@pytest.fixture
+async def make_bot(synapse: SynapseServer, db_url: str) -> AsyncIterator[MakeBot]:
+    """Factory: ``await make_bot(admins=..., features=...)`` starts the bot on the session server and
+    this test's database; the runner can be stopped and started again (a restart)."""
+    runners: list[BotRunner] = []
+
+    async def make(*, start: bool = True, **kwargs: object) -> BotRunner:
+        user_id, password = register_bot(synapse)
+        runner = BotRunner(synapse=synapse, db_url=db_url, user_id=user_id, password=password, **kwargs)  # type: ignore[arg-type]
+        runners.append(runner)
+        if start:
+            await runner.start()
+        return runner
+
+    yield make
+    for runner in runners:
+        await runner.stop()

@@ -1,0 +1,79 @@
+"""The bot as a process would run it: an App on a database, the Matrix transport syncing, the outbox
+draining; `stop()` and `start()` again on the same database is a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.app import App
+from bot.matrix import MatrixTransport
+from handlers.clock import SystemClock
+from handlers.context import CoreConfig
+from handlers.router import Feature, Router
+from tests.peers.synapse import SynapseServer
+
+
+@dataclass
+class BotRunner:
+    synapse: SynapseServer
+    db_url: str
+    user_id: str
+    password: str
+    admins: frozenset[str] = frozenset()
+    features: Sequence[Feature] | None = None  # None: the real features
+    timeline_limit: int = 100
+    sync_timeout_ms: int = 1000
+    app: App | None = None
+    transport: MatrixTransport | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> BotRunner:
+        """Start a fresh App and transport on the same database, as a restarted process would."""
+        assert not self._tasks, "already running"
+        self.app = App(database_url=self.db_url, clock=SystemClock(), config=CoreConfig(admins=self.admins))
+        if self.features is not None:
+            self.app.router = Router(self.features)
+        self.transport = MatrixTransport(
+            self.app,
+            homeserver=self.synapse.url,
+            user=self.user_id,
+            password=self.password,
+            timeline_limit=self.timeline_limit,
+            sync_timeout_ms=self.sync_timeout_ms,
+        )
+        self.app.add_transport(self.transport)
+        await self.transport.start()
+        self._tasks = [
+            asyncio.create_task(self.transport.run(), name="matrix-sync"),
+            asyncio.create_task(self.app.outbox.run_forever(idle_seconds=0.5), name="outbox"),
+        ]
+        return self
+
+    async def stop(self) -> None:
+        """Stop syncing (finishing the batch in hand) and sending, then close everything."""
+        if self.transport is not None:
+            self.transport.stop()
+        if self._tasks:
+            await asyncio.wait_for(self._tasks[0], timeout=30)
+        if len(self._tasks) > 1 and self.app is not None:
+            # Cancel the outbox between drains, never inside one: a transaction cut in half would keep
+            # SQLite's write lock in a connection that dispose() cannot close, stalling the restart.
+            async with self.app.outbox._drain_lock:
+                for task in self._tasks[1:]:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        self._tasks = []
+        if self.transport is not None:
+            await self.transport.client.close()
+        if self.app is not None:
+            await self.app.close()
+
+    def check_alive(self) -> None:
+        """Fail the test at once if the sync loop or the outbox died with an exception."""
+        for task in self._tasks:
+            if task.done():
+                raise AssertionError(f"{task.get_name()} stopped: {task.exception()!r}")
