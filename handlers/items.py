@@ -187,7 +187,6 @@ async def assign_command(ctx: Context) -> None:
         note=ctx.tr(_("{name}，{days} 个工作日，截止 {due}"), name=deputy, days=days, due=due), now=now,
     )
     sequence = await items_repo.count_events(session=ctx.session, item_id=item.id or 0, kind="assigned")
-    await _tell_assignee(ctx, station, item, days, due, sequence)
     lines = [ctx.tr(_("已将事项 #{number} 分派给 {name}，办理时限 {days} 个工作日，截止 {due}。"),
                     number=item.number, name=deputy, days=days, due=due)]
     if defaulted:
@@ -195,6 +194,7 @@ async def assign_command(ctx: Context) -> None:
                             days=days, number=item.number))
     lines.append(ctx.tr(_("已私信通知 {name}。"), name=deputy))
     await ctx.reply("\n".join(lines), item_id=item.id)
+    await _tell_assignee(ctx, station, item, days, due, sequence)
 
 
 async def _tell_assignee(ctx: Context, station: Station, item: Item, days: int, due: str, sequence: int) -> None:
