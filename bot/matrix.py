@@ -21,6 +21,7 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from nio import (
     LoginResponse,
     MessageDirection,
     RoomCreateResponse,
+    RoomGetEventResponse,
     RoomGetStateEventResponse,
     RoomMessagesResponse,
     RoomPreset,
@@ -49,8 +51,9 @@ from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.i18n import _, translator
 from handlers.transport import Outgoing, RetryLater, Sent, Undeliverable
 from storage import kv
+from storage import messages as messages_repo
 from storage import people as people_repo
-from storage.models import RoleName
+from storage.models import Account, RoleName
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -422,7 +425,9 @@ class MatrixTransport:
         if room is not None:
             member = room.users.get(user_id)
             name = member.display_name if member is not None else None
-        return UserRef(PLATFORM, user_id, display_name=name or None, username=user_id)
+        # The localpart doubles as a username, so `/liaison add zhang` works like on Telegram.
+        localpart = user_id[1:].split(":", 1)[0] if user_id.startswith("@") else user_id
+        return UserRef(PLATFORM, user_id, display_name=name or None, username=localpart or None)
 
     def _incoming(self, room_id: str, event: dict[str, Any], kind: EventKind, **fields: Any) -> Incoming:
         room = self.client.rooms.get(room_id)
@@ -689,7 +694,14 @@ class MatrixTransport:
             else:
                 raise Undeliverable("no chat and no person to send to", code="no_target")
             txn = message.txn_id or uuid.uuid4().hex
-            resp = await self.client.room_send(room_id, "m.room.message", self.content(message), tx_id=txn)
+            mentions = set(message.mentions)
+            if message.reply_to:
+                # The spec asks a reply to mention the replied-to sender: the resident gets notified.
+                replied_sender = await self._sender_of(room_id, message.reply_to)
+                if replied_sender and replied_sender != self.user_id:
+                    mentions.add(replied_sender)
+            content = self.content(message, mentions=mentions)
+            resp = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn)
             if not isinstance(resp, RoomSendResponse):
                 self._raise_for(resp, dm=message.dm_user_id is not None)
             if message.buttons:
@@ -707,7 +719,22 @@ class MatrixTransport:
             raise RetryLater(f"network: {error!r}") from error
         return Sent(message_id=resp.event_id, chat_id=room_id)
 
-    def content(self, message: Outgoing) -> dict[str, Any]:
+    async def _sender_of(self, room_id: str, event_id: str) -> str | None:
+        """Who sent an event: from the message log, else from the homeserver."""
+        async with self.app.sessions() as session:
+            logged = await messages_repo.get_message(
+                session=session, platform=PLATFORM, chat_id=room_id, message_id=event_id
+            )
+            if logged is not None and logged.sender_account_id is not None:
+                account = await session.get(Account, logged.sender_account_id)
+                if account is not None:
+                    return account.user_id
+        resp = await self.client.room_get_event(room_id, event_id)
+        if isinstance(resp, RoomGetEventResponse):
+            return resp.event.sender
+        return None
+
+    def content(self, message: Outgoing, mentions: Iterable[str] = ()) -> dict[str, Any]:
         body = message.text
         formatted = message.html or text_to_html(message.text)
         if message.buttons:
@@ -719,7 +746,7 @@ class MatrixTransport:
             "body": body,
             "format": HTML_FORMAT,
             "formatted_body": formatted,
-            "m.mentions": {"user_ids": sorted(set(message.mentions))},
+            "m.mentions": {"user_ids": sorted(set(message.mentions) | set(mentions))},
         }
         if message.thread_id:
             content["m.relates_to"] = {

@@ -1,0 +1,226 @@
+"""The station's work in real Matrix rooms: the real handlers, a real Synapse, residents on matrix-nio.
+
+invite → !bind → tagged message → item with a reply → !close → feedback as a reply to the
+resident's event → rating by reaction; downtime catch-up; strangers; kicks and room upgrades.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from storage.models import ChatBinding, Item, ItemStatus
+from tests.matrix.botrunner import BotRunner
+from tests.matrix.conftest import MakeBot
+from tests.matrix.residents import Event, MakeUser, Resident
+
+
+def reply_to(bot_id: str, event_id: str) -> Any:
+    """A bot notice that replies to `event_id` (directly or inside a thread)."""
+
+    def match(ev: Event) -> bool:
+        relates = ev.get("content", {}).get("m.relates_to") or {}
+        return (
+            ev.get("sender") == bot_id
+            and ev.get("type") == "m.room.message"
+            and (relates.get("m.in_reply_to") or {}).get("event_id") == event_id
+        )
+
+    return match
+
+
+async def command(user: Resident, room: str, bot: BotRunner, text: str) -> Event:
+    """Say something and return the bot's reply to it."""
+    sent = await user.say(room, text)
+    [answer] = await user.wait_for(reply_to(bot.user_id, sent), room, what=f"the answer to {text!r}")
+    return answer
+
+
+async def items(bot: BotRunner) -> list[Item]:
+    assert bot.app is not None
+    async with bot.app.sessions() as session:
+        return list((await session.exec(select(Item).order_by(col(Item.id)))).all())
+
+
+async def bindings(bot: BotRunner) -> list[ChatBinding]:
+    assert bot.app is not None
+    async with bot.app.sessions() as session:
+        return list((await session.exec(select(ChatBinding).order_by(col(ChatBinding.id)))).all())
+
+
+async def joined(user: Resident, room: str, member: str) -> None:
+    await user.wait_for(
+        lambda ev: (
+            ev.get("type") == "m.room.member"
+            and ev.get("state_key") == member
+            and ev["content"].get("membership") == "join"
+        ),
+        room,
+        what=f"{member} joining",
+    )
+
+
+async def station_with_rooms(
+    make_bot: MakeBot, matrix_users: MakeUser, **bot_kwargs: Any
+) -> tuple[BotRunner, dict[str, Resident], str]:
+    """An admin sets up station `lianxi`: residents room bound, liaison zhang, deputy li, resident alice."""
+    admin = await matrix_users("admin")
+    zhang, li, alice = [await matrix_users(name) for name in ("zhang", "li", "alice")]
+    bot = await make_bot(admins=frozenset({f"matrix:{admin.user_id}"}), **bot_kwargs)
+    room = await admin.create_room(invite=[bot.user_id, zhang.user_id, li.user_id, alice.user_id], name="濂溪居民群")
+    for member in (zhang, li, alice):
+        await member.wait_for_invite(room)
+        await member.join(room)
+    await joined(admin, room, bot.user_id)
+    await command(admin, room, bot, "!station add lianxi 濂溪社区联络站")
+    bound = await command(admin, room, bot, "!bind lianxi")
+    assert "lianxi" in bound["content"]["body"] or "濂溪" in bound["content"]["body"]
+    await command(admin, room, bot, f"!liaison add {zhang.user_id}")
+    await command(admin, room, bot, f"!deputy add {li.user_id}")
+    return bot, {"admin": admin, "zhang": zhang, "li": li, "alice": alice}, room
+
+
+async def test_item_loop_from_tagged_message_to_rating_by_reaction(make_bot: MakeBot, matrix_users: MakeUser) -> None:
+    bot, people, room = await station_with_rooms(make_bot, matrix_users)
+    alice, zhang = people["alice"], people["zhang"]
+    [binding] = await bindings(bot)
+    assert (binding.platform, binding.chat_id, binding.active) == ("matrix", room, True)
+
+    report = await alice.say(room, "#建议 小区东门的路灯坏了")
+    [ack] = await alice.wait_for(reply_to(bot.user_id, report), room, what="the item's ack")
+    assert ack["content"]["msgtype"] == "m.notice"
+    assert "#1" in ack["content"]["body"]
+    assert ack["content"]["formatted_body"]
+    assert alice.user_id in ack["content"]["m.mentions"]["user_ids"]
+    [item] = await items(bot)
+    assert (item.number, item.status, item.text) == (1, ItemStatus.NEW, "小区东门的路灯坏了")
+
+    await command(zhang, room, bot, f"!assign 1 {people['li'].user_id}")
+    await command(zhang, room, bot, "/progress 1 已报修")
+    await zhang.say(room, "!close 1 路灯已更换")
+    # The result goes back as a reply to the resident's own message, mentioning her, with buttons.
+    feedback_found = await alice.wait_for(
+        lambda ev: reply_to(bot.user_id, report)(ev) and "路灯已更换" in ev["content"]["body"],
+        room,
+        what="the feedback",
+    )
+    feedback = feedback_found[0]
+    assert alice.user_id in feedback["content"]["m.mentions"]["user_ids"]
+    seeded = await alice.wait_for(
+        lambda ev: ev.get("type") == "m.reaction" and ev["content"]["m.relates_to"]["event_id"] == feedback["event_id"],
+        room,
+        count=3,
+        what="rating reactions",
+    )
+    assert [ev["content"]["m.relates_to"]["key"] for ev in seeded] == ["满意", "基本满意", "不满意"]
+
+    await alice.react(room, feedback["event_id"], "满意")
+    for _attempt in range(100):
+        [item] = await items(bot)
+        if item.status == ItemStatus.CLOSED:
+            break
+        await alice.sync(timeout_ms=200)
+    assert (item.status, item.rating) == (ItemStatus.CLOSED, "satisfied")
+    bot.check_alive()
+
+
+async def test_bot_down_while_residents_post_30_messages_makes_exactly_one_item_per_tag(
+    make_bot: MakeBot, matrix_users: MakeUser
+) -> None:
+    bot, people, room = await station_with_rooms(make_bot, matrix_users, timeline_limit=8)
+    alice, zhang = people["alice"], people["zhang"]
+    await bot.stop()
+    tagged = []
+    for n in range(30):
+        if n % 3 == 2:
+            await zhang.say(room, f"大家好 {n}")  # chatter, no tag: no item
+        else:
+            tagged.append(f"路灯 {n} 号坏了")
+            await alice.say(room, f"#建议 路灯 {n} 号坏了")
+    await bot.start()
+    acks = await alice.wait_for(
+        lambda ev: (
+            ev.get("sender") == bot.user_id
+            and "#" in str(ev.get("content", {}).get("body", ""))
+            and (ev.get("content", {}).get("m.relates_to") or {}).get("m.in_reply_to") is not None
+        ),
+        room,
+        count=len(tagged),
+        within=90,
+        what="an ack per tagged message",
+    )
+    assert len(acks) == len(tagged)
+    made = await items(bot)
+    assert sorted(item.text for item in made) == sorted(tagged)
+    assert sorted(item.number for item in made) == list(range(1, len(tagged) + 1))
+    # Another restart replays nothing.
+    await bot.stop()
+    await bot.start()
+    await command(alice, room, bot, "#求助 最后一条")
+    assert len(await items(bot)) == len(tagged) + 1
+
+
+async def test_strangers_invite_is_declined_and_a_liaisons_is_accepted(
+    make_bot: MakeBot, matrix_users: MakeUser
+) -> None:
+    bot, people, _room = await station_with_rooms(make_bot, matrix_users)
+    stranger = await matrix_users("stranger")
+    theirs = await stranger.create_room(invite=[bot.user_id], name="陌生人的房间")
+    await stranger.wait_for(
+        lambda ev: (
+            ev.get("type") == "m.room.member"
+            and ev.get("state_key") == bot.user_id
+            and ev["content"].get("membership") == "leave"
+        ),
+        theirs,
+        what="the bot declining the stranger",
+    )
+    zhang = people["zhang"]
+    staff = await zhang.create_room(invite=[bot.user_id], name="工作群")
+    await joined(zhang, staff, bot.user_id)
+    await command(zhang, staff, bot, "!bind lianxi staff")
+    assert [(b.chat_id, b.purpose) for b in await bindings(bot)][-1] == (staff, "staff")
+    assert theirs not in [b.chat_id for b in await bindings(bot)]
+
+
+async def test_kick_deactivates_the_binding_and_tells_the_staff_room(make_bot: MakeBot, matrix_users: MakeUser) -> None:
+    bot, people, room = await station_with_rooms(make_bot, matrix_users)
+    zhang, admin = people["zhang"], people["admin"]
+    staff = await zhang.create_room(invite=[bot.user_id], name="工作群")
+    await joined(zhang, staff, bot.user_id)
+    await command(zhang, staff, bot, "!bind lianxi staff")
+
+    kicked = await admin.client.room_kick(room, bot.user_id, reason="test")
+    assert not hasattr(kicked, "status_code") or kicked.status_code is None, kicked  # type: ignore[union-attr]
+    [notice] = await zhang.wait_for(
+        lambda ev: ev.get("sender") == bot.user_id and "移出" in str(ev.get("content", {}).get("body", "")),
+        staff,
+        what="the removal notice",
+    )
+    assert "/bind lianxi" in notice["content"]["body"]
+    residents = [b for b in await bindings(bot) if b.chat_id == room]
+    assert [b.active for b in residents] == [False]
+
+
+async def test_room_upgrade_moves_the_binding_to_the_new_room(make_bot: MakeBot, matrix_users: MakeUser) -> None:
+    bot, people, room = await station_with_rooms(make_bot, matrix_users)
+    admin, alice = people["admin"], people["alice"]
+    caps = bot.synapse.request("GET", "/_matrix/client/v3/capabilities", token=admin.client.access_token)
+    version = caps["capabilities"]["m.room_versions"]["default"]  # type: ignore[index]
+    path = f"/_matrix/client/v3/rooms/{room}/upgrade"
+    new_room = str(
+        bot.synapse.request("POST", path, {"new_version": version}, token=admin.client.access_token)["replacement_room"]
+    )
+    await admin.invite(new_room, alice.user_id)
+    await admin.invite(new_room, bot.user_id)
+    await alice.wait_for_invite(new_room)
+    await alice.join(new_room)
+    await joined(alice, new_room, bot.user_id)
+    for _attempt in range(100):
+        if [b.chat_id for b in await bindings(bot) if b.active] == [new_room]:
+            break
+        await alice.sync(timeout_ms=200)
+    assert [b.chat_id for b in await bindings(bot) if b.active] == [new_room]
+    ack = await command(alice, new_room, bot, "#建议 升级后的房间也能用")
+    assert "#1" in ack["content"]["body"]
