@@ -226,6 +226,14 @@ def transport_error(exc: TelegramError) -> TransportError:
     return TransportError(text)
 
 
+def quiet_token_logging() -> None:
+    """httpx logs every request URL at INFO, and Bot API URLs contain the token: keep that out of logs."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def _is_infrastructure(exc: BaseException) -> bool:
     """Errors that say nothing about the update (database down or locked): retry without limit."""
     return isinstance(exc, (DBAPIError, OSError, TimeoutError))
@@ -283,6 +291,7 @@ class TelegramTransport:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Log in (getMe), register with the core, publish commands, then poll or serve the webhook."""
+        quiet_token_logging()
         await self.application.initialize()
         self.can_read_all_group_messages = bool(self.me.can_read_all_group_messages)
         self.app.config.bot_usernames.setdefault(PLATFORM, set()).add(self.username)
@@ -587,7 +596,8 @@ class TelegramTransport:
             return [
                 Incoming(kind=EventKind.MEMBER_LEFT, chat_id=str(chat.id), **{**base, "sender": self._user_ref(member)})
             ]
-        if user.is_bot:
+        if user.is_bot or message.sender_chat is not None:
+            # other bots, channel posts and anonymous admins: no person to act for
             return []
         text = message.text or message.caption or ""
         if not text:

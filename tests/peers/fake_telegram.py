@@ -472,6 +472,7 @@ class FakeTelegram:
         reply_to: JSON | None = None,
         entities: list[JSON] | None = None,
         mentions: dict[str, JSON] | None = None,
+        sender_chat: JSON | None = None,
     ) -> JSON:
         """A text message (with the entities Telegram would attach); returns the update.
 
@@ -486,6 +487,9 @@ class FakeTelegram:
                 {"type": "text_mention", "offset": utf16_len(text[:start]), "length": utf16_len(piece), "user": named}
             )
         ents.sort(key=lambda e: e["offset"])
+        if sender_chat is not None:  # an anonymous admin or a channel: `from` is a placeholder bot
+            extra["sender_chat"] = sender_chat
+            user = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
         if ents:
             extra["entities"] = ents
         return self.push("message", self._user_message(chat, user, reply_to=reply_to, extra=extra))

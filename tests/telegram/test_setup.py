@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from storage.models import ChatBinding
 from tests.peers.fake_telegram import FakeTelegram
 from tests.telegram.conftest import World
@@ -98,3 +100,23 @@ async def test_first_messages_in_the_new_supergroup_are_not_taken_for_redeliveri
     who = fake.text(new_chat, world.admin, "/whoami")
     assert who["message"]["message_id"] == 2
     assert "幸福社区联络站" in (await bot.reply_to(who))["text"]
+
+
+async def test_messages_without_a_person_behind_them_are_ignored(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    anonymous = fake.text(world.residents, world.admin, "/unbind", sender_chat=world.residents)
+    bot_post = fake.text(world.residents, fake.user("OtherBot", username="other_bot") | {"is_bot": True}, "#建议 x")
+    await bot.processed(bot_post)
+    replied = {m["reply_to_message"]["message_id"] for m in fake.sent(world.residents["id"]) if "reply_to_message" in m}
+    assert anonymous["message"]["message_id"] not in replied and bot_post["message"]["message_id"] not in replied
+    assert all(b.active for b in await bot.rows(ChatBinding))
+
+
+async def test_the_token_stays_out_of_the_logs(
+    bot: TelegramBotRunner, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    fake = world.fake
+    await bot.reply_to(fake.text(world.residents, world.alice, "/help"))
+    assert fake.token not in caplog.text

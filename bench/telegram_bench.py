@@ -1,0 +1,296 @@
+"""Intake throughput of the bot through python-telegram-bot, against a bare PTB echo bot.
+
+Both run in this process against the same fake Bot API server (tests/peers/fake_telegram.py) on
+127.0.0.1, one after the other:
+
+- the echo bot: PTB's own Updater polling, one MessageHandler that replies with the text;
+- the liaison bot: `bot.telegram.TelegramTransport` and the real App on a SQLite file: every
+  message is a tagged resident post, stored, turned into an item, acknowledged through the outbox.
+
+Throughput: N updates queued at once, time until the N-th reply arrived at the server.
+Latency: updates pushed at a steady 50 msg/s; per message, push -> the ack's sendMessage.
+Telegram's own flood limits (30 msg/s, 20 msg/min per group) are switched off for the bot here,
+since they would measure Telegram, not the bot; the echo bot has none either.
+
+    .venv/bin/python -m bench.telegram_bench [--messages 600] [--rate 50] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from tests.peers.fake_telegram import JSON, FakeTelegram
+
+RESIDENTS = 20  # distinct senders, as in a busy residents group
+POLL_TIMEOUT = 1.0
+
+
+@dataclass
+class Result:
+    name: str
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+class Echo:
+    """The baseline: the smallest PTB bot that answers every text message."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.application: Application | None = None  # type: ignore[type-arg]
+
+    async def start(self) -> None:
+        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            assert update.message is not None and update.message.text is not None
+            await update.message.reply_text(update.message.text)
+
+        application = Application.builder().token(self.fake.token).base_url(self.fake.base_url).build()
+        application.add_handler(MessageHandler(filters.TEXT, echo))
+        await application.initialize()
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=int(POLL_TIMEOUT))
+        self.application = application
+
+    async def stop(self) -> None:
+        assert self.application is not None and self.application.updater is not None
+        await self.application.updater.stop()
+        await self.application.stop()
+        await self.application.shutdown()
+
+
+class Liaison:
+    """The liaison bot as `liaison-bot run` starts it: adapter, App, outbox dispatcher."""
+
+    def __init__(self, fake: FakeTelegram, db_path: Path, admin: JSON) -> None:
+        self.fake = fake
+        self.db_url = f"sqlite+aiosqlite:///{db_path}"
+        self.admin = admin
+        self.runner: Any = None
+        self.dispatcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from bot.app import App
+        from bot.telegram import TelegramOptions, TelegramTransport
+        from handlers.clock import SystemClock
+        from handlers.context import CoreConfig
+        from storage.db import upgrade
+
+        await upgrade(self.db_url)
+        app = App(
+            database_url=self.db_url,
+            clock=SystemClock(),
+            config=CoreConfig(admins=frozenset({f"telegram:{self.admin['id']}"})),
+        )
+        options = TelegramOptions(
+            token=self.fake.token,
+            base_url=self.fake.base_url,
+            poll_timeout=POLL_TIMEOUT,
+            overall_max_rate=0,
+            group_max_rate=0,
+        )
+        self.transport = TelegramTransport(app, options)
+        await self.transport.start()
+        self.app = app
+        self.dispatcher = asyncio.create_task(app.outbox.run_forever(idle_seconds=1.0))
+
+    async def stop(self) -> None:
+        assert self.dispatcher is not None
+        self.dispatcher.cancel()
+        try:
+            await self.dispatcher
+        except asyncio.CancelledError:
+            pass
+        await self.transport.stop()
+        await self.app.close()
+
+
+class StubCore:
+    """Stands in for the App to measure the adapter alone: every message is answered at once."""
+
+    def __init__(self) -> None:
+        from handlers.context import CoreConfig
+
+        self.config = CoreConfig()
+        self.transports: dict[str, Any] = {}
+
+    def add_transport(self, transport: Any) -> None:
+        self.transports[transport.platform] = transport
+
+    async def handle(self, incoming: Any) -> None:
+        from handlers.transport import Outgoing
+
+        transport = self.transports[incoming.platform]
+        await transport.send(Outgoing(text=incoming.text, chat_id=incoming.chat_id, reply_to=incoming.message_id))
+
+
+class AdapterOnly:
+    """`TelegramTransport` in front of `StubCore`: PTB, the polling loop, conversion, `send`."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+
+    async def start(self) -> None:
+        from bot.telegram import TelegramOptions, TelegramTransport
+
+        options = TelegramOptions(
+            token=self.fake.token,
+            base_url=self.fake.base_url,
+            poll_timeout=POLL_TIMEOUT,
+            overall_max_rate=0,
+            group_max_rate=0,
+            publish_commands=False,
+        )
+        self.transport = TelegramTransport(StubCore(), options)  # type: ignore[arg-type]
+        await self.transport.start()
+
+    async def stop(self) -> None:
+        await self.transport.stop()
+
+
+def replies_to(fake: FakeTelegram, chat_id: int, since_call: int) -> list[tuple[float, int]]:
+    """(server time, replied-to message id) of the bot's replies in `chat_id` since call number `since_call`."""
+    out = []
+    for call in fake.calls[since_call:]:
+        if call.method == "sendMessage" and call.ok and call.result and call.result["chat"]["id"] == chat_id:
+            reply = call.result.get("reply_to_message")
+            if reply is not None:
+                out.append((call.at, reply["message_id"]))
+    return out
+
+
+async def wait_replies(fake: FakeTelegram, chat_id: int, since_call: int, count: int, within: float) -> None:
+    await fake.wait_for(lambda: len(replies_to(fake, chat_id, since_call)) >= count, within)
+
+
+async def throughput(fake: FakeTelegram, chat: JSON, users: list[JSON], n: int, text: str) -> float:
+    """Queue `n` messages at once; seconds until the n-th reply."""
+    mark = len(fake.calls)
+    started = time.monotonic()
+    for i in range(n):
+        fake.text(chat, users[i % len(users)], f"{text} {i}")
+    await wait_replies(fake, chat["id"], mark, n, within=600)
+    return time.monotonic() - started
+
+
+async def latency(
+    fake: FakeTelegram, chat: JSON, users: list[JSON], rate: float, seconds: float, text: str
+) -> list[float]:
+    """Push at a steady `rate`; per message, seconds from push to its reply reaching the server."""
+    mark = len(fake.calls)
+    pushed: dict[int, float] = {}
+    total = int(rate * seconds)
+    started = time.monotonic()
+    for i in range(total):
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the load generator, not synchronising with the bot
+        update = fake.text(chat, users[i % len(users)], f"{text} {i}")
+        pushed[update["message"]["message_id"]] = time.monotonic()
+    await wait_replies(fake, chat["id"], mark, total, within=600)
+    return sorted(at - pushed[mid] for at, mid in replies_to(fake, chat["id"], mark) if mid in pushed)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def run(messages: int, rate: float, seconds: float) -> dict[str, Any]:
+    fake = FakeTelegram()
+    await fake.start()
+    admin = fake.user("Admin", username="admin")
+    users = [fake.user(f"居民{i}") for i in range(RESIDENTS)]
+    fake.private(admin)
+    group = fake.group("幸福社区居民群", members=users, admins=[admin])
+    figures: dict[str, Any] = {}
+    try:
+        echo = Echo(fake)
+        await echo.start()
+        await throughput(fake, group, users, 20, "warm-up")
+        echo_seconds = await throughput(fake, group, users, messages, "#建议 路灯坏了")
+        echo_latencies = await latency(fake, group, users, rate, seconds, "#建议 路灯坏了")
+        await echo.stop()
+
+        adapter = AdapterOnly(fake)
+        await adapter.start()
+        await throughput(fake, group, users, 20, "warm-up")
+        adapter_seconds = await throughput(fake, group, users, messages, "#建议 路灯坏了")
+        await adapter.stop()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            bot = Liaison(fake, Path(tmp) / "bench.db", admin)
+            await bot.start()
+            mark = len(fake.calls)
+            fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站")
+            fake.text(group, admin, "/bind lx")
+            await wait_replies(fake, group["id"], mark, 1, within=30)
+            await throughput(fake, group, users, 20, "#建议 预热")
+            bot_seconds = await throughput(fake, group, users, messages, "#建议 路灯坏了")
+            bot_latencies = await latency(fake, group, users, rate, seconds, "#建议 楼道灯不亮")
+            await bot.stop()
+
+        echo_result = Result("PTB echo bot", messages, echo_seconds)
+        bot_result = Result("liaison-bot intake", messages, bot_seconds)
+        figures = {
+            "messages": messages,
+            "echo_rate": echo_result.rate,
+            "bot_rate": bot_result.rate,
+            "ratio": bot_result.rate / echo_result.rate,
+            "adapter_rate": messages / adapter_seconds,
+            "adapter_ratio": messages / adapter_seconds / echo_result.rate,
+            "rate": rate,
+            "echo_p50": percentile(echo_latencies, 50),
+            "echo_p99": percentile(echo_latencies, 99),
+            "bot_p50": percentile(bot_latencies, 50),
+            "bot_p99": percentile(bot_latencies, 99),
+            "latency_samples": len(bot_latencies),
+        }
+    finally:
+        await fake.stop()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=600, help="messages for the throughput run")
+    parser.add_argument("--rate", type=float, default=50.0, help="msg/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    figures = asyncio.run(run(args.messages, args.rate, args.seconds))
+    print(f"Telegram intake through PTB on the fake Bot API server ({figures['messages']} messages queued at once)")
+    print(f"  PTB echo bot        {figures['echo_rate']:8.1f} msg/s")
+    print(f"  liaison-bot intake  {figures['bot_rate']:8.1f} msg/s  (stored, item made, ack sent via the outbox)")
+    verdict = "ok" if figures["ratio"] >= 0.7 else "below the 0.7 goal"
+    print(f"  ratio               {figures['ratio']:8.2f}  ({verdict})")
+    print(
+        f"  adapter alone       {figures['adapter_rate']:8.1f} msg/s  "
+        f"(core stubbed to answer at once; ratio {figures['adapter_ratio']:.2f})"
+    )
+    print(f"Ack latency at {figures['rate']:.0f} msg/s ({figures['latency_samples']} messages)")
+    print(f"  PTB echo bot        p50 {figures['echo_p50'] * 1000:6.1f} ms   p99 {figures['echo_p99'] * 1000:6.1f} ms")
+    print(f"  liaison-bot         p50 {figures['bot_p50'] * 1000:6.1f} ms   p99 {figures['bot_p99'] * 1000:6.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
