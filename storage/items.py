@@ -124,8 +124,9 @@ async def events_of(*, session: AsyncSession, item_id: int) -> list[ItemEvent]:
 TRANSITIONS: dict[str, frozenset[str]] = {
     "assign": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
     "progress": frozenset({ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
-    "close": frozenset({ItemStatus.IN_PROGRESS}),
-    "reject": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS}),
+    # A deputy who fixed it at once closes straight from "assigned"; DESIGN's diagram shows the usual path.
+    "close": frozenset({ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
+    "reject": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
     "reopen": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED}),
     "rate": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED}),
 }
