@@ -19,6 +19,7 @@ import asyncio
 import html
 import json
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -153,6 +154,7 @@ class MatrixTransport:
         timeline_limit: int = 100,
         sync_timeout_ms: int = 30_000,
         request_timeout: float = 60.0,
+        max_inline_wait: float = 6.0,
     ) -> None:
         if not (password or access_token):
             raise MatrixLoginError("LIAISON_MATRIX_PASSWORD or LIAISON_MATRIX_ACCESS_TOKEN is required")
@@ -182,6 +184,9 @@ class MatrixTransport:
         self._sent_buttons: OrderedDict[str, dict[str, str]] = OrderedDict()  # event id -> label -> data
         self._dm_lock = asyncio.Lock()
         self._stop = asyncio.Event()
+        self._limited_until = 0.0  # monotonic time before which the homeserver asked us not to send
+        self.max_inline_wait = max_inline_wait
+        self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for tests and the bench)
         self._started = False
         self._full_state_next = True
 
@@ -701,7 +706,7 @@ class MatrixTransport:
                 if replied_sender and replied_sender != self.user_id:
                     mentions.add(replied_sender)
             content = self.content(message, mentions=mentions)
-            resp = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn)
+            resp = await self._put(room_id, "m.room.message", content, txn)
             if not isinstance(resp, RoomSendResponse):
                 self._raise_for(resp, dm=message.dm_user_id is not None)
             if message.buttons:
@@ -712,12 +717,34 @@ class MatrixTransport:
                 reaction = {
                     "m.relates_to": {"rel_type": "m.annotation", "event_id": resp.event_id, "key": button.label}
                 }
-                seeded = await self.client.room_send(room_id, "m.reaction", reaction, tx_id=f"{txn}-b{index}")
+                seeded = await self._put(room_id, "m.reaction", reaction, f"{txn}-b{index}")
                 if not isinstance(seeded, RoomSendResponse):
                     self._raise_for(seeded, dm=False)
         except NETWORK_ERRORS as error:
             raise RetryLater(f"network: {error!r}") from error
         return Sent(message_id=resp.event_id, chat_id=room_id)
+
+    async def _put(self, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> object:
+        """Send one event, honouring M_LIMIT_EXCEEDED's ``retry_after_ms``.
+
+        A short wait (up to `max_inline_wait`) is taken here, in order and without burning an outbox
+        attempt, and the retry reuses the transaction id, so it cannot post twice; a longer one is
+        handed back to the outbox as `RetryLater(retry_after)`.
+        """
+        for _try in range(5):
+            wait = self._limited_until - time.monotonic()
+            if wait > self.max_inline_wait:
+                raise RetryLater(f"M_LIMIT_EXCEEDED: waiting {wait:.1f}s", retry_after=wait)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            resp = await self.client.room_send(room_id, event_type, content, tx_id=txn)
+            if not (isinstance(resp, ErrorResponse) and resp.status_code == "M_LIMIT_EXCEEDED"):
+                return resp
+            self.rate_limited += 1
+            retry = (resp.retry_after_ms or 1000) / 1000
+            self._limited_until = time.monotonic() + retry
+            log.info("matrix: rate limited in %s, retry after %.2fs", room_id, retry)
+        raise RetryLater("M_LIMIT_EXCEEDED repeatedly", retry_after=max(0.0, self._limited_until - time.monotonic()))
 
     async def _sender_of(self, room_id: str, event_id: str) -> str | None:
         """Who sent an event: from the message log, else from the homeserver."""
@@ -776,8 +803,8 @@ class MatrixTransport:
         sender, target = self._presses.get(press_id or "", ("", ""))
         message = Outgoing(text=text, chat_id=chat_id, reply_to=target or None, mentions=[sender] if sender else [])
         try:
-            resp = await self.client.room_send(chat_id, "m.room.message", self.content(message))
-        except NETWORK_ERRORS as error:
+            resp = await self._put(chat_id, "m.room.message", self.content(message), uuid.uuid4().hex)
+        except (RetryLater, *NETWORK_ERRORS) as error:
             log.warning("matrix: answering a press in %s failed: %r", chat_id, error)
             return
         if not isinstance(resp, RoomSendResponse):

@@ -23,6 +23,7 @@ from nio import (
 
 Event = dict[str, Any]
 MakeUser = Callable[..., Awaitable["Resident"]]
+SYNC_FILTER = {"room": {"timeline": {"limit": 1000}}, "presence": {"not_types": ["*"]}}
 
 
 class MatrixCallFailed(AssertionError):
@@ -57,9 +58,18 @@ class Resident:
     async def sync(self, timeout_ms: int = 0) -> SyncResponse:
         """One sync from the last token; records timeline events (as raw JSON) and invites."""
         resp = _ok(
-            await self.client.sync(timeout=timeout_ms, since=self.next_batch, full_state=self.next_batch is None),
+            await self.client.sync(
+                timeout=timeout_ms,
+                since=self.next_batch,
+                full_state=self.next_batch is None,
+                sync_filter=SYNC_FILTER,  # a timeline long enough that a busy room never comes back `limited`
+            ),
             SyncResponse,
         )
+        for room_id, info in resp.rooms.join.items():
+            # A room joined in this batch starts `limited` by design; a known room must never skip.
+            if info.timeline.limited and room_id in self.events:
+                raise MatrixCallFailed(f"{self.user_id}: sync of {room_id} was limited: events would be missed")
         self.next_batch = resp.next_batch
         for room_id, info in resp.rooms.join.items():
             self.left.discard(room_id)
