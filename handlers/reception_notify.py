@@ -96,8 +96,11 @@ def active_duties(duties: Sequence[Duty]) -> list[Duty]:
     return [duty for duty in duties if duty.on_duty and duty.leave_at is None]
 
 
-async def roster_text(session: AsyncSession, tr: Translator, duties: Sequence[Duty]) -> str:
-    names = await names_of(session, [duty.person_id for duty in duties])
+async def roster_text(
+    session: AsyncSession, tr: Translator, duties: Sequence[Duty], names: dict[int, str] | None = None
+) -> str:
+    if names is None:
+        names = await names_of(session, [duty.person_id for duty in duties])
     parts = []
     for duty in duties:
         if not duty.on_duty:
@@ -120,17 +123,20 @@ async def roster_text(session: AsyncSession, tr: Translator, duties: Sequence[Du
 
 
 async def remind7(
-    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime
+    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime,
+    duties: Sequence[Duty] | None = None, names: dict[int, str] | None = None,
 ) -> None:
     """A week ahead, to the liaisons: the roster and who has not confirmed."""
-    duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    if duties is None:
+        duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
     expected = active_duties(duties)
-    names = await names_of(session, [duty.person_id for duty in expected])
+    if names is None:
+        names = await names_of(session, [duty.person_id for duty in duties])
     pending = [names.get(duty.person_id, "") for duty in expected if duty.confirmed_at is None]
     text = tr(
         _("【接待日·一周提醒】{station} 的接待日 #{id}：{when}，地点：{place}。\n值班代表：{roster}\n尚未确认：{pending}"),
         station=station.name, id=reception.id, when=fmt_when(tr, reception), place=fmt_place(tr, reception),
-        roster=await roster_text(session, tr, duties), pending=join_names(tr, pending),
+        roster=await roster_text(session, tr, duties, names), pending=join_names(tr, pending),
     )
     if len(expected) < 2:
         text += "\n" + tr(_("值班代表不足 2 人，请用 /duty {id} <代表…> 或 /duty auto 排班。"), id=reception.id)
@@ -144,10 +150,12 @@ async def remind7(
 
 async def remind_deputy(
     session: AsyncSession, tr: Translator, station: Station, reception: Reception, duty: Duty, now: datetime,
-    *, kind: str,
+    *, kind: str, names: dict[int, str] | None = None,
 ) -> None:
     """`remind3` (details and buttons), `remind1` (the friendly one) or `assigned` (added late)."""
-    name = (await names_of(session, [duty.person_id])).get(duty.person_id, "")
+    if names is None:
+        names = await names_of(session, [duty.person_id])
+    name = names.get(duty.person_id, "")
     values = {
         "name": name, "when": fmt_when(tr, reception), "place": fmt_place(tr, reception), "station": station.name,
         "id": reception.id, "topic": fmt_topic(tr, reception), "day": relative_day(tr, reception, now),
@@ -178,11 +186,15 @@ async def remind_deputy(
 
 
 async def notice3(
-    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime
+    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime,
+    duties: Sequence[Duty] | None = None, names: dict[int, str] | None = None,
 ) -> None:
     """Published to the residents three days ahead: date, place and the deputies' names."""
-    duties = active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0))
-    names = await names_of(session, [duty.person_id for duty in duties])
+    if duties is None:
+        duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    duties = active_duties(duties)
+    if names is None:
+        names = await names_of(session, [duty.person_id for duty in duties])
     deputies = "、".join(names[duty.person_id] for duty in duties if duty.person_id in names) or tr(_("待定"))
     text = tr(
         _("【代表接待日预告】{when}，{station} 将在 {place} 举行代表接待日，接待代表：{deputies}。{topic}"

@@ -43,6 +43,7 @@ from storage.receptions import (
 
 REMINDER_WINDOW = timedelta(days=9)  # a reception's first reminder is at most this long before its start
 SUMMARY_GRACE = timedelta(days=1)  # an attendance summary older than this is recorded, not posted
+COMMIT_EVERY = 20  # receptions per transaction in a busy reminder tick
 STAGES = ("done7", "notice3", "done3", "done1")
 
 
@@ -51,6 +52,19 @@ def stage_moments(reception: Reception, hour: int) -> dict[str, datetime]:
     m3 = reminder_moment(reception, 3, hour)
     return {"done7": reminder_moment(reception, 7, hour), "notice3": m3, "done3": m3,
             "done1": reminder_moment(reception, 1, hour)}
+
+
+def _pending_within(now: datetime):  # type: ignore[no-untyped-def]
+    """Receptions with a stage not yet handled that could be due: a k-day stage falls due at most
+    k+1 days before the start (the reminder hour on the day k days before)."""
+    revision = col(Reception.revision)
+    starts_at = col(Reception.starts_at)
+    return or_(
+        (col(Reception.done7) < revision) & (starts_at <= now + timedelta(days=8, hours=2)),
+        ((col(Reception.done3) < revision) | (col(Reception.notice3) < revision))
+        & (starts_at <= now + timedelta(days=4, hours=2)),
+        (col(Reception.done1) < revision) & (starts_at <= now + timedelta(days=2, hours=2)),
+    )
 
 
 def _lock(session: AsyncSession, query):  # type: ignore[no-untyped-def]
@@ -103,46 +117,61 @@ class ReceptionReminders:
     name = "reception-reminders"
 
     async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
-        pending = or_(*(col(getattr(Reception, stage)) < col(Reception.revision) for stage in STAGES))
         result = await session.exec(_lock(session, (
             select(Reception)
             .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now,
-                   col(Reception.starts_at) <= now + REMINDER_WINDOW, pending)
+                   _pending_within(now))
             .order_by(col(Reception.starts_at), col(Reception.id))
         )))
+        due = [reception for reception in result.all() if self._has_due_stage(reception, now, config)]
         stations: dict[int, Station] = {}
-        for reception in result.all():
-            station = stations.get(reception.station_id) or await session.get(Station, reception.station_id)
-            if station is None:
-                continue
-            stations[reception.station_id] = station
-            await self._stages(session, station, reception, now, config)
+        if due:
+            station_ids = list({reception.station_id for reception in due})
+            found = await session.exec(select(Station).where(col(Station.id).in_(station_ids)))
+            stations = {station.id or 0: station for station in found.all()}
+            grouped = await repo.duties_for(session=session, reception_ids=[r.id or 0 for r in due])
+            names = await notify.names_of(session, list({d.person_id for ds in grouped.values() for d in ds}))
+            for done, reception in enumerate(due, start=1):
+                station = stations.get(reception.station_id)
+                if station is not None:
+                    await self._stages(session, station, reception, grouped.get(reception.id or 0, []), names,
+                                       now, config)
+                if done % COMMIT_EVERY == 0:
+                    # A province's reminder hour writes thousands of rows: commit in slices so the
+                    # SQLite write lock is never held long enough to make a handler wait.
+                    await session.commit()
         await self._catch_up(session, now, config, stations)
 
+    @staticmethod
+    def _has_due_stage(reception: Reception, now: datetime, config: CoreConfig) -> bool:
+        moments = stage_moments(reception, config.reminder_hour)
+        return any(getattr(reception, stage) < reception.revision and now >= moments[stage] for stage in STAGES)
+
     async def _stages(
-        self, session: AsyncSession, station: Station, reception: Reception, now: datetime, config: CoreConfig
+        self, session: AsyncSession, station: Station, reception: Reception, duties: list[Duty],
+        names: dict[int, str], now: datetime, config: CoreConfig,
     ) -> None:
         tr = translator(station.language or config.language)
         moments = stage_moments(reception, config.reminder_hour)
         revision = reception.revision
+        expected = notify.active_duties(duties)
         if reception.done7 < revision and now >= moments["done7"]:
             # Only for a reception that existed when the week-ahead moment came; its creator knows the rest.
             if reception.revised_at < moments["done7"]:
-                await notify.remind7(session, tr, station, reception, now)
+                await notify.remind7(session, tr, station, reception, now, duties, names)
             reception.done7 = revision
-        if reception.notice3 < revision and now >= moments["notice3"]:
-            # Residents hear the deputies' names: the notice waits for a roster (and is never sent without one).
-            if notify.active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0)):
-                await notify.notice3(session, tr, station, reception, now)
-                reception.notice3 = revision
+        # Residents hear the deputies' names: the notice waits for a roster (and is never sent without one).
+        if reception.notice3 < revision and now >= moments["notice3"] and expected:
+            await notify.notice3(session, tr, station, reception, now, duties, names)
+            reception.notice3 = revision
         if reception.done3 < revision and now >= moments["done3"]:
             if now < moments["done1"]:  # inside the 1-day window the 1-day reminder replaces it
-                for duty in notify.active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0)):
-                    await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind3")
+                for duty in expected:
+                    await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind3", names=names)
             reception.done3 = revision
         if reception.done1 < revision and now >= moments["done1"]:
-            for duty in notify.active_duties(await repo.duties_of(session=session, reception_id=reception.id or 0)):
-                await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind1")
+            for duty in expected:
+                await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind1", names=names)
             reception.done1 = revision
         session.add(reception)
 
@@ -241,27 +270,34 @@ class AttendanceReports:
                 for station in stations]
 
     async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        due: dict[date, list[tuple[Station, ReceptionSettings]]] = {}
         for station, settings in await self._stations(session):
             if settings.report_day <= 0:
                 continue
             local = now.astimezone(ZoneInfo(station.timezone)).date()
             this_month = report_moment(local.year, local.month, settings.report_day, config.reminder_hour,
                                        station.timezone)
-            reference = local.replace(day=1) if now >= this_month else _previous_month(local)
-            period = _previous_month(reference)
-            key = _month_key(period)
-            if settings.last_report_month is not None and settings.last_report_month >= key:
-                continue
-            await self._report(session, station, period, now, config)
-            settings.last_report_month = key
-            await repo.save_settings(session=session, settings=settings, now=now)
+            # Before this month's report moment, the report still due is the one of the month before last.
+            period = _previous_month(local if now >= this_month else _previous_month(local))
+            if settings.last_report_month is None or settings.last_report_month < _month_key(period):
+                due.setdefault(period, []).append((station, settings))
+        for period, stations in due.items():
+            tallies = await repo.month_tallies_bulk(
+                session=session, station_ids=[station.id or 0 for station, _settings in stations],
+                year=period.year, month=period.month,
+            )
+            for station, settings in stations:
+                if station.id in tallies:
+                    await self._report(session, station, period, tallies[station.id], now, config)
+                settings.last_report_month = _month_key(period)
+                settings.updated_at = now
+                session.add(settings)
 
     async def _report(
-        self, session: AsyncSession, station: Station, period: date, now: datetime, config: CoreConfig
+        self, session: AsyncSession, station: Station, period: date,
+        tallied: tuple[dict[int, repo.Tally], repo.Tally, int], now: datetime, config: CoreConfig,
     ) -> None:
-        tallies, total, held = await repo.month_tallies(
-            session=session, station_id=station.id or 0, year=period.year, month=period.month
-        )
+        tallies, total, held = tallied
         if not held:
             return
         tr = translator(station.language or config.language)

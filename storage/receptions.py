@@ -8,6 +8,7 @@ UTC instants for querying; a station that changes its zone gets its future rows 
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from sqlalchemy import Index, UniqueConstraint, func, insert
+from sqlalchemy import Index, UniqueConstraint, func, insert, or_
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -206,11 +207,18 @@ def rule_dates(rrule: str, anchor: date, start: date, end: date) -> list[date]:
     """The rule's own dates in [start, end] (inclusive), before any holiday policy."""
     if end < start:
         return []
-    recurrence = rrulestr(rrule, dtstart=datetime.combine(anchor, time()))
-    return [
+    # Rules with BY-parts and no INTERVAL don't depend on their anchor, so stations share the work.
+    anchored = "INTERVAL" in rrule.upper() or "BY" not in rrule.upper()
+    return list(_rule_dates(rrule, anchor if anchored else None, max(start, anchor), end))
+
+
+@lru_cache(maxsize=1024)
+def _rule_dates(rrule: str, anchor: date | None, start: date, end: date) -> tuple[date, ...]:
+    recurrence = rrulestr(rrule, dtstart=datetime.combine(anchor or start, time()))
+    return tuple(
         moment.date()
         for moment in recurrence.between(datetime.combine(start, time()), datetime.combine(end, time()), inc=True)
-    ]
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -355,61 +363,82 @@ async def materialize_rules(
     *, session: AsyncSession, now: datetime, station_zones: dict[int, str] | None = None,
     horizon_days: int = HORIZON_DAYS, rule_ids: Iterable[int] | None = None,
 ) -> int:
-    """Turn active rules into reception rows up to the horizon; idempotent (unique rule+date)."""
+    """Turn active rules into reception rows up to the horizon; idempotent (unique rule+date).
+
+    Works on plain rows and one multi-row INSERT … ON CONFLICT DO NOTHING, so a province's rules
+    are planned in a second and two processes planning at once insert nothing twice.
+    """
+    from sqlalchemy import update
+
     from storage.models import Station
 
-    query = select(ReceptionRule).where(ReceptionRule.active)
+    query = select(
+        ReceptionRule.id, ReceptionRule.station_id, ReceptionRule.rrule, ReceptionRule.starts_on,
+        ReceptionRule.start_time, ReceptionRule.end_time, ReceptionRule.place, ReceptionRule.topic,
+        ReceptionRule.holiday_policy, ReceptionRule.materialized_through, ReceptionRule.created_by,
+    ).where(ReceptionRule.active)
+    # No zone is ahead of UTC+14: rules materialized that far already have nothing to add today.
+    latest_horizon = (now + timedelta(hours=14)).date() + timedelta(days=horizon_days)
+    query = query.where(or_(col(ReceptionRule.materialized_through).is_(None),
+                            col(ReceptionRule.materialized_through) < latest_horizon))
     if rule_ids is not None:
         query = query.where(col(ReceptionRule.id).in_(list(rule_ids)))
     rules = list((await session.exec(query)).all())
     if not rules:
         return 0
     if station_zones is None:
-        station_ids = {rule.station_id for rule in rules}
-        zone_rows = await session.exec(
-            select(Station.id, Station.timezone).where(col(Station.id).in_(list(station_ids)))
-        )
+        zone_rows = await session.exec(select(Station.id, Station.timezone))
         station_zones = {station_id: zone for station_id, zone in zone_rows.all() if station_id is not None}
     policies: dict[int, str] = {}
     settings_rows = await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.holiday_policy))
     for station_id, policy in settings_rows.all():
         policies[station_id] = policy
     rows: list[dict[str, object]] = []
-    for rule in rules:
-        zone = station_zones.get(rule.station_id, "Asia/Shanghai")
-        today = local_today(now, zone)
+    advanced: dict[date, list[int]] = defaultdict(list)
+    todays: dict[str, date] = {}
+    for (rule_id, station_id, rrule, starts_on, start_time, end_time, place, topic, rule_policy, through,
+         created_by) in rules:
+        zone = station_zones.get(station_id, "Asia/Shanghai")
+        today = todays.get(zone) or todays.setdefault(zone, local_today(now, zone))
         horizon = today + timedelta(days=horizon_days)
-        start = max(rule.starts_on, today)
-        if rule.materialized_through is not None:
-            start = max(start, rule.materialized_through + timedelta(days=1))
+        start = max(starts_on, today)
+        if through is not None:
+            start = max(start, through + timedelta(days=1))
         if start > horizon:
             continue
-        policy = rule.holiday_policy or policies.get(rule.station_id, HolidayPolicy.MOVE)
-        for own_date in rule_dates(rule.rrule, rule.starts_on, start, horizon):
+        policy = rule_policy or policies.get(station_id, HolidayPolicy.MOVE)
+        for own_date in rule_dates(rrule, starts_on, start, horizon):
             held_on = apply_holiday_policy(own_date, policy)
             if held_on is None:
                 continue
-            starts_at = local_instant(held_on, rule.start_time, zone)
+            starts_at = local_instant(held_on, start_time, zone)
             if starts_at <= now:
                 continue
             rows.append({
-                "station_id": rule.station_id, "rule_id": rule.id, "rule_date": own_date, "local_date": held_on,
-                "start_time": rule.start_time, "end_time": rule.end_time, "timezone": zone,
-                "starts_at": starts_at, "ends_at": local_instant(held_on, rule.end_time, zone),
-                "place": rule.place, "topic": rule.topic, "status": ReceptionStatus.SCHEDULED,
+                "station_id": station_id, "rule_id": rule_id, "rule_date": own_date, "local_date": held_on,
+                "start_time": start_time, "end_time": end_time, "timezone": zone,
+                "starts_at": starts_at, "ends_at": local_instant(held_on, end_time, zone),
+                "place": place, "topic": topic, "status": ReceptionStatus.SCHEDULED.value,
                 "holiday_moved_from": own_date if held_on != own_date else None, "revision": 0,
                 "revised_at": now, "done7": -1, "done3": -1, "notice3": -1, "done1": -1,
-                "liaisons_told": False, "residents_told": False, "created_by": rule.created_by,
+                "liaisons_told": False, "residents_told": False, "created_by": created_by,
                 "created_at": now, "updated_at": now,
             })
-        rule.materialized_through = horizon
-        session.add(rule)
+        advanced[horizon].append(rule_id)
     if rows:
-        statement = _dialect_insert(session, Reception).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        table = Reception.__table__  # core insert: no ORM bookkeeping for thousands of rows
+        statement = _dialect_insert(session, table).on_conflict_do_nothing(  # type: ignore[attr-defined]
             index_elements=["rule_id", "rule_date"]
         )
-        await session.exec(statement, params=rows)  # type: ignore[call-overload]
-    await session.flush()
+        connection = await session.connection()
+        for chunk in range(0, len(rows), 2000):
+            await connection.execute(statement, rows[chunk : chunk + 2000])
+    for horizon, ids in advanced.items():
+        for chunk in range(0, len(ids), 900):
+            await session.exec(  # type: ignore[call-overload]
+                update(ReceptionRule).where(col(ReceptionRule.id).in_(ids[chunk : chunk + 900]))
+                .values(materialized_through=horizon).execution_options(synchronize_session=False)
+            )
     return len(rows)
 
 
@@ -423,11 +452,14 @@ def pick_substitutes(
     *, candidates: Sequence[int], exclude: set[int], counts: dict[int, tuple[int, datetime | None]], need: int
 ) -> list[int]:
     """Fewest duties first, then longest since the last one, then the oldest deputy."""
-    floor = datetime.min.replace(tzinfo=UTC)
-    eligible = [person for person in candidates if person not in exclude]
-    eligible.sort(key=lambda person: (counts.get(person, (0, None))[0], counts.get(person, (0, None))[1] or floor,
-                                      person))
-    return eligible[:need]
+    def fairness(person: int) -> tuple[int, float, int]:
+        count, latest = counts.get(person, _NO_DUTY)
+        return count, latest.timestamp() if latest is not None else 0.0, person
+
+    return heapq.nsmallest(need, (person for person in candidates if person not in exclude), key=fairness)
+
+
+_NO_DUTY: tuple[int, datetime | None] = (0, None)
 
 
 async def auto_roster(
@@ -504,8 +536,9 @@ async def auto_roster(
                 "told": False, "leave_count": 0, "assigned_at": now,
             })
     if rows:
-        await session.exec(insert(Duty), params=rows)  # type: ignore[call-overload]
-        await session.flush()
+        connection = await session.connection()
+        for chunk in range(0, len(rows), 2000):
+            await connection.execute(insert(Duty.__table__), rows[chunk : chunk + 2000])  # type: ignore[arg-type]
     return added
 
 
@@ -539,13 +572,39 @@ async def month_tallies(
     *, session: AsyncSession, station_id: int, year: int, month: int
 ) -> tuple[dict[int, Tally], Tally, int]:
     """Per deputy and for the station, over the month's receptions that have ended (closed)."""
-    receptions = [r for r in await in_month(session=session, station_id=station_id, year=year, month=month)
-                  if r.closed_at is not None]
-    per_person: dict[int, Tally] = defaultdict(Tally)
-    total = Tally()
-    grouped = await duties_for(session=session, reception_ids=[r.id for r in receptions if r.id is not None])
-    for duties in grouped.values():
-        for duty in duties:
-            per_person[duty.person_id].add(duty)
-            total.add(duty)
-    return dict(per_person), total, len(receptions)
+    return (await month_tallies_bulk(session=session, station_ids=[station_id], year=year, month=month)).get(
+        station_id, ({}, Tally(), 0)
+    )
+
+
+async def month_tallies_bulk(
+    *, session: AsyncSession, station_ids: Sequence[int], year: int, month: int
+) -> dict[int, tuple[dict[int, Tally], Tally, int]]:
+    """`month_tallies` for many stations in two queries (the monthly report tick of a province)."""
+    first = date(year, month, 1)
+    after = date(year + (month == 12), month % 12 + 1, 1)
+    in_period = (
+        Reception.status == ReceptionStatus.SCHEDULED, col(Reception.closed_at).is_not(None),
+        col(Reception.local_date) >= first, col(Reception.local_date) < after,
+    )
+    held: dict[int, int] = {}
+    per_person: dict[int, dict[int, Tally]] = defaultdict(lambda: defaultdict(Tally))
+    totals: dict[int, Tally] = defaultdict(Tally)
+    for chunk_start in range(0, len(station_ids), 900):
+        chunk = list(station_ids[chunk_start : chunk_start + 900])
+        counted = await session.exec(
+            select(Reception.station_id, func.count(col(Reception.id)))
+            .where(col(Reception.station_id).in_(chunk), *in_period).group_by(col(Reception.station_id))
+        )
+        held.update({station_id: count for station_id, count in counted.all()})
+        duties = await session.exec(
+            select(Duty).join(Reception, col(Reception.id) == col(Duty.reception_id))
+            .where(col(Reception.station_id).in_(chunk), *in_period)
+        )
+        for duty in duties.all():
+            per_person[duty.station_id][duty.person_id].add(duty)
+            totals[duty.station_id].add(duty)
+    return {
+        station_id: (dict(per_person.get(station_id, {})), totals.get(station_id, Tally()), count)
+        for station_id, count in held.items()
+    }
