@@ -809,3 +809,16 @@ class MatrixTransport:
             return
         if not isinstance(resp, RoomSendResponse):
             log.warning("matrix: answering a press in %s failed: %s", chat_id, resp)
+
+
+async def serve(app: App, settings: Settings, stop: asyncio.Event) -> None:
+    """`liaison-bot run` entry point: the Matrix side of the bot until `stop` is set."""
+    transport = MatrixTransport.from_settings(app, settings)
+    app.add_transport(transport)
+    stopper = asyncio.create_task(stop.wait(), name="matrix-stop")
+    stopper.add_done_callback(lambda _task: transport.stop())
+    try:
+        await transport.run()
+    finally:
+        stopper.cancel()
+        await transport.client.close()

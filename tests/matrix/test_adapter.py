@@ -38,7 +38,12 @@ async def _chat_event(ctx: Context) -> bool:
     return True
 
 
-ECHO = Feature(name="echo", on_message=_echo, on_button={"rate": _pressed}, on_chat_event=_chat_event)
+async def _edited(ctx: Context) -> bool:
+    await ctx.reply(f"edited {ctx.incoming.message_id}: {ctx.incoming.text}")
+    return True
+
+
+ECHO = Feature(name="echo", on_message=_echo, on_edit=_edited, on_button={"rate": _pressed}, on_chat_event=_chat_event)
 
 
 def bot_notice(bot_id: str, body: str | None = None, startswith: str | None = None) -> Any:
@@ -92,6 +97,25 @@ async def test_reply_is_a_notice_with_html_reply_relation_and_no_echo_of_itself(
     await admin.wait_for(bot_notice(bot.user_id, "echo: second"), room)
     assert len(admin.find(room, bot_notice(bot.user_id, startswith="echo:"))) == 2
     bot.check_alive()
+
+
+async def test_an_edit_reaches_the_core_as_an_edit_of_the_original(make_bot: MakeBot, matrix_users: MakeUser) -> None:
+    admin = await matrix_users("admin")
+    bot = await make_bot(admins=frozenset({f"matrix:{admin.user_id}"}), features=[ECHO])
+    room = await room_with_bot(admin, bot.user_id)
+    original = await admin.say(room, "路灯坏了")
+    await admin.wait_for(bot_notice(bot.user_id, "echo: 路灯坏了"), room)
+    await admin.send(
+        room,
+        {
+            "msgtype": "m.text",
+            "body": "* #建议 路灯坏了",
+            "m.new_content": {"msgtype": "m.text", "body": "#建议 路灯坏了"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        },
+    )
+    await admin.wait_for(bot_notice(bot.user_id, f"edited {original}: #建议 路灯坏了"), room)
+    assert not admin.find(room, bot_notice(bot.user_id, "echo: * #建议 路灯坏了"))
 
 
 async def test_reply_inside_a_thread_stays_in_the_thread(make_bot: MakeBot, matrix_users: MakeUser) -> None:
