@@ -374,8 +374,11 @@ class FakeTelegram:
         members: Iterable[JSON] = (),
         admins: Iterable[JSON] = (),
         chat_id: int | None = None,
+        is_forum: bool = False,
     ) -> JSON:
         chat = {"id": chat_id or -(1_000_000_000_000 + next(self._group_ids)), "type": "supergroup", "title": title}
+        if is_forum:
+            chat["is_forum"] = True
         return self._add_chat(chat, members, admins)
 
     def private(self, user: JSON, *, started: bool = True) -> JSON:
@@ -473,13 +476,19 @@ class FakeTelegram:
         entities: list[JSON] | None = None,
         mentions: dict[str, JSON] | None = None,
         sender_chat: JSON | None = None,
+        topic: JSON | None = None,
     ) -> JSON:
         """A text message (with the entities Telegram would attach); returns the update.
 
         ``mentions`` maps a piece of the text to the user it names, as a ``text_mention`` entity
-        (what clients send when one picks a member who has no username).
+        (what clients send when one picks a member who has no username). ``topic`` (from
+        `topic()`) posts into a forum topic, where Telegram makes every message that is no real
+        reply "reply" to the topic's first message.
         """
         extra: JSON = {"text": text}
+        if topic is not None:
+            extra.update(message_thread_id=topic["message_id"], is_topic_message=True)
+            reply_to = reply_to or topic
         ents = auto_entities(text) if entities is None else entities
         for piece, named in (mentions or {}).items():
             start = text.index(piece)
@@ -493,6 +502,15 @@ class FakeTelegram:
         if ents:
             extra["entities"] = ents
         return self.push("message", self._user_message(chat, user, reply_to=reply_to, extra=extra))
+
+    def topic(self, chat: JSON, user: JSON, name: str) -> JSON:
+        """Open a topic in a forum supergroup; returns its first (service) message, the thread's id."""
+        assert chat.get("is_forum"), "topics exist only in forum supergroups"
+        message = self._user_message(chat, user, extra={"forum_topic_created": {"name": name, "icon_color": 7322096}})
+        message.update(message_thread_id=message["message_id"], is_topic_message=True)
+        self._store(message)
+        self.push("message", message)
+        return message
 
     def photo(self, chat: JSON, user: JSON, caption: str | None = None, *, reply_to: JSON | None = None) -> JSON:
         """A photo message, optionally captioned; returns the update."""
@@ -714,6 +732,13 @@ class FakeTelegram:
             "date": int(self.clock()),
             "text": text,
         }
+        thread = _maybe_int(params.get("message_thread_id"))
+        if thread is not None and chat.get("is_forum"):
+            root = self._messages.get(chat["id"], {}).get(thread)
+            if root is None or "forum_topic_created" not in root:
+                self._next_message_id[chat["id"]] -= 1
+                raise ApiError(400, "Bad Request: message thread not found")
+            message.update(message_thread_id=thread, is_topic_message=True)
         if reply_id:
             target_chat = _maybe_int(reply.get("chat_id")) or chat["id"]
             original = self._messages.get(target_chat, {}).get(reply_id)

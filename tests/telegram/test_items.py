@@ -7,7 +7,7 @@ import time
 
 from sqlmodel import select
 
-from storage.models import Item, ItemStatus, Outbox, OutboxState
+from storage.models import Item, ItemStatus, Message, Outbox, OutboxState
 from tests.peers.fake_telegram import JSON, FakeTelegram, retry_after
 from tests.telegram.conftest import World
 from tests.telegram.harness import TelegramBotRunner
@@ -25,8 +25,8 @@ async def add_deputy(bot: TelegramBotRunner, world: World) -> None:
     assert "代表" in (await bot.reply_to(added))["text"]
 
 
-async def resolve_item(bot: TelegramBotRunner, world: World, number: int = 1) -> JSON:
-    """Assign, progress and close item `number`; returns the feedback post under the resident's message."""
+async def resolve_item(bot: TelegramBotRunner, world: World, number: int = 1, chat: JSON | None = None) -> JSON:
+    """Assign, progress and close item `number`; returns the feedback post (in `chat`, default the residents')."""
     fake = world.fake
     await add_deputy(bot, world)
     fake.private(world.deputy)  # the deputy has pressed Start, so the assignment DM arrives
@@ -37,7 +37,7 @@ async def resolve_item(bot: TelegramBotRunner, world: World, number: int = 1) ->
     await bot.reply_to(progress)
     closed = fake.text(world.staff, world.admin, f"/close {number} 路灯已修好")
     assert "已办结" in (await bot.reply_to(closed))["text"]
-    return await bot.sent_matching(world.residents["id"], lambda m: "办理结果" in m["text"])
+    return await bot.sent_matching((chat or world.residents)["id"], lambda m: "办理结果" in m["text"])
 
 
 async def test_group_intake_is_acknowledged_as_a_reply(bot: TelegramBotRunner, world: World) -> None:
@@ -53,10 +53,12 @@ async def test_group_intake_is_acknowledged_as_a_reply(bot: TelegramBotRunner, w
     # a tag in a photo caption counts the same; plain chatter makes nothing
     photo = fake.photo(world.residents, world.bob, "＃求助 楼道里堆满杂物，见图")
     assert "#2" in (await bot.reply_to(photo))["text"]
+    document = fake.document(world.residents, world.bob, "#投诉 噪音扰民，附检测报告")
+    assert "#3" in (await bot.reply_to(document))["text"]
     chatter = fake.text(world.residents, world.bob, "大家好")
     await bot.processed(chatter)
-    assert [i.text for i in await items(bot)] == ["小区东门的路灯坏了", "楼道里堆满杂物，见图"]
-    assert len(fake.sent(world.residents["id"])) == 3  # the /bind answer and two acks
+    assert [i.text for i in await items(bot)] == ["小区东门的路灯坏了", "楼道里堆满杂物，见图", "噪音扰民，附检测报告"]
+    assert len(fake.sent(world.residents["id"])) == 4  # the /bind answer and three acks
 
 
 async def test_an_edit_updates_the_item(bot: TelegramBotRunner, world: World) -> None:
@@ -266,3 +268,38 @@ async def test_items_follow_a_group_upgraded_to_a_supergroup(bot: TelegramBotRun
     )
     [item] = await items(bot)
     assert item.status == ItemStatus.RESOLVED
+
+
+async def test_private_chat_intake_and_a_rating_by_text_reply(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    dm = fake.private(world.alice)
+    posted = fake.text(dm, world.alice, "#求助 家门口下水道堵了")
+    ack = await bot.reply_to(posted)
+    assert "已受理，编号 #1" in ack["text"] and ack["chat"]["type"] == "private"
+    feedback = await resolve_item(bot, world, chat=dm)
+    assert feedback["reply_to_message"]["message_id"] == posted["message"]["message_id"]
+    # instead of a button, the resident answers the feedback post in words
+    answer = fake.text(dm, world.alice, "不满意，还是堵", reply_to=feedback)
+    assert "不满意" in (await bot.reply_to(answer))["text"]
+    [item] = await items(bot)
+    assert item.status == ItemStatus.REOPENED and item.rating == "unsatisfied"
+    await bot.sent_matching(world.staff["id"], lambda m: "不满意" in m["text"] and "还是堵" in m["text"])
+
+
+async def test_forum_topics_keep_the_conversation_in_its_topic(
+    bot: TelegramBotRunner, world: World, fake_tg: FakeTelegram
+) -> None:
+    forum = fake_tg.supergroup("幸福社区议事厅", members=[world.alice], admins=[world.admin], is_forum=True)
+    fake_tg.text(world.admin_dm, world.admin, "/station add lx 幸福社区联络站")
+    general = fake_tg.topic(forum, world.admin, "意见建议")
+    await bot.reply_to(fake_tg.text(forum, world.admin, "/bind lx", topic=general))
+    posted = fake_tg.text(forum, world.alice, "#建议 增加路灯", topic=general)
+    ack = await bot.reply_to(posted)
+    assert ack["message_thread_id"] == general["message_id"] and "#1" in ack["text"]
+    [item] = await items(bot)
+    assert item.text == "增加路灯"
+    # Telegram says the post "replies" to the topic's first message; for the core it is no reply
+    assert posted["message"]["reply_to_message"]["message_id"] == general["message_id"]
+    [stored] = [m for m in await bot.rows(Message) if m.message_id == str(posted["message"]["message_id"])]
+    assert stored.reply_to is None and stored.thread_id == str(general["message_id"])
