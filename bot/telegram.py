@@ -101,6 +101,7 @@ class TelegramOptions:
     default_language: str = "zh_CN"  # command menu for users whose language has no menu
     publish_commands: bool = True
     update_attempts: int = 3  # tries for an update whose processing fails with a (non-database) bug
+    update_retry_delay: float = 0.2  # first pause before processing an update again; doubles, max 30 s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramOptions:
@@ -306,7 +307,7 @@ class TelegramTransport:
         if self.options.publish_commands:
             try:
                 await self.publish_commands()
-            except TelegramError:
+            except Exception:
                 log.exception("could not publish the command menus; the bot works without them")
         self._stopping.clear()
         if self.options.webhook_url:
@@ -321,11 +322,16 @@ class TelegramTransport:
         self._stopping.set()
         if self._poll_call is not None:
             self._poll_call.cancel()
+        failure: BaseException | None = None
         if self._poller is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._poller
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # polling died (e.g. a revoked token): still shut down, then report
+                failure = exc
             self._poller = None
-            if self._offset is not None:
+            if self._offset is not None and failure is None:
                 with contextlib.suppress(TelegramError):  # confirm, so a clean restart redelivers nothing
                     await self.bot.get_updates(offset=self._offset, timeout=0, allowed_updates=ALLOWED_UPDATES)
         if self._webhook_runner is not None:
@@ -334,6 +340,8 @@ class TelegramTransport:
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+        if failure is not None:
+            raise failure
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, wait until `stop` is set (or polling dies), then stop."""
@@ -431,7 +439,8 @@ class TelegramTransport:
                 self._poll_call = None
             failures = 0
             for update in updates:
-                await self._process_reliably(update)
+                if self._stopping.is_set() or not await self._process_reliably(update):
+                    return  # the rest stays unconfirmed: Telegram delivers it again after the restart
                 self._offset = update.update_id + 1
 
     async def _sleep(self, seconds: float) -> None:
@@ -439,8 +448,10 @@ class TelegramTransport:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _process_reliably(self, update: Update) -> bool:
-        """Process until committed. Database trouble: retry until it passes (or we stop); a bug: a few
-        tries, then log the update and move on so one poisonous update cannot stall every station."""
+        """Process until committed; False only when stopping first (the update stays unconfirmed).
+
+        Database trouble is retried until it passes; a bug gets a few tries, then the update is
+        logged in full and skipped, so one poisonous update cannot stall every station."""
         attempt = 0
         while True:
             attempt += 1
@@ -451,10 +462,10 @@ class TelegramTransport:
                 infra = _is_infrastructure(exc)
                 if not infra and attempt >= self.options.update_attempts:
                     log.error("dropping update %s after %d failures: %s", update.update_id, attempt, update.to_json())
-                    return False
+                    return True
                 if self._stopping.is_set():
-                    raise
-                delay = min(30.0, 0.2 * 2**attempt)
+                    return False
+                delay = min(30.0, self.options.update_retry_delay * 2 ** (attempt - 1))
                 log.warning("update %s failed (%r), retry %d in %.1fs", update.update_id, exc, attempt, delay)
                 await self._sleep(delay)
 

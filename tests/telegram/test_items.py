@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from sqlmodel import select
 
 from storage.models import Item, ItemStatus, Message, Outbox, OutboxState
@@ -303,3 +304,37 @@ async def test_forum_topics_keep_the_conversation_in_its_topic(
     assert posted["message"]["reply_to_message"]["message_id"] == general["message_id"]
     [stored] = [m for m in await bot.rows(Message) if m.message_id == str(posted["message"]["message_id"])]
     assert stored.reply_to is None and stored.thread_id == str(general["message_id"])
+
+
+async def test_database_trouble_is_retried_and_a_poisonous_update_skipped(
+    fake_tg: FakeTelegram, db_url: str, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    admins = frozenset({f"telegram:{world.admin['id']}"})
+    bot = await TelegramBotRunner(fake_tg, db_url, admins=admins, update_retry_delay=0.01).start()
+    try:
+        await set_up_station(bot, world)
+        assert bot.app is not None
+        real_handle = bot.app.handle
+        calls: list[str] = []
+
+        async def troubled(incoming):  # type: ignore[no-untyped-def]
+            calls.append(incoming.text)
+            if "路灯" in incoming.text and calls.count(incoming.text) <= 4:
+                raise OSError("database is locked")  # infrastructure: retried as long as it takes
+            if "毒" in incoming.text:
+                raise ValueError("a bug this message triggers")  # a bug: a few tries, then skipped
+            await real_handle(incoming)
+
+        bot.app.handle = troubled  # type: ignore[method-assign]
+        lamp = fake_tg.text(world.residents, world.alice, "#建议 路灯坏了")
+        poison = fake_tg.text(world.residents, world.bob, "#建议 毒")
+        after = fake_tg.text(world.residents, world.bob, "#建议 垃圾桶满了")
+        assert "#1" in (await bot.reply_to(lamp))["text"]
+        assert "#2" in (await bot.reply_to(after))["text"]
+        await bot.processed(after)
+        assert calls.count("#建议 路灯坏了") == 5, "retried past the bug budget: database trouble is no bug"
+        assert calls.count("#建议 毒") == 3
+        assert [i.text for i in await items(bot)] == ["路灯坏了", "垃圾桶满了"]
+        assert f"dropping update {poison['update_id']}" in caplog.text
+    finally:
+        await bot.stop()
