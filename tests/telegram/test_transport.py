@@ -222,3 +222,25 @@ async def test_transport_rejects_targets_that_are_not_telegram_chats(fake_tg: Fa
     finally:
         await transport.application.shutdown()
         await app.close()
+
+
+async def test_a_revoked_token_ends_the_run_with_an_error(fake_tg: FakeTelegram, db_url: str) -> None:
+    from telegram.error import InvalidToken
+
+    from bot.app import App
+    from handlers.clock import SystemClock
+    from handlers.context import CoreConfig
+
+    app = App(database_url=db_url, clock=SystemClock(), config=CoreConfig())
+    transport = TelegramTransport(app, TelegramOptions(token=fake_tg.token, base_url=fake_tg.base_url, poll_timeout=1))
+    stop = asyncio.Event()
+    task = asyncio.create_task(transport.run(stop))
+    try:
+        await fake_tg.wait_for(lambda: fake_tg.calls_of("getUpdates"))
+        fake_tg.token = "123456:revoked-by-botfather"  # /revoke in BotFather: the old token gets 401
+        with pytest.raises(InvalidToken):
+            await asyncio.wait_for(task, 10)
+        assert not transport.application.running
+    finally:
+        task.cancel()
+        await app.close()
