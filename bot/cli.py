@@ -27,7 +27,7 @@ log = logging.getLogger("liaison-bot")
 
 EXIT_USAGE = 2
 # Modules that register more sub-commands when imported (the receptions feature's `bot.calendar`
-# calls `register("calendar", …)` at import). A module that does not exist is skipped.
+# calls `register("calendar", …)` at import).
 EXTENSION_MODULES: tuple[str, ...] = ("bot.calendar",)
 
 
@@ -316,11 +316,7 @@ register("db", "database maintenance", _configure_db, _db)
 
 def _load_extensions() -> None:
     for name in EXTENSION_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as missing:
-            if missing.name != name:
-                raise
+        importlib.import_module(name)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,22 +20,28 @@ async def get_by_key(*, session: AsyncSession, key: str) -> Outbox | None:
 
 
 async def enqueue(*, session: AsyncSession, row: Outbox) -> tuple[Outbox, bool]:
-    """Insert the row unless its key exists; returns (row, created). Never sends anything."""
-    existing = await get_by_key(session=session, key=row.key)
-    if existing is not None:
-        return existing, False
+    """Insert the row unless its key exists; returns (row, created). Never sends anything.
+
+    One `INSERT … ON CONFLICT (key) DO NOTHING RETURNING id` round trip: a reminder tick writes
+    thousands of rows, and two processes racing on one key cannot both insert it.
+    """
     if not row.txn_id:
         row.txn_id = uuid.uuid4().hex
     row.next_attempt_at = row.due_at
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        # Another process inserted the same key between our check and our insert.
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(Outbox)
+        .values(**row.model_dump(exclude={"id"}))
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(Outbox.id))
+    )
+    new_id = (await session.exec(statement)).scalar_one_or_none()
+    if new_id is None:
         existing = await get_by_key(session=session, key=row.key)
         assert existing is not None
         return existing, False
+    row.id = new_id
     return row, True
 
 
