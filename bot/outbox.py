@@ -78,6 +78,8 @@ class OutboxDispatcher:
                         await self._deliver(session, row)
                         attempted += 1
                         await session.commit()
+                    if len(rows) < batch and not self._lock_rows:
+                        return attempted  # a short batch was everything due: spare the empty query
         return attempted
 
     async def _deliver(self, session: AsyncSession, row: Outbox) -> None:

@@ -139,6 +139,7 @@ class Context:
             now=self.now(),
             station_id=self.station.id if self.station else None,
             item_id=item_id,
+            follow_moves=False,
         )
 
     async def answer(self, text: str) -> None:

@@ -137,7 +137,7 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
     await outbox.to_chat(
         session=ctx.session, key=f"ack:item:{item.id}", purpose="ack", platform=ctx.incoming.platform,
         chat_id=ctx.incoming.chat_id, reply_to=ctx.incoming.message_id, thread_id=ctx.incoming.thread_id,
-        text=text, now=ctx.now(), station_id=station.id, item_id=item.id,
+        text=text, now=ctx.now(), station_id=station.id, item_id=item.id, follow_moves=False,
     )
     return item
 

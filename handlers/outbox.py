@@ -34,8 +34,15 @@ async def to_chat(
     mentions: Sequence[str] = (),
     station_id: int | None = None,
     item_id: int | None = None,
+    follow_moves: bool = True,
 ) -> tuple[Outbox, bool]:
-    current = await stations_repo.current_chat_id(session=session, platform=platform, chat_id=chat_id)
+    """A message into a chat. `follow_moves=False` when answering in the chat an event just came
+    from: it cannot have moved, so the lookup is spared."""
+    current = (
+        await stations_repo.current_chat_id(session=session, platform=platform, chat_id=chat_id)
+        if follow_moves
+        else chat_id
+    )
     if current != chat_id:
         # The chat moved (supergroup / room upgrade): a reply can't point into the old chat.
         chat_id, reply_to, thread_id = current, None, None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Account, Person, RoleAssignment, RoleName
+
+LAST_SEEN_PRECISION = timedelta(minutes=10)
 
 
 async def get_account(*, session: AsyncSession, platform: str, user_id: str) -> Account | None:
@@ -56,8 +58,8 @@ async def ensure_account(
         account.display_name = display_name
     if username and account.username != username:
         account.username = username
-    if touch:
-        account.last_seen_at = now
+    if touch and (account.last_seen_at is None or now - account.last_seen_at >= LAST_SEEN_PRECISION):
+        account.last_seen_at = now  # coarse on purpose: one UPDATE per person per window, not per message
     session.add(account)
     return account
 
