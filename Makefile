@@ -45,7 +45,6 @@ clean:
 
 # Developers: re-extract the msgids (the zh_CN text), merge them into every catalog, fill zh_TW by OpenCC.
 catalogs-update: $(STAMP)
-	$(PIP) install --quiet 'opencc==1.4.2'
 	$(VENV)/bin/pybabel extract -F babel.cfg --sort-by-file --no-wrap -o handlers/locales/liaison.pot bot handlers schedules
 	for lang in zh_CN zh_TW en; do \
 	  if [ -f handlers/locales/$$lang/LC_MESSAGES/liaison.po ]; then \

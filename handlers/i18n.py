@@ -11,6 +11,8 @@ import gettext
 from functools import cache
 from pathlib import Path
 
+import opencc
+
 LOCALE_DIR = Path(__file__).parent / "locales"
 DOMAIN = "liaison"
 LANGUAGES = ("zh_CN", "zh_TW", "en")
@@ -44,3 +46,14 @@ def _catalog(language: str) -> gettext.NullTranslations:
 @cache
 def translator(language: str) -> Translator:
     return Translator(language)
+
+
+@cache
+def _to_simplified() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def fold_chinese(text: str) -> str:
+    """Traditional → Simplified, for matching what users type (tags, keywords, rules) against the
+    zh_CN vocabulary; never applied to text that is stored or shown."""
+    return _to_simplified().convert(text)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from handlers import outbox
 from handlers.context import Context
-from handlers.i18n import _
+from handlers.i18n import _, fold_chinese
 from handlers.router import parse_command
 from storage import items as items_repo
 from storage.models import DEFAULT_TAGS, Item, Station
@@ -44,7 +44,7 @@ def _match_tag(token: str, tags: list[str]) -> tuple[str, int] | None:
     CJK tags may run straight into the text ('#建议路灯坏了'); a Latin tag must end at a word
     boundary so '#helpdesk' is not '#help'.
     """
-    folded = unicodedata.normalize("NFKC", token).lower()
+    folded = fold_chinese(unicodedata.normalize("NFKC", token)).lower()
     if len(folded) != len(token):  # NFKC changed the length (rare ligatures): compare whole tokens only
         return next(((tag, len(token)) for tag in tags if folded == tag), None)
     best: tuple[str, int] | None = None

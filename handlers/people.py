@@ -11,7 +11,7 @@ import re
 from handlers.context import Context
 from handlers.delivery import CHOSEN_STATION_KEY, LINK_CODE_KEY
 from handlers.events import UserRef
-from handlers.i18n import _
+from handlers.i18n import _, fold_chinese
 from handlers.router import Command, Feature
 from storage import kv
 from storage import people as people_repo
@@ -114,7 +114,7 @@ async def _role_command(ctx: Context, role: RoleName) -> None:
     adding = ctx.args[0] in ("add", "添加")
     level: CongressLevel | None = None
     if role is RoleName.DEPUTY and adding and len(ctx.args) >= 3:
-        level = CONGRESS_LEVELS.get(ctx.args[2].lower())
+        level = CONGRESS_LEVELS.get(fold_chinese(ctx.args[2]).lower())
         if level is None:
             raise ctx.usage_error(
                 ctx.tr(_("不认识的代表层级「{level}」，应为 national/provincial/city/county/township（全国/省/市/县/乡镇）。"),

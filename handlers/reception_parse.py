@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import rrulestr
 
-from handlers.i18n import _
+from handlers.i18n import _, fold_chinese
 
 
 class ParseError(Exception):
@@ -166,6 +166,7 @@ def parse_rule(words: list[str]) -> ParsedRule:
     """The words before the time span of `/reception every`, in English, Chinese or as a raw RRULE."""
     if not words:
         raise ParseError(RULE_HELP)
+    words = [fold_chinese(word) for word in words]  # 每月第二個週二 reads as 每月第二个周二
     text = " ".join(words)
     head = words[0].lower()
     if head in ("monthly", "weekly", "biweekly"):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from handlers import outbox
 from handlers.context import Context
 from handlers.events import EventKind
-from handlers.i18n import LANGUAGES, _, translator
+from handlers.i18n import LANGUAGES, _, fold_chinese, translator
 from handlers.people import require_station
 from handlers.router import Command, Feature
 from storage import stations as stations_repo
@@ -37,7 +37,7 @@ CODE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 def parse_level(token: str) -> tuple[StationLevel, str | None] | None:
     """`station`, `室`, or `professional:卫生` / `专业:法律` (a professional station's field)."""
     head, _sep, specialty = token.partition(":")
-    level = LEVELS.get(head.lower())
+    level = LEVELS.get(fold_chinese(head).lower())
     if level is None:
         return None
     if specialty and level is not StationLevel.PROFESSIONAL:
@@ -139,7 +139,7 @@ async def bind_command(ctx: Context) -> None:
     assert station is not None  # resolved from the code argument by the router
     purpose = ChatPurpose.RESIDENTS
     if len(ctx.args) == 2:
-        parsed = PURPOSES.get(ctx.args[1].lower())
+        parsed = PURPOSES.get(fold_chinese(ctx.args[1]).lower())
         if parsed is None:
             raise ctx.usage_error(ctx.tr(_("群的用途应为 residents（居民群）或 staff（工作群），而不是「{value}」。"),
                                          value=ctx.args[1]))

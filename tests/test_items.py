@@ -463,3 +463,13 @@ async def test_illegal_transition_names_status_and_options(station: ChatDriver, 
     [again] = await station.say("zhang", "lianxi", "/assign 1 li")
     assert "「不予受理」" in again.text and "/reopen 1" in again.text
     assert (await items(app))[0].status == "rejected"
+
+
+async def test_traditional_chinese_tags_and_keywords(station: ChatDriver, app: App) -> None:
+    """Taiwan users type 建議 and 縣: they mean the same tag and level as 建议 and 县."""
+    sent = await station.say("alice", "lianxi", "#建議 路燈壞了")
+    assert "#1" in the_one(sent, "lianxi").text
+    [item] = await items(app)
+    assert (item.tag, item.text) == ("建议", "路燈壞了"), "the tag is matched, the resident's text is kept as written"
+    [answer] = await station.say("admin", "lianxi", "/deputy add chen 縣")
+    assert "代表" in answer.text and "层级" not in answer.text

@@ -302,6 +302,8 @@ async def test_recurring_rules_in_english_and_chinese(chat: ChatDriver, app: App
     auto = await chat.say("zhang", "gongzuo", "/duty auto")
     [reply] = [d for d in auto if d.chat == "gongzuo"]
     assert "新增 18 人次" in reply.text
+    [zh_tw] = await chat.say("zhang", "gongzuo", "/reception every 每月最後一個週五 14:00-16:00")
+    assert "12月25日（周五）" in zh_tw.text, "traditional characters read like simplified ones"
     # the weekly reception tomorrow is inside its 1-day window: its deputies are told at once
     assert {d.chat for d in auto if d.chat.startswith("dm:")} and all(
         "值班通知" in d.text for d in auto if d.chat.startswith("dm:"))
