@@ -1,0 +1,1 @@
+"""Benchmarks, run on demand (`make bench`); figures are written down in the README."""
