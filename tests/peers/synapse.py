@@ -106,7 +106,8 @@ def install(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> float:
         text=True,
         check=True,
     )
-    if check.stdout.strip() != SYNAPSE_VERSION:
+    # Inside a git checkout Synapse appends the checkout's branch: "1.163.2 (b=main,abc1234)".
+    if check.stdout.split(maxsplit=1)[:1] != [SYNAPSE_VERSION]:
         raise SynapseNotInstalled(f"installed synapse reports {check.stdout.strip()!r}")
     marker.write_text(SYNAPSE_VERSION + "\n")
     elapsed = time.monotonic() - started
