@@ -136,6 +136,12 @@ async def main(args: argparse.Namespace) -> None:
             sent = await admin.say(room, text)
             await admin.wait_for(reply_to(user_id, sent), room)
 
+        # Synapse alone: one client's sequential sends, the floor under every bot reply.
+        t_raw = time.perf_counter()
+        for n in range(args.round_trips):
+            await admin.send(room, {"msgtype": "m.text", "body": f"raw {n}"})
+        raw_send = (time.perf_counter() - t_raw) / args.round_trips
+
         # Baseline echo bot round trip in its own room.
         echo_id = await echo.start()
         echo_room = await admin.create_room(invite=[echo_id])
@@ -191,6 +197,7 @@ async def main(args: argparse.Namespace) -> None:
         print("| measure | figure |")
         print("| --- | --- |")
         print(f"| Synapse start (SQLite, fresh) | {server.startup_seconds:.2f} s |")
+        print(f"| Synapse alone: one client's sequential `room_send` | {raw_send * 1000:.0f} ms each |")
         print(
             f"| round trip, bare nio echo bot ({args.round_trips} sequential) | median "
             f"{statistics.median(echo_times) * 1000:.0f} ms, p99 {pct(echo_times, 0.99) * 1000:.0f} ms |"

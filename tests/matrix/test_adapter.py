@@ -25,7 +25,7 @@ async def _echo(ctx: Context) -> bool:
     if text == "buttons":
         await ctx.reply("rate me", buttons=[Button("满意", "rate:1"), Button("不满意", "rate:2")])
     else:
-        await ctx.reply(f"echo: {text}")
+        await ctx.reply(f"echo{' (private)' if ctx.incoming.is_private else ''}: {text}")
     return True
 
 
@@ -284,7 +284,47 @@ async def test_direct_messages_create_then_reuse_a_room_marked_in_m_direct(
     assert second.chat_id == room
     # Messages in the direct room come in as private.
     await resident.say(room, "私聊")
-    await resident.wait_for(bot_notice(bot.user_id, "echo: 私聊"), room)
+    await resident.wait_for(bot_notice(bot.user_id, "echo (private): 私聊"), room)
+
+
+async def test_a_known_resident_can_open_a_direct_chat_a_stranger_cannot(
+    make_bot: MakeBot, matrix_users: MakeUser
+) -> None:
+    admin = await matrix_users("admin")
+    resident = await matrix_users("resident")
+    stranger = await matrix_users("stranger")
+    bot = await make_bot(admins=frozenset({f"matrix:{admin.user_id}"}), features=[ECHO])
+    group = await room_with_bot(admin, bot.user_id, resident)
+    await resident.say(group, "我是居民")  # now the bot knows her
+    await resident.wait_for(bot_notice(bot.user_id, "echo: 我是居民"), group)
+
+    theirs = await stranger.create_room(invite=[bot.user_id], is_direct=True)
+    dm = await resident.create_room(invite=[bot.user_id], is_direct=True)
+    await joined_by(resident, dm, bot.user_id)
+    await resident.say(dm, "私信")
+    await resident.wait_for(bot_notice(bot.user_id, "echo (private): 私信"), dm)
+    await stranger.wait_for(
+        lambda ev: (
+            ev.get("type") == "m.room.member"
+            and ev.get("state_key") == bot.user_id
+            and ev["content"].get("membership") == "leave"
+        ),
+        theirs,
+        what="the bot declining the stranger's direct chat",
+    )
+    assert bot.transport is not None and dm in bot.transport.direct.get(resident.user_id, [])
+
+
+async def joined_by(user: Resident, room: str, member: str) -> None:
+    await user.wait_for(
+        lambda ev: (
+            ev.get("type") == "m.room.member"
+            and ev.get("state_key") == member
+            and ev["content"].get("membership") == "join"
+        ),
+        room,
+        what=f"{member} joining",
+    )
 
 
 async def test_retried_send_with_the_same_transaction_id_posts_once(make_bot: MakeBot, matrix_users: MakeUser) -> None:

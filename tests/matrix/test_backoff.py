@@ -3,12 +3,15 @@ the bot is told M_LIMIT_EXCEEDED, waits what `retry_after_ms` says, and loses no
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import col, select
 
 from storage.models import Item, Outbox, OutboxState
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.conftest import new_user, register_bot
-from tests.matrix.test_station_flow import command, joined, reply_to
+from tests.matrix.residents import Event
+from tests.matrix.test_station_flow import command, joined
 from tests.peers.synapse import SynapseServer
 
 REPORTS = 12
@@ -39,17 +42,33 @@ async def test_default_rate_limits_back_off_and_lose_nothing(
         await command(admin, room, bot, "!bind lianxi")
 
         reports = [await alice.say(room, f"#建议 第{n}件事") for n in range(REPORTS)]
-        acks = []
-        for report in reports:
-            acks += await alice.wait_for(reply_to(bot.user_id, report), room, within=90, what="an ack")
+
+        def is_ack(ev: Event) -> bool:
+            relates = ev.get("content", {}).get("m.relates_to") or {}
+            return ev.get("sender") == bot.user_id and relates.get("m.in_reply_to", {}).get("event_id") in reports
+
+        try:
+            await alice.wait_for(is_ack, room, count=REPORTS, within=120, what="an ack per report")
+        except AssertionError as missing:
+            assert bot.app is not None
+            async with bot.app.sessions() as session:
+                rows = (await session.exec(select(Outbox))).all()
+            states = [(r.key, r.state, r.attempts, r.last_error) for r in rows]
+            raise AssertionError(f"{missing}; outbox: {states}") from None
+        acks = alice.find(room, is_ack)
         assert len(acks) == REPORTS  # each report answered exactly once, in the end
 
         assert bot.app is not None
-        async with bot.app.sessions() as session:
-            made = list((await session.exec(select(Item).order_by(col(Item.number)))).all())
-            rows = list((await session.exec(select(Outbox))).all())
+        # The ack is visible to alice a moment before the dispatcher commits "sent": poll briefly.
+        for _attempt in range(100):
+            async with bot.app.sessions() as session:
+                made = list((await session.exec(select(Item).order_by(col(Item.number)))).all())
+                rows = list((await session.exec(select(Outbox))).all())
+            if all(row.state != OutboxState.PENDING for row in rows):
+                break
+            await asyncio.sleep(0.1)
         assert [item.text for item in made] == [f"第{n}件事" for n in range(REPORTS)]
-        assert all(row.state == OutboxState.SENT for row in rows), [(r.key, r.state) for r in rows]
+        assert [(r.key, r.state) for r in rows if r.state != OutboxState.SENT] == []
         assert bot.transport is not None
         assert bot.transport.rate_limited > 0, "the burst never met Synapse's rate limit: the test proves nothing"
         # retry_after was honoured: the last ack went out seconds after the first, not in a tight loop.
