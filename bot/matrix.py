@@ -188,6 +188,7 @@ class MatrixTransport:
         self.max_inline_wait = max_inline_wait
         self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for tests and the bench)
         self._started = False
+        self._start_lock = asyncio.Lock()
         self._full_state_next = True
 
     @classmethod
@@ -240,17 +241,20 @@ class MatrixTransport:
                 )
         if self.client.device_id and self.client.device_id != device_id:
             await self._kv_set("device_id", self.client.device_id)
-        self.app.config.bot_usernames.setdefault(PLATFORM, set()).add(self.client.user_id)
+        names = self.app.config.bot_usernames.setdefault(PLATFORM, set())
+        names.update({self.client.user_id, self.client.user_id[1:].split(":", 1)[0]})  # `!bind@lianxi-bot`
         log.info("matrix: logged in as %s (device %s)", self.client.user_id, self.client.device_id)
 
     async def start(self) -> None:
-        """Log in and load the stored sync position and direct rooms; idempotent."""
-        if self._started:
-            return
-        await self.login()
-        self.next_batch = await self._kv_get("next_batch")
-        await self._load_direct()
-        self._started = True
+        """Log in and load the stored sync position and direct rooms; idempotent (the sync loop and
+        the outbox may both be first)."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.login()
+            self.next_batch = await self._kv_get("next_batch")
+            await self._load_direct()
+            self._started = True
 
     async def _load_direct(self) -> None:
         resp = await self.client.list_direct_rooms()
@@ -276,7 +280,14 @@ class MatrixTransport:
         Only the long-poll request is abandoned on stop: a batch being processed is finished and
         its position stored, so stopping never leaves half a batch behind.
         """
-        await self.start()
+        delay = 1.0
+        while not self._started and not self._stop.is_set():
+            try:
+                await self.start()
+            except NETWORK_ERRORS as error:  # homeserver unreachable: keep trying, refused logins raise
+                log.warning("matrix: cannot reach %s (%r); retrying in %.0fs", self.homeserver, error, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 60.0)
         delay = 1.0
         while not self._stop.is_set():
             try:
@@ -361,8 +372,21 @@ class MatrixTransport:
                 events = [ev.source for ev in info.timeline.events]
                 if info.timeline.limited and info.timeline.prev_batch and since:
                     events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
-                for event in events:
+                for event in self._after_own_join(events):
                     await self._on_event(room_id, event)
+
+    def _after_own_join(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A room the bot just joined comes with its recent history: only what follows the join is news."""
+        for index in range(len(events) - 1, -1, -1):
+            event = events[index]
+            if (
+                event.get("type") == "m.room.member"
+                and event.get("state_key") == self.user_id
+                and (event.get("content") or {}).get("membership") == "join"
+                and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"
+            ):
+                return events[index + 1 :]
+        return events
 
     async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[dict[str, Any]]:
         """Page back from the timeline's start to the last sync position: what the sync left out."""

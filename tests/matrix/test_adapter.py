@@ -212,6 +212,27 @@ async def test_history_before_the_first_sync_is_not_replayed(make_bot: MakeBot, 
     assert stored == bot.transport.next_batch  # type: ignore[union-attr]
 
 
+async def test_history_before_the_bot_joined_a_room_is_not_replayed(make_bot: MakeBot, matrix_users: MakeUser) -> None:
+    admin = await matrix_users("admin")
+    bot = await make_bot(admins=frozenset({f"matrix:{admin.user_id}"}), features=[ECHO])
+    room = await admin.create_room()
+    for n in range(3):
+        await admin.say(room, f"#建议 旧事 {n}")
+    await admin.invite(room, bot.user_id)
+    await admin.wait_for(
+        lambda ev: (
+            ev.get("type") == "m.room.member"
+            and ev.get("state_key") == bot.user_id
+            and ev["content"].get("membership") == "join"
+        ),
+        room,
+        what="the bot joining",
+    )
+    await admin.say(room, "new")
+    await admin.wait_for(bot_notice(bot.user_id, "echo: new"), room)
+    assert not admin.find(room, bot_notice(bot.user_id, startswith="echo: #建议 旧事"))
+
+
 async def _login_raw(bot: Any) -> Any:
     from nio import AsyncClient, LoginResponse
 
