@@ -116,6 +116,16 @@ def install(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> float:
     return elapsed
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux), so a killed
+    pytest never leaves a homeserver behind."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -239,6 +249,7 @@ class SynapseServer:
             stdout=stdio,
             stderr=subprocess.STDOUT,
             env={**os.environ, "SYNAPSE_NO_TLS": "1"},
+            preexec_fn=_die_with_parent,
         )
         stdio.close()
         deadline = started + timeout
