@@ -47,14 +47,12 @@ from nio import (
 )
 from nio.api import Api
 
-from handlers import outbox as outbox_rows
+from handlers import membership
 from handlers.events import ChatType, EventKind, Incoming, UserRef
-from handlers.i18n import _, translator
 from handlers.transport import Outgoing, RetryLater, Sent, Undeliverable
 from storage import kv
 from storage import messages as messages_repo
-from storage import people as people_repo
-from storage.models import Account, RoleName
+from storage.models import Account
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -65,7 +63,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "matrix"
 HTML_FORMAT = "org.matrix.custom.html"
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, ConnectionError)
-STAFF_ROLES = {RoleName.ADMIN, RoleName.HEAD, RoleName.LIAISON}
 
 
 class MatrixLoginError(RuntimeError):
@@ -605,67 +602,23 @@ class MatrixTransport:
         self._decided_invites.add(room_id)
 
     async def may_invite(self, user_id: str, *, direct: bool) -> bool:
-        """Who may bring the bot into a room: admins, heads and liaisons anywhere; for a direct chat,
-        also anyone the bot already knows (a resident who has written in a bound room).
-
-        TODO(core): this is a rule, not Matrix mechanics; it belongs in handlers (see docs/matrix.md).
-        """
-        if f"{PLATFORM}:{user_id}" in self.app.config.admins:
-            return True
         async with self.app.sessions() as session:
-            account = await people_repo.get_account(session=session, platform=PLATFORM, user_id=user_id)
-            if account is None:
-                return False
-            if direct:
-                return True
-            roles = await people_repo.roles_of(session=session, person_id=account.person_id)
-        return any(role.role in STAFF_ROLES for role in roles)
+            return await membership.may_add_bot(
+                session=session, config=self.app.config, platform=PLATFORM, user_id=user_id, direct=direct
+            )
 
     # --- encrypted rooms ----------------------------------------------------------------------
     async def _warn_encrypted(self, room_id: str) -> None:
-        """Say once per room, in the room and to the admins, that encrypted messages can't be read.
-
-        TODO(core): the wording and the recipients are a rule; a core chat event should own them.
-        """
+        """Once per room per run (the outbox keys make it once ever): the core says what to whom."""
         if room_id in self._warned_encrypted:
             return
         self._warned_encrypted.add(room_id)
-        now = self.app.clock.now()
-        tr = translator(self.app.config.language)
         room = self.client.rooms.get(room_id)
-        title = room.display_name if room is not None else room_id
         async with self.app.sessions() as session:
-            await outbox_rows.to_chat(
-                session=session,
-                key=f"matrix-encrypted:{room_id}",
-                purpose="encrypted",
-                platform=PLATFORM,
-                chat_id=room_id,
-                text=tr(
-                    _(
-                        "这个房间开启了端到端加密，机器人无法读取加密消息，所以不会处理这里的任何留言。"
-                        "请使用未加密的房间，或私信联络员。"
-                    )
-                ),
-                now=now,
+            await membership.announce_unreadable_chat(
+                session=session, config=self.app.config, platform=PLATFORM, chat_id=room_id,
+                title=room.display_name if room is not None else room_id, now=self.app.clock.now(),
             )
-            for key in sorted(self.app.config.admins):
-                platform, _sep, admin_id = key.partition(":")
-                account = await people_repo.ensure_account(
-                    session=session, platform=platform, user_id=admin_id, display_name=None, now=now, touch=False
-                )
-                await outbox_rows.to_person(
-                    session=session,
-                    key=f"matrix-encrypted:{room_id}:admin:{account.person_id}",
-                    purpose="encrypted",
-                    person_id=account.person_id,
-                    text=tr(
-                        _("机器人在加密房间「{room}」（{room_id}）中无法读取消息，请改用未加密的房间。"),
-                        room=title,
-                        room_id=room_id,
-                    ),
-                    now=now,
-                )
             await session.commit()
         self.app.outbox.wake.set()
 

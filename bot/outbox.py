@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +54,13 @@ class OutboxDispatcher:
         self._lock_rows = not is_sqlite(database_url)
         self._drain_lock = asyncio.Lock()
         self.wake = asyncio.Event()
+        # Flood control pauses a whole platform (its later rows would only hit the same limit, and
+        # must not overtake the held one); other platforms keep going.
+        self._paused_until: dict[str, datetime] = {}
+
+    def _open_platforms(self) -> list[str]:
+        now = self.clock.now()
+        return [name for name in self.transports if self._paused_until.get(name, now) <= now]
 
     async def drain(self, *, limit: int = 1000) -> int:
         """Send every row due now (in due order); returns how many rows were attempted.
@@ -68,13 +75,15 @@ class OutboxDispatcher:
             while attempted < limit:
                 async with self.sessions() as session:
                     rows = await outbox_repo.due_rows(
-                        session=session, now=self.clock.now(), platforms=list(self.transports),
+                        session=session, now=self.clock.now(), platforms=self._open_platforms(),
                         limit=batch, lock=self._lock_rows,
                     )
                     if not rows:
                         await session.commit()
                         return attempted
                     for row in rows:
+                        if row.platform not in self._open_platforms():
+                            continue  # paused by flood control a moment ago, within this batch
                         await self._deliver(session, row)
                         attempted += 1
                         await session.commit()
@@ -101,15 +110,21 @@ class OutboxDispatcher:
             row.next_attempt_at = now
             row.last_error = str(moved)
         except RetryLater as temporary:
-            delay = timedelta(seconds=temporary.retry_after) if temporary.retry_after else backoff(row.attempts)
-            self._retry_or_die(row, str(temporary), now + delay)
+            if temporary.retry_after:
+                # Flood control is the platform's pace, not the message's fault: no attempt is spent.
+                row.attempts -= 1
+                until = now + timedelta(seconds=temporary.retry_after)
+                self._paused_until[row.platform] = until
+                self._retry_at(row, str(temporary), until)
+            else:
+                self._retry_at(row, str(temporary), now + backoff(row.attempts))
         except Undeliverable as permanent:
             await self._die(session, row, str(permanent), permanent.code)
         except TransportError as other:
-            self._retry_or_die(row, str(other), now + backoff(row.attempts))
+            self._retry_at(row, str(other), now + backoff(row.attempts))
         except Exception as unexpected:  # a bug or an unknown library error: keep the row, log loudly
             log.exception("outbox row %s (%s) failed unexpectedly", row.id, row.key)
-            self._retry_or_die(row, f"{type(unexpected).__name__}: {unexpected}", now + backoff(row.attempts))
+            self._retry_at(row, f"{type(unexpected).__name__}: {unexpected}", now + backoff(row.attempts))
         else:
             row.state = OutboxState.SENT
             row.sent_at = now
@@ -124,9 +139,9 @@ class OutboxDispatcher:
             await self._die(session, row, row.last_error or "too many attempts", "exhausted")
         session.add(row)
 
-    def _retry_or_die(self, row: Outbox, error: str, when: object) -> None:
+    def _retry_at(self, row: Outbox, error: str, when: datetime) -> None:
         row.last_error = error
-        row.next_attempt_at = when  # type: ignore[assignment]
+        row.next_attempt_at = when
         log.warning("outbox row %s (%s) will retry at %s: %s", row.id, row.key, when, error)
 
     async def _die(self, session: AsyncSession, row: Outbox, error: str, code: str) -> None:

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import outbox
 from handlers.clock import Clock
-from handlers.events import Incoming
+from handlers.events import EventKind, Incoming
 from handlers.i18n import Translator, _, translator
 from handlers.permissions import Audience, station_audiences
 from handlers.transport import Button
@@ -124,7 +124,12 @@ class Context:
         """Answer in the chat the event came from, as a reply to the triggering message."""
         self._replies += 1
         incoming = self.incoming
-        anchor = incoming.message_id or f"t{int(self.now().timestamp() * 1000)}"
+        # Two presses on one bot message are two events: the press id tells them apart.
+        anchor = (
+            (incoming.press_id if incoming.kind is EventKind.BUTTON and incoming.press_id else None)
+            or incoming.message_id
+            or f"t{int(self.now().timestamp() * 1000)}"
+        )
         key = f"reply:{incoming.platform}:{incoming.chat_id}:{anchor}:{incoming.kind}:{self._replies}"
         await outbox.to_chat(
             session=self.session,

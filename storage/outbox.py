@@ -60,7 +60,7 @@ async def due_rows(
             col(Outbox.next_attempt_at) <= now,
             col(Outbox.platform).in_(list(platforms)),
         )
-        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+        .order_by(col(Outbox.due_at), col(Outbox.id))  # original order, even after a retry
         .limit(limit)
     )
     if lock:

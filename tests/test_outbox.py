@@ -46,7 +46,8 @@ async def test_retry_after_is_honoured(app: App, transport: FakeTransport, clock
     await enqueue(app, "k2")
     await app.settle()
     row = await the_row(app, "k2")
-    assert transport.sent == [] and row.state == OutboxState.PENDING and row.attempts == 1
+    assert transport.sent == [] and row.state == OutboxState.PENDING
+    assert row.attempts == 0, "flood control is the platform's pace, not a failed attempt"
     assert row.next_attempt_at == clock.now() + timedelta(seconds=30)
     clock.set(clock.now() + timedelta(seconds=29))
     await app.settle()
@@ -111,3 +112,16 @@ async def test_rows_for_an_absent_platform_stay_pending(app: App, transport: Fak
         await session.commit()
     await app.settle()
     assert (await the_row(app, "tg")).state == OutboxState.PENDING
+
+
+async def test_flood_control_pauses_the_platform_and_keeps_order(
+    app: App, transport: FakeTransport, clock: ManualClock
+) -> None:
+    transport.fail_next.append(RetryLater("flood", retry_after=10))
+    for n in range(3):
+        await enqueue(app, f"order{n}", text=f"m{n}")
+    await app.settle()
+    assert transport.sent == [], "after a 429 nothing else goes to that platform until the pause ends"
+    await app.advance_to(clock.now() + timedelta(seconds=10))
+    assert [d.text for d in transport.sent] == ["m0", "m1", "m2"]
+

@@ -214,7 +214,8 @@ async def test_a_429_beyond_the_retries_leaves_the_outbox_row_pending(
             assert bot.app is not None
             async with bot.app.sessions() as session:
                 rows = (await session.exec(select(Outbox).where(Outbox.purpose == "ack"))).all()
-            return rows[0] if rows and rows[0].attempts >= 1 else None
+            # a 429 spends no attempt (it is Telegram's pace), but it is recorded
+            return rows[0] if rows and rows[0].last_error else None
 
         row = None
         while row is None and time.monotonic() - failed_at < 5:
@@ -222,7 +223,7 @@ async def test_a_429_beyond_the_retries_leaves_the_outbox_row_pending(
             await asyncio.sleep(0.02)
         assert row is not None
         # the limiter gave up at once (max_retries=0): the row waits out Telegram's retry_after, pending
-        assert row.state == OutboxState.PENDING and row.sent_message_id is None
+        assert row.state == OutboxState.PENDING and row.sent_message_id is None and row.attempts == 0
         assert "retry in 1 seconds" in (row.last_error or "").lower()
         assert (row.next_attempt_at - row.created_at).total_seconds() >= 0.9
         ack = await bot.reply_to(posted)
