@@ -88,6 +88,9 @@ def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     logging.basicConfig(
         level=_log_level(settings, quiet), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Libraries that narrate every request or state event at INFO would drown the bot's own log.
+    for chatty in ("nio", "httpx", "apscheduler.executors.default"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 # --- run ----------------------------------------------------------------------------------------
