@@ -595,6 +595,13 @@ class MatrixTransport:
                 return  # try again on the next sync
             if is_direct:
                 await self._mark_direct(inviter, room_id)
+            else:
+                await self.app.handle(
+                    Incoming(
+                        kind=EventKind.BOT_ADDED, platform=PLATFORM, chat_id=room_id, chat_type=ChatType.GROUP,
+                        sender=self._user(room_id, inviter),
+                    )
+                )
             log.info("matrix: joined %s, invited by %s", room_id, inviter)
         else:
             await self.client.room_leave(room_id)  # leaving an invited room declines the invite

@@ -701,11 +701,16 @@ class TelegramTransport:
         chat = change.chat
         self._bot_is_admin.pop(chat.id, None)  # promoted or demoted: ask again next time
         status = change.new_chat_member.status
-        if status not in (ChatMember.LEFT, ChatMember.BANNED):
-            return []
+        gone = (ChatMember.LEFT, ChatMember.BANNED)
+        if status not in gone:
+            if change.old_chat_member.status not in gone or chat.type == chat.PRIVATE:
+                return []  # a promotion or demotion, or a user (un)blocking the bot in private
+            kind = EventKind.BOT_ADDED
+        else:
+            kind = EventKind.BOT_REMOVED
         return [
             Incoming(
-                kind=EventKind.BOT_REMOVED,
+                kind=kind,
                 platform=PLATFORM,
                 chat_id=str(chat.id),
                 chat_type=self._chat_type(chat.type),

@@ -13,6 +13,7 @@ class EventKind(StrEnum):
     BUTTON = "button"  # a button pressed (Telegram callback, Matrix reaction, console !press)
     MEMBER_JOINED = "member_joined"
     MEMBER_LEFT = "member_left"
+    BOT_ADDED = "bot_added"  # the bot was added to (or joined) a group chat
     BOT_REMOVED = "bot_removed"  # the bot was removed, kicked or banned from the chat
     CHAT_MIGRATED = "chat_migrated"  # the chat got a new id (Telegram supergroup, Matrix room upgrade)
 

@@ -226,6 +226,14 @@ async def on_chat_event(ctx: Context) -> bool:
             new_chat_id=incoming.new_chat_id, now=ctx.now(),
         )
         return True
+    if incoming.kind is EventKind.BOT_ADDED:
+        if incoming.is_private or (ctx.binding is not None and ctx.binding.active):
+            return True
+        await ctx.reply(ctx.tr(_(
+            "您好！我是人大代表联络站的助手。请管理员或联络员在本群发送 /bind <站点代码> 把本群绑定到联络站"
+            "（工作群发送 /bind <站点代码> staff）。绑定后，居民发送「#建议 内容」即可提出意见建议。"
+        )), purpose="welcome")
+        return True
     if incoming.kind is EventKind.BOT_REMOVED:
         binding = ctx.binding
         if binding is None or not binding.active:

@@ -179,6 +179,12 @@ async def test_strangers_invite_is_declined_and_a_liaisons_is_accepted(
     zhang = people["zhang"]
     staff = await zhang.create_room(invite=[bot.user_id], name="工作群")
     await joined(zhang, staff, bot.user_id)
+    [welcome] = await zhang.wait_for(
+        lambda ev: ev.get("sender") == bot.user_id and "/bind" in str(ev.get("content", {}).get("body", "")),
+        staff,
+        what="the bot's greeting in a room it was brought into",
+    )
+    assert "站点代码" in welcome["content"]["body"]
     await command(zhang, staff, bot, "!bind lianxi staff")
     assert [(b.chat_id, b.purpose) for b in await bindings(bot)][-1] == (staff, "staff")
     assert theirs not in [b.chat_id for b in await bindings(bot)]

@@ -595,11 +595,14 @@ class FakeTelegram:
         state = self._chats[chat["id"]]
         old = state.bot_status
         state.bot_status = "member"
+        old_member: JSON = {"status": old, "user": self.bot_user}
+        if old == "kicked":
+            old_member["until_date"] = 0  # Telegram always sends it with a ban, and PTB requires it
         payload = {
             "chat": chat,
             "from": by,
             "date": int(self.clock()),
-            "old_chat_member": {"status": old, "user": self.bot_user},
+            "old_chat_member": old_member,
             "new_chat_member": {"status": "member", "user": self.bot_user},
         }
         return self.push("my_chat_member", payload)

@@ -339,3 +339,18 @@ async def test_database_trouble_is_retried_and_a_poisonous_update_skipped(
         assert f"dropping update {poison['update_id']}" in caplog.text
     finally:
         await bot.stop()
+
+
+async def test_bot_added_back_to_a_group_asks_to_bind_it(bot: TelegramBotRunner, world: World) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    removed = fake.bot_removed(world.residents, world.admin)
+    await bot.processed(removed)
+    added = fake.bot_added(world.residents, world.admin)
+    greeting = await bot.sent_matching(world.residents["id"], lambda m: "/bind" in m["text"])
+    assert "站点代码" in greeting["text"]
+    await bot.processed(added)
+    # the same update delivered again greets nobody twice
+    fake.redeliver(added)
+    await bot.processed(added)
+    assert len([m for m in fake.sent(world.residents["id"]) if "站点代码" in m["text"]]) == 1
