@@ -77,9 +77,6 @@ MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units
 MAX_ALERT = 200  # answerCallbackQuery text limit
 MAX_CALLBACK_DATA = 64  # bytes
 # Command menus: which commands appear where. Presentation only; who may run what is the core's table.
-PRIVATE_ONLY_COMMANDS = frozenset({"start", "use"})
-GROUP_ONLY_COMMANDS = frozenset({"bind", "unbind"})
-RESIDENT_AUDIENCES = frozenset({"anyone", "reporter"})
 MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}  # Telegram language_code -> catalog
 COMMANDS_KV_KEY = "telegram:commands:{bot_id}"
 
@@ -357,31 +354,22 @@ class TelegramTransport:
     # --- command menus --------------------------------------------------------------------------
     def command_menus(self) -> list[tuple[BotCommandScope, str | None, list[BotCommand]]]:
         """The menus to publish: (scope, language_code, commands), read from the core's tables."""
-        from handlers.features import all_commands
+        from handlers.features import menu_commands
         from handlers.i18n import translator
-        from handlers.permissions import PERMISSIONS
 
-        commands = all_commands()
-
-        def menu(language: str, keep: Any) -> list[BotCommand]:
-            tr = translator(language)
-            return [BotCommand(c.name, tr(c.summary)[:256]) for c in commands if keep(c.name)]
-
-        def residents(name: str) -> bool:
-            allowed = {str(a) for a in PERMISSIONS.get(name, ())}
-            return bool(allowed & RESIDENT_AUDIENCES)
-
-        scopes: list[tuple[BotCommandScope, Any]] = [
-            (BotCommandScopeDefault(), lambda n: residents(n) and n not in GROUP_ONLY_COMMANDS),
-            (BotCommandScopeAllPrivateChats(), lambda n: n not in GROUP_ONLY_COMMANDS),
-            (BotCommandScopeAllGroupChats(), lambda n: residents(n) and n not in PRIVATE_ONLY_COMMANDS),
-            (BotCommandScopeAllChatAdministrators(), lambda n: n not in PRIVATE_ONLY_COMMANDS),
+        # Telegram's menu scopes, and which of the core's menus each shows (the default scope covers
+        # any chat, so only what fits both kinds; administrators get every group command).
+        scopes: list[tuple[BotCommandScope, list[Any]]] = [
+            (BotCommandScopeDefault(), menu_commands(private=None, staff=False)),
+            (BotCommandScopeAllPrivateChats(), menu_commands(private=True, staff=True)),
+            (BotCommandScopeAllGroupChats(), menu_commands(private=False, staff=False)),
+            (BotCommandScopeAllChatAdministrators(), menu_commands(private=False, staff=True)),
         ]
         out: list[tuple[BotCommandScope, str | None, list[BotCommand]]] = []
-        for scope, keep in scopes:
-            out.append((scope, None, menu(self.options.default_language, keep)))
-            for code, language in MENU_LANGUAGES.items():
-                out.append((scope, code, menu(language, keep)))
+        for scope, commands in scopes:
+            for code, language in [(None, self.options.default_language), *MENU_LANGUAGES.items()]:
+                tr = translator(language)
+                out.append((scope, code, [BotCommand(c.name, tr(c.summary)[:256]) for c in commands]))
         return out
 
     async def publish_commands(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.router import Command, Feature
+from handlers.router import ChatScope, Command, Feature
 from schedules import DueJob
 
 
@@ -19,6 +19,24 @@ def all_features() -> list[Feature]:
 
 def all_commands() -> list[Command]:
     return [command for feature in all_features() for command in feature.commands]
+
+
+def menu_commands(*, private: bool | None, staff: bool) -> list[Command]:
+    """The commands a platform menu should offer: in private chats, in groups, or both (None);
+    to everyone (what residents may run) or to staff (everything)."""
+    from handlers.permissions import PERMISSIONS, Audience
+
+    everyone = {Audience.ANYONE, Audience.REPORTER}
+    wrong_scope = set()
+    if private is not False:
+        wrong_scope.add(ChatScope.GROUP)
+    if private is not True:
+        wrong_scope.add(ChatScope.PRIVATE)
+    return [
+        command
+        for command in all_commands()
+        if command.scope not in wrong_scope and (staff or PERMISSIONS[command.name] & everyone)
+    ]
 
 
 def all_jobs() -> list[DueJob]:

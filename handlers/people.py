@@ -12,7 +12,7 @@ from handlers.context import Context
 from handlers.delivery import CHOSEN_STATION_KEY, LINK_CODE_KEY
 from handlers.events import UserRef
 from handlers.i18n import _, fold_chinese
-from handlers.router import Command, Feature
+from handlers.router import ChatScope, Command, Feature
 from storage import kv
 from storage import people as people_repo
 from storage import stations as stations_repo
@@ -239,7 +239,7 @@ FEATURE = Feature(
         Command("liaison", liaison_command, _("/liaison add|remove <用户>"), _("添加或移除联络员")),
         Command("head", head_command, _("/head set <用户>"), _("设置站长")),
         Command("whoami", whoami_command, _("/whoami"), _("查看我的身份和职务")),
-        Command("start", start_command, _("/start"), _("开始使用")),
-        Command("use", use_command, _("/use <站点代码>"), _("选择私聊中操作的联络站")),
+        Command("start", start_command, _("/start"), _("开始使用"), scope=ChatScope.PRIVATE),
+        Command("use", use_command, _("/use <站点代码>"), _("选择私聊中操作的联络站"), scope=ChatScope.PRIVATE),
     ],
 )

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from handlers.context import CommandError, Context
 from handlers.events import EventKind
@@ -27,6 +28,14 @@ Hook = Callable[[Context], Awaitable[bool]]
 COMMAND_RE = re.compile(r"^[/!]([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_.:\-]+))?(?=\s|$)")
 
 
+class ChatScope(StrEnum):
+    """Where a command makes sense: anywhere, only in a group, or only in a private chat."""
+
+    ANY = "any"
+    GROUP = "group"
+    PRIVATE = "private"
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -36,6 +45,7 @@ class Command:
     # Index of the argument that names the station the command acts on (e.g. /bind CODE); the
     # permission check then uses the sender's roles in that station instead of the chat's.
     station_arg: int | None = None
+    scope: ChatScope = ChatScope.ANY
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,10 @@ class Router:
             return
         ctx.command = command.name
         ctx.usage = command.usage
+        if command.scope is ChatScope.GROUP and ctx.incoming.is_private:
+            raise ctx.error(_("/{name} 要在群里发送，私聊中不能使用。"), name=command.name)
+        if command.scope is ChatScope.PRIVATE and not ctx.incoming.is_private:
+            raise ctx.error(_("/{name} 请私聊机器人发送。"), name=command.name)
         ctx.raw_args = parsed.raw_args
         ctx.args = parsed.raw_args.split()
         if command.station_arg is not None and len(ctx.args) > command.station_arg:

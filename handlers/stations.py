@@ -9,7 +9,7 @@ from handlers.context import Context
 from handlers.events import EventKind
 from handlers.i18n import LANGUAGES, _, fold_chinese, translator
 from handlers.people import require_station
-from handlers.router import Command, Feature
+from handlers.router import ChatScope, Command, Feature
 from storage import stations as stations_repo
 from storage.models import DEFAULT_TAGS, ChatPurpose, Station, StationLevel
 
@@ -133,8 +133,6 @@ async def stations_command(ctx: Context) -> None:
 async def bind_command(ctx: Context) -> None:
     if not 1 <= len(ctx.args) <= 2:
         raise ctx.usage_error()
-    if ctx.incoming.is_private:
-        raise ctx.error(_("请在要绑定的群里发送 /bind，私聊不能绑定。"))
     station = ctx.station
     assert station is not None  # resolved from the code argument by the router
     purpose = ChatPurpose.RESIDENTS
@@ -265,8 +263,9 @@ FEATURE = Feature(
         Command("station", station_command, _("/station add <代码> <名称> [家|站|室|专业:领域] [上级代码] | /station list | "
                                               "/station set <代码> timezone|name|language <值>"), _("创建和设置联络站")),
         Command("stations", stations_command, _("/stations"), _("列出所有联络站")),
-        Command("bind", bind_command, _("/bind <站点代码> [residents|staff]"), _("把本群绑定到联络站"), station_arg=0),
-        Command("unbind", unbind_command, _("/unbind"), _("解除本群的绑定")),
+        Command("bind", bind_command, _("/bind <站点代码> [residents|staff]"), _("把本群绑定到联络站"), station_arg=0,
+                scope=ChatScope.GROUP),
+        Command("unbind", unbind_command, _("/unbind"), _("解除本群的绑定"), scope=ChatScope.GROUP),
         Command("tags", tags_command, _("/tags [add|remove <标签…> | reset]"), _("查看或设置本站的标签")),
         Command("language", language_command, _("/language zh_CN|zh_TW|en"), _("设置本站的语言")),
     ],

@@ -113,8 +113,8 @@ async def test_refused_commands_change_nothing(chat: ChatDriver, app: App, user:
         ("/tags remove 建议 意见 求助 反映 投诉 suggestion issue help", "至少"),
         ("/language klingon", "zh_CN"),
         ("/unbind now", "/unbind"),
-        ("/use", "/use"),
-        ("/use nosuch", "nosuch"),
+        ("/use lianxi", "请私聊"),
+        ("/bind", "/bind <站点代码>"),
     ],
 )
 async def test_malformed_arguments_say_what_was_expected(chat: ChatDriver, app: App, command: str, expected: str) -> None:
@@ -169,3 +169,26 @@ async def test_command_for_another_bot_is_ignored(chat: ChatDriver, app: App) ->
     assert await chat.say("zhang", "lianxi", "/deputies@other_bot") == []
     [answer] = await chat.say("zhang", "lianxi", "/deputies@liaison_bot")
     assert "代表" in answer.text
+
+
+async def test_use_chooses_the_station_of_a_dm(chat: ChatDriver) -> None:
+    await set_up(chat)
+    await chat.say("admin", "dm:admin", "/station add other 另一站")
+    [usage] = await chat.say("zhang", "dm:zhang", "/use")
+    assert "/use <站点代码>" in usage.text
+    [unknown] = await chat.say("zhang", "dm:zhang", "/use nosuch")
+    assert "nosuch" in unknown.text
+    [chosen] = await chat.say("zhang", "dm:zhang", "/use lianxi")
+    assert "濂溪社区联络站" in chosen.text
+    [listing] = await chat.say("zhang", "dm:zhang", "/deputies")
+    assert "li" in listing.text
+    [group_only] = await chat.say("zhang", "dm:zhang", "/unbind")
+    assert "群里" in group_only.text
+
+
+async def test_help_in_a_dm_leaves_out_group_only_commands(chat: ChatDriver) -> None:
+    await set_up(chat)
+    [in_dm] = await chat.say("zhang", "dm:zhang", "/help")
+    [in_group] = await chat.say("zhang", "lianxi", "/help")
+    assert "/bind" not in in_dm.text and "/use" in in_dm.text
+    assert "/bind" in in_group.text and "/use" not in in_group.text
