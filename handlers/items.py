@@ -249,11 +249,21 @@ async def reject_command(ctx: Context) -> None:
 
 
 async def reopen_command(ctx: Context) -> None:
-    _station, item, text = await command_item(ctx, "reopen", text_required=False)
+    station, item, text = await command_item(ctx, "reopen", text_required=False)
     item.reopen_count += 1
     item.closed_at = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REOPENED, kind="reopened",
                                 actor_id=ctx.person.id, note=text or None, now=ctx.now())
+    if item.assignee_id is not None and item.assignee_id != ctx.person.id:
+        assignee = await ctx.session.get(Person, item.assignee_id)
+        dm_tr = translator(ctx.language_for(station, person=assignee))
+        await outbox.to_person(
+            session=ctx.session, key=f"reopened:item:{item.id}:{item.reopen_count}:person:{item.assignee_id}",
+            purpose="reopened", person_id=item.assignee_id, now=ctx.now(), station_id=station.id, item_id=item.id,
+            text=dm_tr(_("{station} 的 {actor} 重新打开了您承办的事项 #{number}「{text}」。{reason}请继续办理，并用 /progress {number} 或 /close {number} 反馈。"),
+                       station=station.name, actor=ctx.person.display_name, number=item.number,
+                       text=item.text, reason=dm_tr(_("理由：{reason}。"), reason=text) if text else ""),
+        )
     await ctx.reply(ctx.tr(_("事项 #{number} 已重新办理。请用 /assign {number} <代表> 分派，或由承办代表 /progress {number} <进展>。"),
                            number=item.number), item_id=item.id)
 

@@ -473,3 +473,14 @@ async def test_traditional_chinese_tags_and_keywords(station: ChatDriver, app: A
     assert (item.tag, item.text) == ("建议", "路燈壞了"), "the tag is matched, the resident's text is kept as written"
     [answer] = await station.say("admin", "lianxi", "/deputy add chen 縣")
     assert "代表" in answer.text and "层级" not in answer.text
+
+
+async def test_staff_reopen_tells_the_assignee(station: ChatDriver, app: App) -> None:
+    await report(station)
+    await station.say("zhang", "lianxi", "/assign 1 li")
+    await station.say("li", "dm:li", "/close 1 修好了")
+    sent = await station.say("zhang", "gongzuo", "/reopen 1 晚上还是不亮")
+    told = the_one(sent, "dm:li")
+    assert "#1" in told.text and "晚上还是不亮" in told.text and "/close 1" in told.text
+    again = await station.say("li", "dm:li", "/close 1 这次真修好了")
+    assert "#1" in the_one(again, "lianxi").text
