@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.outbox import OutboxDispatcher
 from handlers import delivery
-from handlers.clock import Clock
+from handlers.clock import Clock, ManualClock
 from handlers.context import Context, CoreConfig
 from handlers.events import EventKind, Incoming
 from handlers.features import all_features, all_jobs
@@ -27,7 +27,7 @@ from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.db import create_engine, session_factory
-from storage.models import Account, ChatBinding, RoleAssignment, RoleName, Station
+from storage.models import Account, ChatBinding, Outbox, RoleAssignment, RoleName, Station
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,8 @@ class App:
         return None
 
     # --- outgoing and time ----------------------------------------------------------------------
-    async def _on_dead(self, session: AsyncSession, row: object, code: str) -> None:
-        await delivery.on_undeliverable(
-            session=session, row=row, code=code, now=self.clock.now(), config=self.config  # type: ignore[arg-type]
-        )
+    async def _on_dead(self, session: AsyncSession, row: Outbox, code: str) -> None:
+        await delivery.on_undeliverable(session=session, row=row, code=code, now=self.clock.now(), config=self.config)
 
     async def tick(self) -> None:
         """Run every schedule at the clock's now, then deliver what fell due."""
@@ -200,8 +198,6 @@ class App:
 
     async def advance_to(self, target: datetime) -> None:
         """Move a manual clock to `target`, stopping at every due moment on the way, in order."""
-        from handlers.clock import ManualClock
-
         clock = self.clock
         if not isinstance(clock, ManualClock):
             raise TypeError("only a ManualClock can be moved")

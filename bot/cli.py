@@ -135,7 +135,7 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
     if not platforms:
         platforms["console"] = asyncio.create_task(_serve_console(app, settings, stop), name="console")
     outbox = asyncio.create_task(app.outbox.run_forever(), name="outbox")
-    scheduler = start_scheduler(app, tick_seconds=settings.tick_seconds)
+    scheduler = start_scheduler(app.tick, tick_seconds=settings.tick_seconds, first_run=app.clock.now())
     status = 0
     try:
         stopper = asyncio.create_task(stop.wait(), name="stop")

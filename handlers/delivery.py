@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -81,8 +82,6 @@ async def link_code_for(*, session: AsyncSession, person_id: int, now: datetime)
     key = f"person-link:{person_id}"
     code = await kv.get_value(session=session, key=key)
     if code is None:
-        import secrets
-
         code = secrets.token_urlsafe(9).replace("-", "x").replace("_", "y")
         await kv.set_value(session=session, key=key, value=code, now=now)
         await kv.set_value(session=session, key=LINK_CODE_KEY.format(code=code), value=str(person_id), now=now)
