@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import outbox
 from handlers.i18n import Translator, _
 from handlers.transport import Button
+from storage import kv
 from storage import receptions as repo
 from storage import stations as stations_repo
 from storage.models import ChatPurpose, Person, RoleAssignment, RoleName, Station
@@ -210,6 +211,43 @@ async def notice3(
             platform=binding.platform, chat_id=binding.chat_id, text=text, now=now, station_id=station.id,
         )
     reception.residents_told = True
+    await kv.set_value(session=session, key=PUBLISHED_ROSTER_KEY.format(reception_id=reception.id),
+                       value=roster_signature(duties), now=now)
+
+
+PUBLISHED_ROSTER_KEY = "published-roster:reception:{reception_id}"
+
+
+def roster_signature(duties: Sequence[Duty]) -> str:
+    """The on-duty deputies as published, so a later change of the roster can be noticed."""
+    return ",".join(str(person_id) for person_id in sorted({duty.person_id for duty in active_duties(duties)}))
+
+
+async def roster_update(
+    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime
+) -> bool:
+    """Residents were told who receives them; when the roster changed since, tell them the new names."""
+    duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    key = PUBLISHED_ROSTER_KEY.format(reception_id=reception.id)
+    signature = roster_signature(duties)
+    published = await kv.get_value(session=session, key=key)
+    if published is None or published == signature:
+        return False
+    active = active_duties(duties)
+    names = await names_of(session, [duty.person_id for duty in active])
+    deputies = "、".join(names[duty.person_id] for duty in active if duty.person_id in names) or tr(_("待定"))
+    text = tr(_("【接待代表调整】{when} 在 {place} 的代表接待日，接待代表调整为：{deputies}。"),
+              when=fmt_when(tr, reception), place=fmt_place(tr, reception), deputies=deputies)
+    for binding in await stations_repo.bindings_of(
+        session=session, station_id=station.id or 0, purpose=ChatPurpose.RESIDENTS
+    ):
+        await outbox.to_chat(
+            session=session, key=rkey("roster", reception, f"{signature or 'none'}:chat:{binding.id}"),
+            purpose="reception_roster", platform=binding.platform, chat_id=binding.chat_id, text=text, now=now,
+            station_id=station.id,
+        )
+    await kv.set_value(session=session, key=key, value=signature, now=now)
+    return True
 
 
 # ------------------------------------------------------------------------------------------------

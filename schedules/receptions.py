@@ -334,6 +334,28 @@ class AttendanceReports:
         return best
 
 
+class RosterRepublisher:
+    """Residents who were told the deputies' names hear about a change of the roster (leave, substitute)."""
+
+    name = "reception-roster"
+
+    async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        result = await session.exec(
+            select(Reception).where(
+                Reception.status == ReceptionStatus.SCHEDULED, col(Reception.residents_told).is_(True),
+                col(Reception.starts_at) > now,
+            )
+        )
+        for reception in result.all():
+            station = await session.get(Station, reception.station_id)
+            if station is not None:
+                await notify.roster_update(session, translator(station.language or config.language), station,
+                                           reception, now)
+
+    async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
+        return None  # it reacts to roster changes, which every tick looks for
+
+
 def reception_jobs() -> list[DueJob]:
-    return [ReceptionPlanner(), ReceptionReminders(), ReceptionCloser(), AttendanceReports()]
+    return [ReceptionPlanner(), ReceptionReminders(), RosterRepublisher(), ReceptionCloser(), AttendanceReports()]
 

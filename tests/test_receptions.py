@@ -361,3 +361,16 @@ async def test_wrong_people_and_bad_input_change_nothing(chat: ChatDriver, app: 
     assert "没有接待日值班安排" in none.text
     [not_deputy] = await chat.say("zhang", "gongzuo", "/duty 12-15 alice")
     assert "没有安排接待日" in not_deputy.text
+
+
+async def test_residents_hear_when_the_published_roster_changes(chat: ChatDriver, app: App) -> None:
+    await set_up(chat)
+    await chat.say("zhang", "gongzuo", "/reception add 2026-12-15 09:00-11:30 濂溪社区服务中心")
+    await chat.say("zhang", "gongzuo", "/duty 12-15 li zhao")
+    three = await chat.advance(at(2026, 12, 12, 9, 0))
+    assert "li、zhao" in next(d for d in three if d.chat == "lianxi").text
+    changed = await chat.say("zhang", "gongzuo", "/duty 12-15 +qian -li")
+    [public] = [d for d in changed if d.chat == "lianxi"]
+    assert "接待代表调整" in public.text and "zhao、qian" in public.text and "li" not in public.text.split("：")[-1]
+    # nothing more while the roster stays as published
+    assert [d for d in await chat.advance(at(2026, 12, 13, 9, 0)) if d.chat == "lianxi"] == []
