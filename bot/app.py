@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.outbox import OutboxDispatcher
 from handlers import delivery
 from handlers.clock import Clock, ManualClock
-from handlers.context import Context, CoreConfig
+from handlers.context import CommandError, Context, CoreConfig
 from handlers.events import EventKind, Incoming
 from handlers.features import all_features, all_jobs
 from handlers.router import Router
@@ -27,7 +27,7 @@ from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.db import create_engine, session_factory
-from storage.models import Account, ChatBinding, Outbox, RoleAssignment, RoleName, Station
+from storage.models import Account, Outbox, RoleName
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +74,28 @@ class App:
             if ctx is None:
                 await session.rollback()
                 return
-            await self.router.dispatch(ctx)
+            try:
+                await self.router.dispatch(ctx)
+            except CommandError as refusal:
+                # Nothing the handler did may stay; the message itself is still recorded (and so
+                # recognised if redelivered), together with the answer.
+                await session.rollback()
+                ctx = await self._context(session, incoming)
+                if ctx is None:
+                    return
+                await self.router.refuse(ctx, refusal)
             await session.commit()
         self.outbox.wake.set()
 
     async def _context(self, session: AsyncSession, incoming: Incoming) -> Context | None:
         now = self.clock.now()
         sender = incoming.sender
-        account = await people_repo.ensure_account(
+        account, person = await people_repo.ensure_person_account(
             session=session, platform=sender.platform, user_id=sender.user_id,
             display_name=sender.display_name, username=sender.username, now=now,
         )
-        person = await people_repo.get_person(session=session, person_id=account.person_id)
-        assert person is not None
         message = None
+        fresh = False
         if incoming.kind is EventKind.MESSAGE and incoming.message_id is not None:
             message, created = await messages_repo.record_incoming(
                 session=session, platform=incoming.platform, chat_id=incoming.chat_id,
@@ -97,6 +105,7 @@ class App:
             if not created:
                 log.info("ignoring redelivered message %s in %s", incoming.message_id, incoming.chat_id)
                 return None
+            fresh = True
         elif incoming.kind is EventKind.EDIT and incoming.message_id is not None:
             message = await messages_repo.get_message(
                 session=session, platform=incoming.platform, chat_id=incoming.chat_id,
@@ -112,34 +121,24 @@ class App:
                 session=session, platform=incoming.platform, chat_id=incoming.chat_id,
                 message_id=incoming.message_id,
             )
-        binding = await stations_repo.get_binding(
+        binding, bound_station = await stations_repo.binding_with_station(
             session=session, platform=incoming.platform, chat_id=incoming.chat_id
         )
         roles = await people_repo.roles_of(session=session, person_id=person.id or 0)
-        station = await self._station_for(session, binding, roles, person.id or 0, incoming)
+        if binding is not None and binding.active:
+            station = bound_station
+        elif incoming.is_private:
+            station = await delivery.station_for_private_chat(session=session, person_id=person.id or 0, roles=roles)
+        else:
+            station = None
         is_admin = account_key(account) in self.config.admins or any(
             role.role == RoleName.ADMIN and role.station_id is None for role in roles
         )
         return Context(
             incoming=incoming, session=session, clock=self.clock, config=self.config, account=account,
             person=person, roles=roles, is_admin=is_admin, binding=binding, station=station, message=message,
-            answer_press=self._answer_press,
+            fresh_message=fresh, answer_press=self._answer_press,
         )
-
-    async def _station_for(
-        self,
-        session: AsyncSession,
-        binding: ChatBinding | None,
-        roles: list[RoleAssignment],
-        person_id: int,
-        incoming: Incoming,
-    ) -> Station | None:
-        """The station a message acts on: its chat's binding; in a DM, the sender's chosen or only station."""
-        if binding is not None and binding.active:
-            return await session.get(Station, binding.station_id)
-        if not incoming.is_private:
-            return None
-        return await delivery.station_for_private_chat(session=session, person_id=person_id, roles=roles)
 
     async def _answer_press(self, incoming: Incoming, text: str) -> None:
         transport = self.transports.get(incoming.platform)

@@ -59,6 +59,7 @@ class Context:
     binding: ChatBinding | None = None
     station: Station | None = None
     message: Message | None = None
+    fresh_message: bool = False  # the message was first recorded by this event (not an edit or a replay)
     command: str | None = None
     args: list[str] = field(default_factory=list)
     raw_args: str = ""

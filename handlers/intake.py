@@ -123,9 +123,10 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
         await ctx.reply(ctx.tr(_("请在标签后写上具体内容，例如：#建议 小区路灯坏了，晚上很不安全。")))
         return None
     assert ctx.message is not None and ctx.message.id is not None
-    existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=ctx.message.id)
-    if existing is not None:
-        return existing
+    if not ctx.fresh_message:  # a message first seen just now can have no item yet
+        existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=ctx.message.id)
+        if existing is not None:
+            return existing
     station = ctx.station
     item = await items_repo.create_item(
         session=ctx.session, station_id=station.id or 0, tag=tagged.tag, text=tagged.text,

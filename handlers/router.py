@@ -97,18 +97,16 @@ class Router:
         return not names or addressee.lower().lstrip("@") in names
 
     async def dispatch(self, ctx: Context) -> None:
-        """Run the event through the features; a CommandError is rolled back and answered."""
-        savepoint = await ctx.session.begin_nested()
-        try:
-            await self._dispatch(ctx)
-        except CommandError as refusal:
-            await savepoint.rollback()
-            if ctx.incoming.kind is EventKind.BUTTON:
-                await ctx.answer(refusal.text)
-            else:
-                await ctx.reply(refusal.text, purpose="error")
-            return
-        await savepoint.commit()
+        """Run the event through the features. A `CommandError` propagates: the caller rolls the
+        transaction back (so the refusal changes nothing) and then calls `refuse`."""
+        await self._dispatch(ctx)
+
+    async def refuse(self, ctx: Context, refusal: CommandError) -> None:
+        """Answer a refusal: privately for a button press, else as a reply."""
+        if ctx.incoming.kind is EventKind.BUTTON:
+            await ctx.answer(refusal.text)
+        else:
+            await ctx.reply(refusal.text, purpose="error")
 
     async def _dispatch(self, ctx: Context) -> None:
         kind = ctx.incoming.kind

@@ -35,9 +35,10 @@ async def ensure_account(
     username: str | None = None,
     now: datetime,
     touch: bool = True,
+    known: Account | None = None,
 ) -> Account:
     """The account of a platform identity, created with a new person the first time it is seen."""
-    account = await get_account(session=session, platform=platform, user_id=user_id)
+    account = known or await get_account(session=session, platform=platform, user_id=user_id)
     if account is None:
         person = Person(display_name=display_name or username or user_id, created_at=now)
         session.add(person)
@@ -62,6 +63,38 @@ async def ensure_account(
         account.last_seen_at = now  # coarse on purpose: one UPDATE per person per window, not per message
     session.add(account)
     return account
+
+
+async def ensure_person_account(
+    *,
+    session: AsyncSession,
+    platform: str,
+    user_id: str,
+    display_name: str | None,
+    username: str | None,
+    now: datetime,
+) -> tuple[Account, Person]:
+    """The sender's account and person in one query (every event needs both); made on first sight."""
+    result = await session.exec(
+        select(Account, Person)
+        .join(Person, col(Person.id) == col(Account.person_id))
+        .where(Account.platform == platform, Account.user_id == user_id)
+    )
+    found = result.first()
+    if found is None:
+        account = await ensure_account(
+            session=session, platform=platform, user_id=user_id, display_name=display_name, username=username,
+            now=now,
+        )
+        person = await session.get(Person, account.person_id)
+        assert person is not None
+        return account, person
+    account, person = found
+    await ensure_account(  # the account is in the identity map now: this only refreshes names and last seen
+        session=session, platform=platform, user_id=user_id, display_name=display_name, username=username, now=now,
+        known=account,
+    )
+    return account, person
 
 
 async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:

@@ -34,6 +34,19 @@ async def get_binding(*, session: AsyncSession, platform: str, chat_id: str) -> 
     return result.first()
 
 
+async def binding_with_station(
+    *, session: AsyncSession, platform: str, chat_id: str
+) -> tuple[ChatBinding | None, Station | None]:
+    """A chat's binding (active or not) and its station, in one query."""
+    result = await session.exec(
+        select(ChatBinding, Station)
+        .join(Station, col(Station.id) == col(ChatBinding.station_id))
+        .where(ChatBinding.platform == platform, ChatBinding.chat_id == chat_id)
+    )
+    found = result.first()
+    return (found[0], found[1]) if found is not None else (None, None)
+
+
 async def bind_chat(
     *,
     session: AsyncSession,

@@ -192,3 +192,15 @@ async def test_help_in_a_dm_leaves_out_group_only_commands(chat: ChatDriver) -> 
     [in_group] = await chat.say("zhang", "lianxi", "/help")
     assert "/bind" not in in_dm.text and "/use" in in_dm.text
     assert "/bind" in in_group.text and "/use" not in in_group.text
+
+
+async def test_a_refused_message_is_still_recorded_so_a_redelivery_is_silent(chat: ChatDriver, app: App) -> None:
+    """The refusal rolls back what the handler did, but the message and the answer stay on record."""
+    from storage.models import Message
+
+    await set_up(chat)
+    [refused] = await chat.say("alice", "lianxi", "/deputy add bob", message_id="r1")
+    assert "没有权限" in refused.text
+    assert await chat.say("alice", "lianxi", "/deputy add bob", message_id="r1") == []
+    logged = [m for m in await rows(app, Message) if m.message_id == "r1"]
+    assert len(logged) == 1 and logged[0].text == "/deputy add bob"
