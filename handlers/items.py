@@ -8,9 +8,7 @@ so each one is an event row, and an illegal one is refused before anything chang
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
-
-import chinese_calendar
+from datetime import datetime, time
 
 from handlers import intake, outbox, rating
 from handlers.context import Context
@@ -21,6 +19,7 @@ from handlers.router import Command, Feature
 from storage import items as items_repo
 from storage import people as people_repo
 from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleName, Station
+from storage.workdays import add_workdays
 
 DEFAULT_DEADLINE_WORKDAYS = 15
 MAX_DEADLINE_WORKDAYS = 365
@@ -72,24 +71,6 @@ DAYS_RE = re.compile(r"^(\d{1,4})(?:d|天|个工作日|工作日)?$")
 # --- small helpers -------------------------------------------------------------------------------
 def status_label(tr: Translator, status: str) -> str:
     return tr(STATUS_LABELS[ItemStatus(status)]) if status in STATUS_LABELS else status
-
-
-def is_workday(day: date) -> bool:
-    """Chinese working day (holidays and make-up workdays 调休); Monday–Friday where no data exists."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
-def add_workdays(start: date, days: int) -> date:
-    """The `days`-th working day after `start` (the assignment day itself does not count)."""
-    day, counted = start, 0
-    while counted < days:
-        day += timedelta(days=1)
-        if is_workday(day):
-            counted += 1
-    return day
 
 
 def deadline(ctx: Context, station: Station, days: int) -> datetime:

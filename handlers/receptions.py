@@ -31,9 +31,9 @@ from storage.receptions import (
     ReceptionRule,
     ReceptionStatus,
     local_today,
-    public_holiday,
     set_times,
 )
+from storage.workdays import public_holiday
 
 POLICY_NAMES = {
     HolidayPolicy.MOVE: _("顺延到下一个工作日"),

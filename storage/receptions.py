@@ -23,6 +23,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import UTCDateTime, _ts
+from storage.workdays import is_workday, public_holiday
 
 HORIZON_DAYS = 60  # how far ahead recurring rules are materialized into rows
 DEFAULT_PER_RECEPTION = 2  # deputies on duty per reception
@@ -167,28 +168,6 @@ def set_times(reception: Reception, zone: str) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def public_holiday(day: date) -> bool | None:
-    """True on a statutory holiday (not a plain weekend); None when the calendar has no data for the year."""
-    import chinese_calendar
-
-    try:
-        is_holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:
-        return None
-    return bool(is_holiday and name is not None)
-
-
-@lru_cache(maxsize=4096)
-def working_day(day: date) -> bool:
-    import chinese_calendar
-
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
 def apply_holiday_policy(day: date, policy: str) -> date | None:
     """The date a rule's occurrence is held on: itself, the next working day, or None (skipped)."""
     if policy == HolidayPolicy.KEEP or not public_holiday(day):
@@ -197,7 +176,7 @@ def apply_holiday_policy(day: date, policy: str) -> date | None:
         return None
     moved = day + timedelta(days=1)
     for _ in range(31):
-        if working_day(moved) and not public_holiday(moved):
+        if is_workday(moved) and not public_holiday(moved):
             return moved
         moved += timedelta(days=1)
     return day

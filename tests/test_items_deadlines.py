@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from bot.app import App
 from handlers.clock import ManualClock
-from handlers.items import add_workdays, is_workday
 from storage.models import Item
+from storage.workdays import add_workdays, is_workday
 from tests.harness import ChatDriver
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
