@@ -7,14 +7,13 @@ from schedules import DueJob
 
 
 def all_features() -> list[Feature]:
+    from handlers import attendance, items, people, receptions, reports, stations
     from handlers import help as help_feature
-    from handlers import items, people, stations
 
-    features = [stations.FEATURE, people.FEATURE, help_feature.FEATURE, items.FEATURE]
-    from handlers import attendance, receptions
-
-    features += [receptions.FEATURE, attendance.FEATURE]
-    return features
+    return [
+        stations.FEATURE, people.FEATURE, help_feature.FEATURE, items.FEATURE,
+        receptions.FEATURE, attendance.FEATURE, reports.FEATURE,
+    ]
 
 
 def all_commands() -> list[Command]:

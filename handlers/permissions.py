@@ -50,6 +50,8 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "close": STAFF | {A.ASSIGNEE},
     "reject": STAFF,
     "reopen": STAFF,
+    # reports
+    "stats": STAFF,
     # reception days
     "reception": STAFF,
     "receptions": STAFF | {A.DEPUTY},

@@ -199,3 +199,28 @@ async def count_items(
         query = query.where(col(Item.due_at).is_not(None), col(Item.due_at) < due_before)
     result = await session.exec(query)
     return int(result.one())
+
+
+async def items_received(
+    *, session: AsyncSession, station_id: int, since: datetime | None, until: datetime | None
+) -> list[Item]:
+    """A station's items created in [since, until) (either end open)."""
+    query = select(Item).where(Item.station_id == station_id)
+    if since is not None:
+        query = query.where(col(Item.created_at) >= since)
+    if until is not None:
+        query = query.where(col(Item.created_at) < until)
+    result = await session.exec(query.order_by(col(Item.number)))
+    return list(result.all())
+
+
+async def last_terminal_events(*, session: AsyncSession, item_ids: Sequence[int]) -> dict[int, str]:
+    """Each item's latest 'resolved' or 'rejected' event kind: how it ended, even once it is closed."""
+    if not item_ids:
+        return {}
+    result = await session.exec(
+        select(ItemEvent.item_id, ItemEvent.kind)
+        .where(col(ItemEvent.item_id).in_(list(item_ids)), col(ItemEvent.kind).in_(["resolved", "rejected"]))
+        .order_by(col(ItemEvent.at), col(ItemEvent.id))
+    )
+    return {item_id: kind for item_id, kind in result.all()}

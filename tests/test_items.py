@@ -484,3 +484,28 @@ async def test_staff_reopen_tells_the_assignee(station: ChatDriver, app: App) ->
     assert "#1" in told.text and "晚上还是不亮" in told.text and "/close 1" in told.text
     again = await station.say("li", "dm:li", "/close 1 这次真修好了")
     assert "#1" in the_one(again, "lianxi").text
+
+
+async def test_stats_for_the_month_and_the_year(station: ChatDriver, app: App) -> None:
+    """受理 / 办结率 / 按时办结率 / 满意率 as stations report them, from the items' real history."""
+    for text in ("#建议 路灯坏了", "#求助 电梯停了", "#意见 垃圾桶太少", "#投诉 噪音扰民"):
+        await report(station, text)
+    await station.say("zhang", "lianxi", "/assign 1 li 5")
+    await station.say("zhang", "lianxi", "/assign 2 li 5")
+    feedback1 = the_one(await station.say("li", "dm:li", "/close 1 已修好"), "lianxi")
+    feedback2 = the_one(await station.say("li", "dm:li", "/close 2 已修复"), "lianxi")
+    await station.press("alice", "lianxi", feedback1.id, "满意")
+    await station.press("alice", "lianxi", feedback2.id, "基本满意")
+    await station.say("zhang", "lianxi", "/reject 3 属于个人信访，已转信访办")
+    [stats] = await station.say("zhang", "gongzuo", "/stats")
+    assert "受理 4 件，办结 2 件（办结率 50.0%），不予受理 1 件，办理中 1 件" in stats.text
+    assert "按时办结 2 件（按时办结率 100.0%）" in stats.text
+    assert "满意 1、基本满意 1、不满意 0（满意率 100.0%）" in stats.text
+    [year] = await station.say("zhang", "gongzuo", "/stats 2026")
+    assert "受理 4 件" in year.text
+    [other] = await station.say("zhang", "gongzuo", "/stats 2025-01")
+    assert "受理 0 件" in other.text and "—" in other.text
+    [bad] = await station.say("zhang", "gongzuo", "/stats soon")
+    assert "2026-12" in bad.text and "用法" in bad.text
+    [refused] = await station.say("alice", "lianxi", "/stats")
+    assert "没有权限" in refused.text
