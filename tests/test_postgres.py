@@ -106,3 +106,35 @@ async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualCloc
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_items_and_reception_reminders_on_postgres(pg_app: App, clock: ManualClock) -> None:
+    """The item loop and the reception jobs (ON CONFLICT inserts, SKIP LOCKED claims) on PostgreSQL."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    transport = FakeTransport()
+    pg_app.add_transport(transport)
+    chat = ChatDriver(pg_app, transport)
+    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
+    await chat.say("admin", "lianxi", "/bind lianxi")
+    await chat.say("admin", "lianxi", "/deputy add li")
+    await chat.say("admin", "lianxi", "/deputy add zhao")
+    await chat.say("li", "dm:li", "/start")
+    [ack] = await chat.say("alice", "lianxi", "#建议 路灯坏了")
+    source = chat.last_message_id
+    assert "#1" in ack.text and ack.reply_to == source
+    assert await chat.say("alice", "lianxi", "#建议 路灯坏了", message_id=source) == [], "a redelivery makes nothing"
+    await chat.say("admin", "lianxi", "/assign 1 li 3")
+    closed = await chat.say("li", "dm:li", "/close 1 已修好")
+    [feedback] = [d for d in closed if d.chat == "lianxi"]
+    assert feedback.reply_to == source and feedback.buttons == ["满意", "基本满意", "不满意"]
+    await chat.press("alice", "lianxi", feedback.id, "满意")
+    [stats] = await chat.say("admin", "lianxi", "/stats")
+    assert "办结 1 件" in stats.text and "满意率 100.0%" in stats.text
+
+    await chat.say("admin", "lianxi", "/reception add 2026-12-15 09:00-11:30 服务中心")
+    await chat.say("admin", "lianxi", "/duty 12-15 li zhao")
+    three = await chat.advance(datetime(2026, 12, 12, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    assert sorted(d.chat for d in three) == ["dm:li", "dm:zhao", "lianxi"]
+    assert await chat.advance(datetime(2026, 12, 12, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))) == []
