@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "reopen": STAFF,
     # reports
     "stats": STAFF,
+    "publish": STAFF,
     # reception days
     "reception": STAFF,
     "receptions": STAFF | {A.DEPUTY},

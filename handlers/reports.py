@@ -6,17 +6,20 @@ figures can be recomputed at any time and agree with the export.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from handlers import outbox
 from handlers.context import Context
-from handlers.i18n import _
+from handlers.i18n import _, translator
 from handlers.people import require_station
 from handlers.reception_parse import ParseError, parse_month
 from handlers.router import Command, Feature
 from storage import items as items_repo
-from storage.models import OPEN_STATUSES, Item, Rating
+from storage import stations as stations_repo
+from storage.models import OPEN_STATUSES, ChatPurpose, Item, Rating, Station
 
 YEAR = re.compile(r"^(\d{4})年?$")
 ALL = ("all", "全部")
@@ -70,43 +73,57 @@ def figures(items: list[Item], last_terminal: dict[int, str], now: datetime) -> 
     return result
 
 
-async def stats_command(ctx: Context) -> None:
-    station = require_station(ctx)
+@dataclass(frozen=True)
+class Period:
+    since: datetime | None
+    until: datetime | None
+    label: str
+    key: str  # stable name for outbox keys: 2026-12, 2026, all
+
+
+def parse_period(ctx: Context, station: Station) -> Period:
+    """The period a report covers: this month by default, `2026-12` / `12月`, `2026`, or `all`."""
     zone = ctx.zone(station)
     today = ctx.now().astimezone(zone).date()
-    token = ctx.args[0] if ctx.args else ""
     if len(ctx.args) > 1:
         raise ctx.usage_error()
-    if not token:
-        start, end, label = date(today.year, today.month, 1), None, ctx.tr(_("{year}年{month}月"), year=today.year,
-                                                                             month=today.month)
-    elif token.lower() in ALL:
-        start, end, label = None, None, ctx.tr(_("全部"))
-    elif match := YEAR.match(token):
-        year = int(match.group(1))
-        start, end, label = date(year, 1, 1), date(year + 1, 1, 1), ctx.tr(_("{year}年"), year=year)
-    else:
-        try:
-            month = parse_month(token, today)
-        except ParseError as error:
-            raise ctx.usage_error(ctx.tr(error.msgid, **error.values)) from None
-        if month is None:
-            raise ctx.usage_error(ctx.tr(_("「{value}」不是月份或年份，例如 2026-12、12月、2026 或 all。"), value=token))
-        year, number = month
-        start = date(year, number, 1)
-        end = date(year + (number == 12), number % 12 + 1, 1)
-        label = ctx.tr(_("{year}年{month}月"), year=year, month=number)
+    token = ctx.args[0] if ctx.args else ""
 
     def moment(day: date | None) -> datetime | None:
         return datetime.combine(day, time.min, tzinfo=zone) if day is not None else None
 
+    def month_period(year: int, number: int) -> Period:
+        end = date(year + (number == 12), number % 12 + 1, 1)
+        return Period(moment(date(year, number, 1)), moment(end),
+                      ctx.tr(_("{year}年{month}月"), year=year, month=number), f"{year}-{number:02d}")
+
+    if not token:
+        return month_period(today.year, today.month)
+    if token.lower() in ALL:
+        return Period(None, None, ctx.tr(_("全部")), "all")
+    if match := YEAR.match(token):
+        year = int(match.group(1))
+        return Period(moment(date(year, 1, 1)), moment(date(year + 1, 1, 1)), ctx.tr(_("{year}年"), year=year),
+                      str(year))
+    try:
+        month = parse_month(token, today)
+    except ParseError as error:
+        raise ctx.usage_error(ctx.tr(error.msgid, **error.values)) from None
+    if month is None:
+        raise ctx.usage_error(ctx.tr(_("「{value}」不是月份或年份，例如 2026-12、12月、2026 或 all。"), value=token))
+    return month_period(*month)
+
+
+async def stats_command(ctx: Context) -> None:
+    station = require_station(ctx)
+    period = parse_period(ctx, station)
     items = await items_repo.items_received(
-        session=ctx.session, station_id=station.id or 0, since=moment(start), until=moment(end)
+        session=ctx.session, station_id=station.id or 0, since=period.since, until=period.until
     )
     terminal = await items_repo.last_terminal_events(session=ctx.session, item_ids=[i.id or 0 for i in items])
     f = figures(items, terminal, ctx.now())
     lines = [
-        ctx.tr(_("{station} {period}事项统计："), station=station.name, period=label),
+        ctx.tr(_("{station} {period}事项统计："), station=station.name, period=period.label),
         ctx.tr(_("受理 {received} 件，办结 {resolved} 件（办结率 {resolution}），不予受理 {rejected} 件，"
                  "办理中 {open} 件（其中超期 {overdue} 件）。"),
                received=f.received, resolved=f.resolved, resolution=rate(f.resolved, f.received),
@@ -120,11 +137,65 @@ async def stats_command(ctx: Context) -> None:
     await ctx.reply("\n".join(lines))
 
 
+# What must not be published: mobile numbers, ID card numbers, any long run of digits.
+PERSONAL_DATA = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|\d{17}[\dXx]|\d{7,})(?!\d)")
+
+
+def redact(text: str) -> str:
+    """Publicity (公示) shows matters, not people: phone and ID numbers are masked."""
+    return PERSONAL_DATA.sub("***", text)
+
+
+async def publish_command(ctx: Context) -> None:
+    """Post the period's handled items and results to the residents' chats, without personal data."""
+    station = require_station(ctx)
+    period = parse_period(ctx, station)
+    items = await items_repo.items_received(
+        session=ctx.session, station_id=station.id or 0, since=period.since, until=period.until
+    )
+    terminal = await items_repo.last_terminal_events(session=ctx.session, item_ids=[i.id or 0 for i in items])
+    handled = [item for item in items if item.status not in OPEN_STATUSES]
+    if not handled:
+        raise ctx.error(_("{period}还没有办结或不予受理的事项，无可公示。"), period=period.label)
+    chats = await stations_repo.bindings_of(session=ctx.session, station_id=station.id or 0,
+                                            purpose=ChatPurpose.RESIDENTS)
+    if not chats:
+        raise ctx.error(_("本站还没有绑定居民群，无处公示。请先在居民群发送 /bind {code}。"), code=station.code)
+    tr = translator(ctx.language_for(station))
+    f = figures(items, terminal, ctx.now())
+    lines = [
+        tr(_("【办理情况公示】{station} {period}"), station=station.name, period=period.label),
+        tr(_("共受理 {received} 件，办结 {resolved} 件，不予受理 {rejected} 件，办理中 {open} 件；满意率 {satisfaction}。"),
+           received=f.received, resolved=f.resolved, rejected=f.rejected, open=f.open,
+           satisfaction=rate(f.satisfied + f.basically_satisfied, f.rated)),
+    ]
+    for item in handled:
+        outcome = (tr(_("不予受理")) if terminal.get(item.id or 0) == "rejected" else tr(_("已办结")))
+        lines.append(tr(_("#{number}「{text}」—— {outcome}：{result}"), number=item.number,
+                        text=redact(item.text), outcome=outcome, result=redact(item.result or "")))
+    text = "\n".join(lines)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    posted = 0
+    for binding in chats:
+        _row, created = await outbox.to_chat(
+            session=ctx.session, key=f"publish:station:{station.id}:{period.key}:{digest}:chat:{binding.id}",
+            purpose="publicity", platform=binding.platform, chat_id=binding.chat_id, text=text, now=ctx.now(),
+            station_id=station.id,
+        )
+        posted += created
+    if not posted:
+        raise ctx.error(_("这份公示已经发布过，内容没有变化。"))
+    await ctx.reply(ctx.tr(_("已在居民群公示 {period}的 {count} 件事项（不含居民姓名，电话和证件号已隐去）。"),
+                           period=period.label, count=len(handled)))
+
+
 FEATURE = Feature(
     name="reports",
     commands=[
         Command("stats", stats_command, _("/stats [2026-12|12月|2026|all]"),
                 _("本站事项统计：受理、办结率、按时办结率、满意率")),
+        Command("publish", publish_command, _("/publish [2026-12|12月|2026|all]"),
+                _("在居民群公示已办结事项及结果（不含个人信息）")),
     ],
 )
 

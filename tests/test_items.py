@@ -509,3 +509,27 @@ async def test_stats_for_the_month_and_the_year(station: ChatDriver, app: App) -
     assert "2026-12" in bad.text and "用法" in bad.text
     [refused] = await station.say("alice", "lianxi", "/stats")
     assert "没有权限" in refused.text
+
+
+async def test_publish_handled_items_without_personal_data(station: ChatDriver, app: App) -> None:
+    """公示: the month's handled matters and results in the residents chat, with no names, phones or IDs."""
+    [refused] = await station.say("zhang", "gongzuo", "/publish")
+    assert "无可公示" in refused.text
+    await report(station, "#建议 东门路灯坏了，请联系我 13812345678")
+    await report(station, "#求助 电梯停了", user="bob")
+    await station.say("zhang", "lianxi", "/assign 1 li")
+    await station.say("li", "dm:li", "/close 1 已更换灯泡，回访号码 13912345678")
+    await station.say("zhang", "lianxi", "/reject 2 属于物业合同纠纷，请联系物业")
+    sent = await station.say("zhang", "gongzuo", "/publish")
+    public = the_one(sent, "lianxi")
+    assert "【办理情况公示】" in public.text and "共受理 2 件，办结 1 件，不予受理 1 件" in public.text
+    assert "#1「东门路灯坏了，请联系我 ***」—— 已办结：已更换灯泡，回访号码 ***" in public.text
+    assert "#2「电梯停了」—— 不予受理：属于物业合同纠纷" in public.text
+    assert "alice" not in public.text and "bob" not in public.text and "138" not in public.text
+    assert "已在居民群公示" in the_one(sent, "gongzuo").text
+    [again] = await station.say("zhang", "gongzuo", "/publish")
+    assert "已经发布过" in again.text
+    [bad] = await station.say("zhang", "gongzuo", "/publish someday")
+    assert "用法" in bad.text
+    [resident] = await station.say("alice", "lianxi", "/publish")
+    assert "没有权限" in resident.text
