@@ -74,19 +74,23 @@ async def resolve_user(ctx: Context, token: str) -> Account:
     prefix, sep, rest = token.partition(":")
     if sep and prefix in USER_ID_PATTERNS and rest:
         platform, token = prefix, rest
-    existing = await people_repo.get_account(session=ctx.session, platform=platform, user_id=token)
-    if existing is not None:
-        return existing
+    # `@li` names the console user `li`; `@li:example.org` is a whole Matrix id.
+    candidates = list(dict.fromkeys([token, token.removeprefix("@")]))
+    for candidate in candidates:
+        existing = await people_repo.get_account(session=ctx.session, platform=platform, user_id=candidate)
+        if existing is not None:
+            return existing
     by_username = await people_repo.find_accounts_by_username(
         session=ctx.session, platform=platform, username=token.lstrip("@")
     )
     if len(by_username) == 1:
         return by_username[0]
     pattern = USER_ID_PATTERNS.get(platform, DEFAULT_USER_ID_PATTERN)
-    if pattern.match(token):
-        return await people_repo.ensure_account(
-            session=ctx.session, platform=platform, user_id=token, display_name=None, now=now, touch=False
-        )
+    for candidate in candidates:
+        if pattern.match(candidate):
+            return await people_repo.ensure_account(
+                session=ctx.session, platform=platform, user_id=candidate, display_name=None, now=now, touch=False
+            )
     raise ctx.error(
         _("找不到用户 {user}。请用 @提及 对方、填写平台 ID，或请对方先在群里发一条消息。"), user=token
     )

@@ -204,3 +204,12 @@ async def test_a_refused_message_is_still_recorded_so_a_redelivery_is_silent(cha
     assert await chat.say("alice", "lianxi", "/deputy add bob", message_id="r1") == []
     logged = [m for m in await rows(app, Message) if m.message_id == "r1"]
     assert len(logged) == 1 and logged[0].text == "/deputy add bob"
+
+
+async def test_users_named_with_an_at_sign(chat: ChatDriver, app: App) -> None:
+    """`@李代表` names the user 李代表, as people type it; nobody's account gets an '@' in its id."""
+    await set_up(chat)
+    [added] = await chat.say("admin", "lianxi", "/deputy add @李代表 县")
+    assert "李代表" in added.text and "代表" in added.text
+    [who] = await chat.say("李代表", "lianxi", "/whoami")
+    assert "县（区）人大代表" in who.text
