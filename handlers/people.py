@@ -75,7 +75,7 @@ async def resolve_user(ctx: Context, token: str) -> Account:
     if sep and prefix in USER_ID_PATTERNS and rest:
         platform, token = prefix, rest
     # `@li` names the console user `li`; `@li:example.org` is a whole Matrix id.
-    candidates = list(dict.fromkeys([token, token.removeprefix("@")]))
+    candidates = list(dict.fromkeys([token.removeprefix("@"), token]))
     for candidate in candidates:
         existing = await people_repo.get_account(session=ctx.session, platform=platform, user_id=candidate)
         if existing is not None:
