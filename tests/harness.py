@@ -6,6 +6,8 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlmodel import col, select
+
 from bot.app import App
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.transport import Outgoing, Sent, TransportError
@@ -101,3 +103,14 @@ class ChatDriver:
         before = len(self.transport.sent)
         await self.app.advance_to(moment)
         return self.transport.sent[before:]
+
+
+async def rows(app: App, model: type, *where: object) -> list:
+    """Every row of a table (optionally filtered), in id order: what tests compare before and after."""
+    async with app.sessions() as session:
+        query = select(model)
+        for clause in where:
+            query = query.where(clause)
+        if hasattr(model, "id"):
+            query = query.order_by(col(model.id))
+        return list((await session.exec(query)).all())

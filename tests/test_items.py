@@ -7,24 +7,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import col, select
 
 from bot.app import App
 from handlers.events import EventKind
 from storage.models import Item, ItemEvent, Outbox
-from tests.harness import ChatDriver, Delivered
+from tests.harness import ChatDriver, Delivered, rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-async def rows(app: App, model: type, *where: object) -> list:
-    async with app.sessions() as session:
-        query = select(model)
-        for clause in where:
-            query = query.where(clause)
-        if hasattr(model, "id"):
-            query = query.order_by(col(model.id))
-        return list((await session.exec(query)).all())
 
 
 async def items(app: App) -> list[Item]:

@@ -13,7 +13,7 @@ from bot.app import App
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
 from storage.receptions import Duty, Reception, ReceptionRule
-from tests.harness import PLATFORM, ChatDriver, Delivered, FakeTransport
+from tests.harness import PLATFORM, ChatDriver, Delivered, FakeTransport, rows
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -22,9 +22,6 @@ def at(*args: int, zone: ZoneInfo = SH) -> datetime:
     return datetime(*args, tzinfo=zone)  # type: ignore[misc]
 
 
-async def rows(app: App, model: type) -> list:
-    async with app.sessions() as session:
-        return list((await session.exec(select(model))).all())
 
 
 async def set_up(chat: ChatDriver) -> None:

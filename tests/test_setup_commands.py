@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
 
 from bot.app import App
 from storage.models import ChatBinding, RoleAssignment, Station
-from tests.harness import ChatDriver
-
-
-async def rows(app: App, model: type) -> list:
-    async with app.sessions() as session:
-        return list((await session.exec(select(model))).all())
+from tests.harness import ChatDriver, rows
 
 
 async def set_up(chat: ChatDriver) -> None:
@@ -114,7 +108,6 @@ async def test_refused_commands_change_nothing(chat: ChatDriver, app: App, user:
         ("/language klingon", "zh_CN"),
         ("/unbind now", "/unbind"),
         ("/use lianxi", "请私聊"),
-        ("/bind", "/bind <站点代码>"),
     ],
 )
 async def test_malformed_arguments_say_what_was_expected(chat: ChatDriver, app: App, command: str, expected: str) -> None:
