@@ -130,7 +130,7 @@ class OutboxDispatcher:
             row.sent_at = now
             row.sent_message_id = sent.message_id
             row.last_error = None
-            await messages_repo.record_outgoing(
+            messages_repo.record_outgoing(
                 session=session, platform=row.platform, chat_id=sent.chat_id, message_id=sent.message_id,
                 text=row.text, reply_to=row.reply_to, buttons=row.buttons, item_id=row.item_id,
                 outbox_id=row.id, now=now,

@@ -122,23 +122,24 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
     if not tagged.text:
         await ctx.reply(ctx.tr(_("请在标签后写上具体内容，例如：#建议 小区路灯坏了，晚上很不安全。")))
         return None
-    assert ctx.message is not None and ctx.message.id is not None
+    assert ctx.message is not None
     if not ctx.fresh_message:  # a message first seen just now can have no item yet
-        existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=ctx.message.id)
+        existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=ctx.message.id or 0)
         if existing is not None:
             return existing
     station = ctx.station
-    item = await items_repo.create_item(
-        session=ctx.session, station_id=station.id or 0, tag=tagged.tag, text=tagged.text,
-        reporter_id=ctx.person.id or 0, source_message_id=ctx.message.id, now=ctx.now(),
+    # Staged, not flushed: the message, the item, its event and the ack are written together when
+    # the event's (or the batch's) transaction commits, the ids filled in by the flush.
+    item = items_repo.create_item(
+        session=ctx.session, station=station, tag=tagged.tag, text=tagged.text,
+        reporter_id=ctx.person.id or 0, source_message=ctx.message, now=ctx.now(),
     )
-    ctx.message.item_id = item.id
-    ctx.session.add(ctx.message)
     text = ctx.tr(_("已受理，编号 #{number}。联络员会分派给代表办理，办结后在此回复您。"), number=item.number)
     await outbox.to_chat(
-        session=ctx.session, key=f"ack:item:{item.id}", purpose="ack", platform=ctx.incoming.platform,
-        chat_id=ctx.incoming.chat_id, reply_to=ctx.incoming.message_id, thread_id=ctx.incoming.thread_id,
-        text=text, now=ctx.now(), station_id=station.id, item_id=item.id, follow_moves=False,
+        session=ctx.session, key=f"ack:item:{station.id}:{item.number}", purpose="ack",
+        platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id, reply_to=ctx.incoming.message_id,
+        thread_id=ctx.incoming.thread_id, text=text, now=ctx.now(), station_id=station.id, item=item,
+        follow_moves=False, new_key=True,
     )
     return item
 
@@ -182,7 +183,7 @@ async def on_edit(ctx: Context) -> bool:
     item.text = new_text
     item.updated_at = now
     ctx.session.add(item)
-    await items_repo.add_event(
+    items_repo.add_event(
         session=ctx.session, item=item, actor_id=ctx.person.id, kind="edited", from_status=item.status,
         to_status=item.status, note=old_text, now=now,
     )

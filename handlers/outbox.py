@@ -15,7 +15,7 @@ from handlers.transport import Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, Outbox
+from storage.models import Account, Item, Outbox
 
 
 async def to_chat(
@@ -34,10 +34,14 @@ async def to_chat(
     mentions: Sequence[str] = (),
     station_id: int | None = None,
     item_id: int | None = None,
+    item: Item | None = None,
     follow_moves: bool = True,
+    new_key: bool = False,
 ) -> tuple[Outbox, bool]:
     """A message into a chat. `follow_moves=False` when answering in the chat an event just came
-    from: it cannot have moved, so the lookup is spared."""
+    from: it cannot have moved, so the lookup is spared. `item` instead of `item_id` for an item
+    staged in this transaction; `new_key` when the key names something made in this transaction
+    (so it cannot exist yet) and the row may simply be staged with it."""
     current = (
         await stations_repo.current_chat_id(session=session, platform=platform, chat_id=chat_id)
         if follow_moves
@@ -62,6 +66,10 @@ async def to_chat(
         created_at=now,
         txn_id="",
     )
+    if new_key:
+        row.item = item
+        return outbox_repo.stage(session=session, row=row), True
+    assert item is None, "a staged item needs a staged row (new_key=True)"
     return await outbox_repo.enqueue(session=session, row=row)
 
 

@@ -5,55 +5,52 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Item, ItemEvent, ItemStatus, Station
+from storage.models import Item, ItemEvent, ItemStatus, Message, Station
 
 
-async def next_number(*, session: AsyncSession, station_id: int) -> int:
-    """Take the station's next item number with one atomic UPDATE … RETURNING."""
-    result = await session.exec(
-        update(Station)
-        .where(col(Station.id) == station_id)
-        .values(next_item_number=Station.next_item_number + 1)
-        .returning(Station.next_item_number)
-    )
-    return int(result.scalar_one()) - 1
-
-
-async def create_item(
+def create_item(
     *,
     session: AsyncSession,
-    station_id: int,
+    station: Station,
     tag: str,
     text: str,
     reporter_id: int,
-    source_message_id: int | None,
+    source_message: Message | None,
     now: datetime,
 ) -> Item:
-    number = await next_number(session=session, station_id=station_id)
+    """Stage a new item with the station's next number, and its 'created' event.
+
+    Nothing is written until the next flush, so a batch of intake costs one flush. The number is
+    taken from the station row as this transaction sees it; if another writer took numbers
+    meanwhile, the unique (station, number) constraint fails this transaction (which is retried)
+    rather than ever giving two items one number.
+    """
+    number = station.next_item_number
+    station.next_item_number = number + 1
+    session.add(station)
     item = Item(
-        station_id=station_id,
+        station_id=station.id or 0,
         number=number,
         tag=tag,
         text=text,
         reporter_id=reporter_id,
-        source_message_id=source_message_id,
+        source_message=source_message,
         created_at=now,
         updated_at=now,
     )
     session.add(item)
-    await session.flush()
-    await add_event(
+    add_event(
         session=session, item=item, actor_id=reporter_id, kind="created", from_status=None,
         to_status=ItemStatus.NEW, note=None, now=now,
     )
     return item
 
 
-async def add_event(
+def add_event(
     *,
     session: AsyncSession,
     item: Item,
@@ -64,12 +61,11 @@ async def add_event(
     note: str | None,
     now: datetime,
 ) -> ItemEvent:
+    """Append to an item's history (written at the next flush; the item may be new itself)."""
     event = ItemEvent(
-        item_id=item.id or 0, actor_id=actor_id, at=now, kind=kind,
-        from_status=from_status, to_status=to_status, note=note,
+        item=item, actor_id=actor_id, at=now, kind=kind, from_status=from_status, to_status=to_status, note=note,
     )
     session.add(event)
-    await session.flush()
     return event
 
 
@@ -156,7 +152,7 @@ async def transition(
     item.status = to_status
     item.updated_at = now
     session.add(item)
-    return await add_event(
+    return add_event(
         session=session, item=item, actor_id=actor_id, kind=kind, from_status=from_status,
         to_status=to_status, note=note, now=now,
     )

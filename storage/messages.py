@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Direction, Message
@@ -20,7 +21,21 @@ async def get_message(*, session: AsyncSession, platform: str, chat_id: str, mes
     return result.first()
 
 
-async def record_incoming(
+async def messages_by_ids(
+    *, session: AsyncSession, platform: str, chat_id: str, message_ids: Collection[str]
+) -> dict[str, Message]:
+    """The stored messages among `message_ids` of one chat, in one query."""
+    if not message_ids:
+        return {}
+    result = await session.exec(
+        select(Message).where(
+            Message.platform == platform, Message.chat_id == chat_id, col(Message.message_id).in_(list(message_ids))
+        )
+    )
+    return {message.message_id: message for message in result.all()}
+
+
+def add_incoming(
     *,
     session: AsyncSession,
     platform: str,
@@ -31,11 +46,9 @@ async def record_incoming(
     reply_to: str | None,
     thread_id: str | None,
     now: datetime,
-) -> tuple[Message, bool]:
-    """Store an incoming message once; returns (row, created). A redelivery returns the old row."""
-    existing = await get_message(session=session, platform=platform, chat_id=chat_id, message_id=message_id)
-    if existing is not None:
-        return existing, False
+) -> Message:
+    """Stage a message seen for the first time (the caller checked it is new); written at the next flush,
+    so a batch of messages costs one flush, not one each."""
     row = Message(
         platform=platform,
         chat_id=chat_id,
@@ -48,11 +61,10 @@ async def record_incoming(
         created_at=now,
     )
     session.add(row)
-    await session.flush()
-    return row, True
+    return row
 
 
-async def record_outgoing(
+def record_outgoing(
     *,
     session: AsyncSession,
     platform: str,
@@ -77,8 +89,7 @@ async def record_outgoing(
         outbox_id=outbox_id,
         created_at=now,
     )
-    session.add(row)
-    await session.flush()
+    session.add(row)  # written with the outbox row's new state, in the same flush
     return row
 
 

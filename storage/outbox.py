@@ -45,6 +45,16 @@ async def enqueue(*, session: AsyncSession, row: Outbox) -> tuple[Outbox, bool]:
     return row, True
 
 
+def stage(*, session: AsyncSession, row: Outbox) -> Outbox:
+    """Add a row whose key cannot exist yet (it names something made in this transaction); written
+    at the next flush with everything else, instead of one INSERT round trip of its own."""
+    if not row.txn_id:
+        row.txn_id = uuid.uuid4().hex
+    row.next_attempt_at = row.due_at
+    session.add(row)
+    return row
+
+
 async def due_rows(
     *, session: AsyncSession, now: datetime, platforms: Sequence[str], limit: int = 50, lock: bool = False
 ) -> list[Outbox]:

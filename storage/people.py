@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -97,6 +98,20 @@ async def ensure_person_account(
     return account, person
 
 
+async def accounts_with_persons(
+    *, session: AsyncSession, platform: str, user_ids: Collection[str]
+) -> dict[str, tuple[Account, Person]]:
+    """Accounts and their persons for many identities of one platform, in one query."""
+    if not user_ids:
+        return {}
+    result = await session.exec(
+        select(Account, Person)
+        .join(Person, col(Person.id) == col(Account.person_id))
+        .where(Account.platform == platform, col(Account.user_id).in_(list(user_ids)))
+    )
+    return {account.user_id: (account, person) for account, person in result.all()}
+
+
 async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
     return await session.get(Person, person_id)
 
@@ -115,6 +130,19 @@ async def roles_of(*, session: AsyncSession, person_id: int) -> list[RoleAssignm
         select(RoleAssignment).where(RoleAssignment.person_id == person_id, RoleAssignment.active)
     )
     return list(result.all())
+
+
+async def roles_of_many(*, session: AsyncSession, person_ids: Collection[int]) -> dict[int, list[RoleAssignment]]:
+    """Active roles of many people in one query; everyone asked for has an entry."""
+    found: dict[int, list[RoleAssignment]] = {person_id: [] for person_id in person_ids}
+    if not found:
+        return found
+    result = await session.exec(
+        select(RoleAssignment).where(col(RoleAssignment.person_id).in_(list(found)), RoleAssignment.active)
+    )
+    for role in result.all():
+        found[role.person_id].append(role)
+    return found
 
 
 async def get_role(

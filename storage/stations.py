@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -45,6 +46,20 @@ async def binding_with_station(
     )
     found = result.first()
     return (found[0], found[1]) if found is not None else (None, None)
+
+
+async def bindings_with_stations(
+    *, session: AsyncSession, platform: str, chat_ids: Collection[str]
+) -> dict[str, tuple[ChatBinding, Station]]:
+    """`binding_with_station` for many chats of one platform, in one query; unbound chats are absent."""
+    if not chat_ids:
+        return {}
+    result = await session.exec(
+        select(ChatBinding, Station)
+        .join(Station, col(Station.id) == col(ChatBinding.station_id))
+        .where(ChatBinding.platform == platform, col(ChatBinding.chat_id).in_(list(chat_ids)))
+    )
+    return {binding.chat_id: (binding, station) for binding, station in result.all()}
 
 
 async def bind_chat(

@@ -38,19 +38,19 @@ async def _seed(db_url: str) -> None:
         li = Person(display_name="李代表", created_at=CREATED)
         session.add_all([lianxi, berlin, alice, li])
         await session.flush()
-        light = await items_repo.create_item(
-            session=session, station_id=lianxi.id or 0, tag="建议", text="东门路灯坏了，晚上很黑",
-            reporter_id=alice.id or 0, source_message_id=None, now=CREATED,
+        light = items_repo.create_item(
+            session=session, station=lianxi, tag="建议", text="东门路灯坏了，晚上很黑",
+            reporter_id=alice.id or 0, source_message=None, now=CREATED,
         )
         light.status, light.assignee_id, light.result = ItemStatus.CLOSED, li.id, "已更换灯泡"
         light.rating, light.closed_at = Rating.SATISFIED, CLOSED
-        await items_repo.create_item(
-            session=session, station_id=lianxi.id or 0, tag="求助", text='含有逗号, 引号"和\n换行',
-            reporter_id=alice.id or 0, source_message_id=None, now=CREATED,
+        items_repo.create_item(
+            session=session, station=lianxi, tag="求助", text='含有逗号, 引号"和\n换行',
+            reporter_id=alice.id or 0, source_message=None, now=CREATED,
         )
-        await items_repo.create_item(
-            session=session, station_id=berlin.id or 0, tag="issue", text="bench broken",
-            reporter_id=alice.id or 0, source_message_id=None, now=CREATED,
+        items_repo.create_item(
+            session=session, station=berlin, tag="issue", text="bench broken",
+            reporter_id=alice.id or 0, source_message=None, now=CREATED,
         )
         await session.commit()
     await engine.dispose()

@@ -25,9 +25,9 @@ async def make_overdue_item(chat: ChatDriver, app: App) -> Item:
     async with app.sessions() as session:
         station = (await session.exec(select(Station))).one()
         li = (await session.exec(select(Account).where(Account.user_id == "li"))).one()
-        item = await items_repo.create_item(
-            session=session, station_id=station.id, tag="建议", text="路灯坏了", reporter_id=li.person_id,
-            source_message_id=None, now=app.clock.now(),
+        item = items_repo.create_item(
+            session=session, station=station, tag="建议", text="路灯坏了", reporter_id=li.person_id,
+            source_message=None, now=app.clock.now(),
         )
         item.status = ItemStatus.ASSIGNED
         item.assignee_id = li.person_id
