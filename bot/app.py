@@ -20,7 +20,7 @@ from handlers.clock import Clock, ManualClock
 from handlers.context import CommandError, Context, CoreConfig
 from handlers.events import EventKind, Incoming
 from handlers.features import all_features, all_jobs
-from handlers.router import Router, parse_command
+from handlers.router import Router, is_plain_message
 from handlers.transport import Transport
 from schedules import DueJob
 from storage import messages as messages_repo
@@ -233,11 +233,6 @@ class App:
             await self.settle()
         clock.set(target)
         await self.settle()
-
-
-def is_plain_message(event: Incoming) -> bool:
-    """A new message that is not a command: what a residents group sends all day."""
-    return event.kind is EventKind.MESSAGE and event.message_id is not None and parse_command(event.text) is None
 
 
 def account_key(account: Account) -> str:

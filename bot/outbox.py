@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DeadHook = Callable[[AsyncSession, Outbox, str], Awaitable[None]]
 
 BACKOFF_SECONDS = (5, 15, 60, 300, 900, 1800, 3600)
+SQLITE_BATCH = 20  # rows sent per transaction on SQLite
 
 
 def backoff(attempts: int) -> timedelta:
@@ -66,11 +67,14 @@ class OutboxDispatcher:
         """Send every row due now (in due order); returns how many rows were attempted.
 
         With row locks (PostgreSQL) each row is claimed, sent and committed in its own
-        transaction, so a row is never held by two processes; on SQLite one process drains
-        and a small batch per transaction is enough.
+        transaction, so a row is never held by two processes. On SQLite one process drains, and
+        the outcomes of a batch of sends are committed together: under a backlog that is one
+        commit per `SQLITE_BATCH` messages instead of one each. The price is at-least-once
+        delivery over a slightly wider window: a crash after a send and before its batch's
+        commit sends that batch's messages again (never fewer).
         """
         attempted = 0
-        batch = 1 if self._lock_rows else 20
+        batch = 1 if self._lock_rows else SQLITE_BATCH
         async with self._drain_lock:
             while attempted < limit:
                 async with self.sessions() as session:
@@ -81,12 +85,14 @@ class OutboxDispatcher:
                     if not rows:
                         await session.commit()
                         return attempted
-                    for row in rows:
-                        if row.platform not in self._open_platforms():
-                            continue  # paused by flood control a moment ago, within this batch
-                        await self._deliver(session, row)
-                        attempted += 1
-                        await session.commit()
+                    try:
+                        for row in rows:
+                            if row.platform not in self._open_platforms():
+                                continue  # paused by flood control a moment ago, within this batch
+                            await self._deliver(session, row)
+                            attempted += 1
+                    finally:
+                        await session.commit()  # what was sent is recorded, even if a later send broke
                     if len(rows) < batch and not self._lock_rows:
                         return attempted  # a short batch was everything due: spare the empty query
         return attempted

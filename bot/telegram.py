@@ -60,6 +60,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, TypeHandler
 
 from handlers.events import ChatType, EventKind, Incoming, UserRef
+from handlers.router import is_plain_message
 from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
 
 if TYPE_CHECKING:
@@ -426,10 +427,50 @@ class TelegramTransport:
             finally:
                 self._poll_call = None
             failures = 0
-            for update in updates:
-                if self._stopping.is_set() or not await self._process_reliably(update):
-                    return  # the rest stays unconfirmed: Telegram delivers it again after the restart
-                self._offset = update.update_id + 1
+            if not await self._process_updates(updates):
+                return  # the rest stays unconfirmed: Telegram delivers it again after the restart
+
+    async def _process_updates(self, updates: Sequence[Update]) -> bool:
+        """One getUpdates answer, in order: each run of plain messages in one transaction, anything
+        else alone. The offset moves past a run or an update once it is committed; False when
+        stopping first."""
+        run: list[tuple[Update, Incoming]] = []
+        for update in updates:
+            if self._stopping.is_set():
+                return False
+            plain = await self._plain_message(update)
+            if plain is not None:
+                run.append((update, plain))
+                continue
+            if not await self._process_run(run) or not await self._process_reliably(update):
+                return False
+            run = []
+            self._offset = update.update_id + 1
+        return await self._process_run(run)
+
+    async def _plain_message(self, update: Update) -> Incoming | None:
+        if update.message is None:
+            return None
+        events = await self._from_message(update.message, EventKind.MESSAGE)
+        return events[0] if len(events) == 1 and is_plain_message(events[0]) else None
+
+    async def _process_run(self, run: Sequence[tuple[Update, Incoming]]) -> bool:
+        """Plain messages together (`App.handle_batch`); if the batch fails, one by one as usual,
+        where a message the batch did commit is recognised and skipped."""
+        if len(run) > 1:
+            try:
+                await self.app.handle_batch([event for _, event in run])
+            except Exception as exc:
+                log.warning("a batch of %d messages failed (%r); taking them one by one", len(run), exc)
+            else:
+                self.processed_updates += len(run)
+                self._offset = run[-1][0].update_id + 1
+                return True
+        for update, _ in run:
+            if self._stopping.is_set() or not await self._process_reliably(update):
+                return False
+            self._offset = update.update_id + 1
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

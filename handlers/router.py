@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from handlers.context import CommandError, Context
-from handlers.events import EventKind
+from handlers.events import EventKind, Incoming
 from handlers.i18n import _
 from handlers.permissions import PERMISSIONS, may_run
 from storage.stations import get_station_by_code
@@ -71,6 +71,12 @@ def parse_command(text: str) -> ParsedCommand | None:
         return None
     raw_args = text.strip()[match.end() :].strip()
     return ParsedCommand(name=match.group(1).lower(), addressee=match.group(2), raw_args=raw_args)
+
+
+def is_plain_message(event: Incoming) -> bool:
+    """A new message that is no command: what a residents group sends all day, and what may be
+    handled in batches (it changes nothing that a later event of the batch reads first)."""
+    return event.kind is EventKind.MESSAGE and event.message_id is not None and parse_command(event.text) is None
 
 
 class Router:

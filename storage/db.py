@@ -1,6 +1,7 @@
 """Engine, sessions and schema upgrades.
 
-SQLite gets WAL and a busy timeout so the console, the bot and an export can share one file;
+SQLite gets WAL and a busy timeout so the console, the bot and an export can share one file, and
+runs on the event loop's thread (`storage.sqlite_inline`): its statements are cheaper than a hop;
 any SQLAlchemy async URL (e.g. postgresql+asyncpg://…) works through LIAISON_DATABASE_URL.
 """
 
@@ -16,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.sqlite_inline import inline_connector
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,7 +51,7 @@ def _ensure_sqlite_dir(url: str) -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=0")  # waiting for a lock is `sqlite_inline`'s, off the loop
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -58,7 +61,7 @@ def create_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        engine = create_async_engine(url, connect_args={"async_creator_fn": inline_connector(busy_timeout=10.0)})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
