@@ -15,7 +15,7 @@ from handlers.transport import Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, Item, Outbox
+from storage.models import Account, Item, Outbox, new_row
 
 
 async def to_chat(
@@ -50,7 +50,8 @@ async def to_chat(
     if current != chat_id:
         # The chat moved (supergroup / room upgrade): a reply can't point into the old chat.
         chat_id, reply_to, thread_id = current, None, None
-    row = Outbox(
+    row = new_row(
+        Outbox,
         key=key,
         purpose=purpose,
         platform=platform,
@@ -97,7 +98,8 @@ async def to_person(
     account = await preferred_account(session=session, person_id=person_id)
     if account is None:
         return None, False
-    row = Outbox(
+    row = new_row(
+        Outbox,
         key=key,
         purpose=purpose,
         platform=account.platform,

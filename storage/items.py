@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Item, ItemEvent, ItemStatus, Message, Station
+from storage.models import Item, ItemEvent, ItemStatus, Message, Station, new_row
 
 
 def create_item(
@@ -32,7 +32,8 @@ def create_item(
     number = station.next_item_number
     station.next_item_number = number + 1
     session.add(station)
-    item = Item(
+    item = new_row(
+        Item,
         station_id=station.id or 0,
         number=number,
         tag=tag,
@@ -62,7 +63,8 @@ def add_event(
     now: datetime,
 ) -> ItemEvent:
     """Append to an item's history (written at the next flush; the item may be new itself)."""
-    event = ItemEvent(
+    event = new_row(
+        ItemEvent,
         item=item, actor_id=actor_id, at=now, kind=kind, from_status=from_status, to_status=to_status, note=note,
     )
     session.add(event)

@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Direction, Message
+from storage.models import Direction, Message, new_row
 
 
 async def get_message(*, session: AsyncSession, platform: str, chat_id: str, message_id: str) -> Message | None:
@@ -49,7 +49,8 @@ def add_incoming(
 ) -> Message:
     """Stage a message seen for the first time (the caller checked it is new); written at the next flush,
     so a batch of messages costs one flush, not one each."""
-    row = Message(
+    row = new_row(
+        Message,
         platform=platform,
         chat_id=chat_id,
         message_id=message_id,
@@ -77,7 +78,8 @@ def record_outgoing(
     outbox_id: int | None,
     now: datetime,
 ) -> Message:
-    row = Message(
+    row = new_row(
+        Message,
         platform=platform,
         chat_id=chat_id,
         message_id=message_id,
