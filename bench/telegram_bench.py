@@ -132,6 +132,10 @@ class StubCore:
         transport = self.transports[incoming.platform]
         await transport.send(Outgoing(text=incoming.text, chat_id=incoming.chat_id, reply_to=incoming.message_id))
 
+    async def handle_batch(self, events: list[Any]) -> None:
+        for incoming in events:
+            await self.handle(incoming)
+
 
 class AdapterOnly:
     """`TelegramTransport` in front of `StubCore`: PTB, the polling loop, conversion, `send`."""

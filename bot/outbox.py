@@ -32,6 +32,15 @@ BACKOFF_SECONDS = (5, 15, 60, 300, 900, 1800, 3600)
 SQLITE_BATCH = 20  # rows sent per transaction on SQLite
 
 
+def raise_if_cancelled() -> None:
+    """Honour a cancellation that was swallowed on its way through a send (seen with the HTTP
+    client stack under PTB: the task comes back from the send as if nothing happened, still
+    marked as cancelling); without this, a dispatcher told to stop would wait forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
 
@@ -71,7 +80,9 @@ class OutboxDispatcher:
         the outcomes of a batch of sends are committed together: under a backlog that is one
         commit per `SQLITE_BATCH` messages instead of one each. The price is at-least-once
         delivery over a slightly wider window: a crash after a send and before its batch's
-        commit sends that batch's messages again (never fewer).
+        commit sends that batch's messages again (never fewer). Nothing is written while a
+        batch is being sent (SQLite's write lock stays free for intake), and a row with buttons
+        or a failure is committed at once.
         """
         attempted = 0
         batch = 1 if self._lock_rows else SQLITE_BATCH
@@ -89,13 +100,30 @@ class OutboxDispatcher:
                         for row in rows:
                             if row.platform not in self._open_platforms():
                                 continue  # paused by flood control a moment ago, within this batch
-                            await self._deliver(session, row)
+                            with session.no_autoflush:  # no write (and no SQLite write lock) while sending
+                                await self._deliver(session, row)
                             attempted += 1
-                    finally:
-                        await session.commit()  # what was sent is recorded, even if a later send broke
+                            raise_if_cancelled()
+                            if row.state != OutboxState.SENT or row.buttons:
+                                # A failure may have written more (a dead letter's notice, a moved
+                                # chat), and people answer buttons at once (a press, a reaction):
+                                # the record of such a row must not wait for the batch.
+                                await session.commit()
+                    except BaseException:
+                        await self._record_before_leaving(session)
+                        raise
+                    await session.commit()
                     if len(rows) < batch and not self._lock_rows:
                         return attempted  # a short batch was everything due: spare the empty query
         return attempted
+
+    async def _record_before_leaving(self, session: AsyncSession) -> None:
+        """Commit what was sent before a batch was interrupted (cancelled at shutdown, or a bug),
+        so it is not sent again; the interruption itself must not be masked by a failed commit."""
+        try:
+            await session.commit()
+        except Exception:
+            log.exception("could not record an interrupted batch of sends; they may be sent again")
 
     async def _deliver(self, session: AsyncSession, row: Outbox) -> None:
         transport = self.transports[row.platform]
@@ -143,7 +171,6 @@ class OutboxDispatcher:
             )
         if row.state == OutboxState.PENDING and row.attempts >= self.max_attempts:
             await self._die(session, row, row.last_error or "too many attempts", "exhausted")
-        session.add(row)
 
     def _retry_at(self, row: Outbox, error: str, when: datetime) -> None:
         row.last_error = error
@@ -182,6 +209,7 @@ class OutboxDispatcher:
                 await self.drain()
             except Exception:
                 log.exception("outbox drain failed; retrying")
+            raise_if_cancelled()
             timeout = idle_seconds
             async with self.sessions() as session:
                 next_due = await outbox_repo.next_due_at(session=session)

@@ -126,10 +126,13 @@ class Context:
         self._replies += 1
         incoming = self.incoming
         # Two presses on one bot message are two events: the press id tells them apart.
+        # Without a message id (a membership change) the platform's own time of the event stays
+        # the same when the event is delivered again, so a redelivery is answered once.
+        happened = incoming.timestamp or self.now()
         anchor = (
             (incoming.press_id if incoming.kind is EventKind.BUTTON and incoming.press_id else None)
             or incoming.message_id
-            or f"t{int(self.now().timestamp() * 1000)}"
+            or f"t{int(happened.timestamp() * 1000)}"
         )
         key = f"reply:{incoming.platform}:{incoming.chat_id}:{anchor}:{incoming.kind}:{self._replies}"
         await outbox.to_chat(

@@ -279,13 +279,13 @@ RowT = TypeVar("RowT", bound=SQLModel)
 
 
 @cache
-def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Any, Any], ...]:
-    """(name, default, default_factory) of every optional field of a table model."""
-    return tuple(
-        (name, field.default, field.default_factory)
-        for name, field in model.model_fields.items()
-        if not field.is_required()
+def _fields(model: type[SQLModel]) -> tuple[frozenset[str], tuple[tuple[str, Any, Any], ...]]:
+    """A table model's field names, and (name, default, default_factory) of its optional fields."""
+    fields = model.model_fields
+    optional = tuple(
+        (name, field.default, field.default_factory) for name, field in fields.items() if not field.is_required()
     )
+    return frozenset(fields), optional
 
 
 def new_row(model: type[RowT], **values: Any) -> RowT:
@@ -299,15 +299,16 @@ def new_row(model: type[RowT], **values: Any) -> RowT:
     """
     row: RowT = manager_of_class(model).new_instance()
     relationships = model.__sqlmodel_relationships__
+    names, optional = _fields(model)
     data = row.__dict__
-    for name, default, factory in _defaults(model):
+    for name, default, factory in optional:
         if name not in values:
             data[name] = factory() if factory is not None else default
     given = set()
     for name, value in values.items():
         if name in relationships:
             continue
-        if name not in model.model_fields:
+        if name not in names:
             raise TypeError(f"{model.__name__} has no field {name!r}")
         data[name] = value
         given.add(name)

@@ -315,24 +315,28 @@ async def test_database_trouble_is_retried_and_a_poisonous_update_skipped(
     try:
         await set_up_station(bot, world)
         assert bot.app is not None
-        real_handle = bot.app.handle
+        real_dispatch = bot.app.router.dispatch
         calls: list[str] = []
 
-        async def troubled(incoming):  # type: ignore[no-untyped-def]
-            calls.append(incoming.text)
-            if "路灯" in incoming.text and calls.count(incoming.text) <= 4:
+        async def troubled(ctx):  # type: ignore[no-untyped-def]
+            text = ctx.incoming.text
+            calls.append(text)
+            if "路灯" in text and calls.count(text) <= 4:
                 raise OSError("database is locked")  # infrastructure: retried as long as it takes
-            if "毒" in incoming.text:
+            if "毒" in text:
                 raise ValueError("a bug this message triggers")  # a bug: a few tries, then skipped
-            await real_handle(incoming)
+            await real_dispatch(ctx)
 
-        bot.app.handle = troubled  # type: ignore[method-assign]
+        bot.app.router.dispatch = troubled  # type: ignore[method-assign]
+        # Posted together, the three arrive in one getUpdates answer: they are tried as one batch,
+        # which the database trouble fails, and then one by one.
         lamp = fake_tg.text(world.residents, world.alice, "#建议 路灯坏了")
         poison = fake_tg.text(world.residents, world.bob, "#建议 毒")
         after = fake_tg.text(world.residents, world.bob, "#建议 垃圾桶满了")
         assert "#1" in (await bot.reply_to(lamp))["text"]
         assert "#2" in (await bot.reply_to(after))["text"]
         await bot.processed(after)
+        assert "a batch of 3 messages failed" in caplog.text
         assert calls.count("#建议 路灯坏了") == 5, "retried past the bug budget: database trouble is no bug"
         assert calls.count("#建议 毒") == 3
         assert [i.text for i in await items(bot)] == ["路灯坏了", "垃圾桶满了"]
