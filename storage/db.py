@@ -13,9 +13,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.sqlite_inline import inline_connector
@@ -67,7 +69,38 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
+class SQLiteSession(SQLModelSession):
+    """A session that numbers its new rows itself before a flush (see `_number_new_rows`)."""
+
+
+@event.listens_for(SQLiteSession, "before_flush")
+def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """Give new rows their ids before they are inserted, so a flush writes each table with one
+    `executemany` instead of one INSERT … RETURNING a row.
+
+    SQLAlchemy can batch an insert on SQLite only when it need not read the ids back (SQLite
+    cannot promise RETURNING's order for a multi-row insert). SQLite itself gives a new row
+    max(id) + 1, and so do we: first a no-op write takes the database's write lock, so no other
+    connection can insert until this transaction ends, then each table's max(id) is read once.
+    """
+    fresh: dict[type, list[Any]] = {}
+    for row in session.new:
+        if getattr(row, "id", 0) is None:
+            fresh.setdefault(type(row), []).append(row)
+    if not fresh:
+        return
+    connection = session.connection()
+    connection.exec_driver_sql("UPDATE kvstate SET key = key WHERE 0")  # take the write lock
+    for model, rows in fresh.items():
+        table = model.__table__  # type: ignore[attr-defined]
+        highest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+        for number, row in enumerate(rows, start=highest + 1):
+            row.id = number
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    if engine.dialect.name == "sqlite":
+        return async_sessionmaker(engine, class_=AsyncSession, sync_session_class=SQLiteSession, expire_on_commit=False)
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
