@@ -31,7 +31,8 @@ def create_item(
     """
     number = station.next_item_number
     station.next_item_number = number + 1
-    session.add(station)
+    if station not in session:  # loaded elsewhere; one of this session's own is tracked already
+        session.add(station)
     item = new_row(
         Item,
         station_id=station.id or 0,

@@ -62,7 +62,8 @@ async def ensure_account(
         account.username = username
     if touch and (account.last_seen_at is None or now - account.last_seen_at >= LAST_SEEN_PRECISION):
         account.last_seen_at = now  # coarse on purpose: one UPDATE per person per window, not per message
-    session.add(account)
+    if account not in session:  # loaded elsewhere; one of this session's own is tracked already
+        session.add(account)
     return account
 
 
