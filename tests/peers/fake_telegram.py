@@ -312,6 +312,8 @@ class FakeTelegram:
         """Messages the bot sent successfully (to ``chat_id`` if given), in order."""
         out = []
         for call in self.calls_of("sendMessage"):
+            if call.result is None:
+                continue  # failed, or still being answered (calls are recorded as they arrive)
             if call.ok and (chat_id is None or call.result["chat"]["id"] == chat_id):
                 out.append(self.message(call.result["chat"]["id"], call.result["message_id"]))
         return out
