@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from bot.app import App
 from handlers import outbox
 from handlers.clock import ManualClock
 from handlers.transport import ChatMoved, RetryLater, Undeliverable
-from storage.models import ChatBinding, Message, Outbox, OutboxState
-from tests.harness import ChatDriver, FakeTransport
+from storage.models import Account, ChatBinding, Message, Outbox, OutboxState
+from tests.harness import ChatDriver, FakeTransport, rows
 
 
 async def enqueue(app: App, key: str, chat_id: str = "lianxi", text: str = "hello") -> None:
@@ -125,3 +127,66 @@ async def test_flood_control_pauses_the_platform_and_keeps_order(
     await app.advance_to(clock.now() + timedelta(seconds=10))
     assert [d.text for d in transport.sent] == ["m0", "m1", "m2"]
 
+
+
+class HeldTransport(FakeTransport):
+    """A transport whose sends from the `hold_from`-th on wait until released; optionally it
+    swallows one cancellation the way an HTTP client stack can (the send returns as if nothing
+    happened)."""
+
+    def __init__(self, *, hold_from: int = 1, swallow_cancel: bool = False) -> None:
+        super().__init__()
+        self.calls = 0
+        self.hold_from = hold_from
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.swallow_cancel = swallow_cancel
+
+    async def send(self, message):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls >= self.hold_from:
+            self.entered.set()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                if not self.swallow_cancel:
+                    raise
+                self.swallow_cancel = False
+        return await super().send(message)
+
+
+async def test_a_batch_being_sent_holds_no_write_lock(chat: ChatDriver, app: App) -> None:
+    """While the dispatcher waits on the platform, intake must be able to commit at once, even
+    when the batch already sent something and reads more (a direct message's account)."""
+    await chat.say("li", "dm:li", "/whoami")  # li has an account, so a DM can be addressed
+    [li] = [a for a in await rows(app, Account) if a.user_id == "li"]
+    held = HeldTransport(hold_from=2)
+    app.add_transport(held)
+    await enqueue(app, "group first")
+    async with app.sessions() as session:
+        await outbox.to_person(
+            session=session, key="dm second", purpose="test", person_id=li.person_id, text="私信", now=app.clock.now()
+        )
+        await session.commit()
+    dispatcher = asyncio.create_task(app.outbox.drain())
+    await asyncio.wait_for(held.entered.wait(), 5)
+    started = asyncio.get_running_loop().time()
+    await enqueue(app, "written meanwhile")
+    assert asyncio.get_running_loop().time() - started < 1, "the intake write waited for the dispatcher"
+    held.release.set()
+    await dispatcher
+    await app.outbox.drain()
+    assert [d.text for d in held.sent] == ["hello", "私信", "hello"]
+
+
+async def test_a_stopped_dispatcher_stops_even_if_a_send_swallowed_the_cancellation(app: App) -> None:
+    held = HeldTransport(swallow_cancel=True)
+    app.add_transport(held)
+    await enqueue(app, "k")
+    dispatcher = asyncio.create_task(app.outbox.run_forever(idle_seconds=0.05))
+    await asyncio.wait_for(held.entered.wait(), 5)
+    dispatcher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(dispatcher, 5)
+    row = await the_row(app, "k")
+    assert row.state == OutboxState.SENT, "what was sent before stopping is recorded, not sent again"
