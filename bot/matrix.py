@@ -49,6 +49,7 @@ from nio.api import Api
 
 from handlers import membership
 from handlers.events import ChatType, EventKind, Incoming, UserRef
+from handlers.router import is_plain_message
 from handlers.transport import Outgoing, RetryLater, Sent, Undeliverable
 from storage import kv
 from storage import messages as messages_repo
@@ -175,6 +176,7 @@ class MatrixTransport:
         self.batches = 0
         self._seen = _Seen()
         self._failures: dict[str, int] = {}
+        self.batched_events = 0  # messages handled in runs (App.handle_batch), for tests and the bench
         self._decided_invites: set[str] = set()
         self._warned_encrypted: set[str] = set()
         self._presses: OrderedDict[str, tuple[str, str]] = OrderedDict()  # press id -> (sender, bot msg)
@@ -369,8 +371,7 @@ class MatrixTransport:
                 events = [ev.source for ev in info.timeline.events]
                 if info.timeline.limited and info.timeline.prev_batch and since:
                     events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
-                for event in self._after_own_join(events):
-                    await self._on_event(room_id, event)
+                await self._on_events(room_id, self._after_own_join(events))
 
     def _after_own_join(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A room the bot just joined comes with its recent history: only what follows the join is news."""
@@ -403,6 +404,53 @@ class MatrixTransport:
         if older:
             log.info("matrix: filled a gap of %d events in %s", len(older), room_id)
         return list(reversed(older))
+
+    async def _on_events(self, room_id: str, events: list[dict[str, Any]]) -> None:
+        """A room's new events in order: each run of plain messages in one transaction
+        (`App.handle_batch`), anything else alone. A run that fails is taken event by event."""
+        run: list[tuple[dict[str, Any], Incoming]] = []
+        for event in events:
+            plain = self._plain_message(room_id, event)
+            if plain is not None:
+                run.append((event, plain))
+                continue
+            await self._on_run(room_id, run)
+            run = []
+            await self._on_event(room_id, event)
+        await self._on_run(room_id, run)
+
+    async def _on_run(self, room_id: str, run: list[tuple[dict[str, Any], Incoming]]) -> None:
+        if len(run) > 1:
+            try:
+                await self.app.handle_batch([incoming for _, incoming in run])
+            except Exception as exc:
+                log.warning("matrix: a batch of %d messages in %s failed (%r); taking them one by one", len(run),
+                            room_id, exc)
+            else:
+                self.batched_events += len(run)
+                for event, _ in run:
+                    self._failures.pop(event["event_id"], None)
+                    self._seen.add(event["event_id"])
+                return
+        for event, _ in run:
+            await self._on_event(room_id, event)
+
+    def _plain_message(self, room_id: str, event: dict[str, Any]) -> Incoming | None:
+        """The event as a new plain message (no command, edit, reply or notice), else None."""
+        event_id = event.get("event_id")
+        if event.get("type") != "m.room.message" or event.get("sender") == self.user_id:
+            return None
+        if not event_id or event_id in self._seen:
+            return None
+        content = event.get("content") or {}
+        relates = content.get("m.relates_to") or {}
+        if content.get("msgtype") == "m.notice" or (isinstance(relates, dict) and relates.get("rel_type") == "m.replace"):
+            return None
+        reply_to, thread_id = relations(content)
+        if reply_to:
+            return None  # a reply may name a button (the fallback for reactions): it goes alone
+        incoming = self._message_incoming(room_id, event, content, str(content.get("body", "")), None, thread_id)
+        return incoming if is_plain_message(incoming) else None
 
     async def _on_event(self, room_id: str, event: dict[str, Any]) -> None:
         event_id = event.get("event_id")
@@ -492,20 +540,29 @@ class MatrixTransport:
             if data is not None:  # a text reply naming a button: the fallback for reactions
                 await self._press(room_id, event, target=reply_to, data=data, label=text.strip())
                 return
+        await self._handle(self._message_incoming(room_id, event, content, text, reply_to, thread_id))
+
+    def _message_incoming(
+        self,
+        room_id: str,
+        event: dict[str, Any],
+        content: dict[str, Any],
+        text: str,
+        reply_to: str | None,
+        thread_id: str | None,
+    ) -> Incoming:
         mentioned = (content.get("m.mentions") or {}).get("user_ids") or []
         mentions = [self._user(room_id, uid) for uid in mentioned if isinstance(uid, str) and uid != self.user_id]
-        await self._handle(
-            self._incoming(
-                room_id,
-                event,
-                EventKind.MESSAGE,
-                message_id=event["event_id"],
-                text=text,
-                reply_to=reply_to,
-                thread_id=thread_id,
-                mentions=mentions,
-                mentions_bot=self.user_id in mentioned or self.user_id in text,
-            )
+        return self._incoming(
+            room_id,
+            event,
+            EventKind.MESSAGE,
+            message_id=event["event_id"],
+            text=text,
+            reply_to=reply_to,
+            thread_id=thread_id,
+            mentions=mentions,
+            mentions_bot=self.user_id in mentioned or self.user_id in text,
         )
 
     async def _on_reaction(self, room_id: str, event: dict[str, Any], content: dict[str, Any]) -> None:

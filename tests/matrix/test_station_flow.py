@@ -151,6 +151,7 @@ async def test_bot_down_while_residents_post_30_messages_makes_exactly_one_item_
         what="an ack per tagged message",
     )
     assert len(acks) == len(tagged)
+    assert bot.transport is not None and bot.transport.batched_events >= 2, "the backlog went through batches"
     made = await items(bot)
     assert sorted(item.text for item in made) == sorted(tagged)
     assert sorted(item.number for item in made) == list(range(1, len(tagged) + 1))
