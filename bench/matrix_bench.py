@@ -35,7 +35,7 @@ from storage.models import Item
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.conftest import new_user, register_bot
 from tests.matrix.residents import Resident
-from tests.matrix.test_station_flow import joined, reply_to
+from tests.matrix.test_station_flow import reply_to
 from tests.peers.synapse import SynapseServer
 
 
@@ -131,7 +131,7 @@ async def main(args: argparse.Namespace) -> None:
         for resident in residents:
             await resident.wait_for_invite(room)
             await resident.join(room)
-        await joined(admin, room, user_id)
+        await admin.wait_for_join(room, user_id)
         for text in ("!station add bench 基准测试站", "!bind bench"):
             sent = await admin.say(room, text)
             await admin.wait_for(reply_to(user_id, sent), room)
@@ -145,7 +145,7 @@ async def main(args: argparse.Namespace) -> None:
         # Baseline echo bot round trip in its own room.
         echo_id = await echo.start()
         echo_room = await admin.create_room(invite=[echo_id])
-        await joined(admin, echo_room, echo_id)
+        await admin.wait_for_join(echo_room, echo_id)
         echo_times = await round_trips(admin, echo_room, echo_id, args.round_trips, "echo")
         await echo.stop()
 

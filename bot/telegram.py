@@ -60,7 +60,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, TypeHandler
 
 from handlers.events import ChatType, EventKind, Incoming, UserRef
-from handlers.router import is_plain_message
+from handlers.router import is_plain_message, parse_command
 from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
 
 if TYPE_CHECKING:
@@ -449,9 +449,10 @@ class TelegramTransport:
         return await self._process_run(run)
 
     async def _plain_message(self, update: Update) -> Incoming | None:
-        if update.message is None:
-            return None
-        events = await self._from_message(update.message, EventKind.MESSAGE)
+        message = update.message
+        if message is None or parse_command(message.text or message.caption or "") is not None:
+            return None  # a command goes through `process` alone; no need to convert it twice
+        events = await self._from_message(message, EventKind.MESSAGE)
         return events[0] if len(events) == 1 and is_plain_message(events[0]) else None
 
     async def _process_run(self, run: Sequence[tuple[Update, Incoming]]) -> bool:

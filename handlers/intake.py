@@ -146,7 +146,12 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
 
 async def on_message(ctx: Context) -> bool:
     """A plain message: make an item when it carries a tag or mentions the bot."""
-    if ctx.message is None or not intake_allowed_here(ctx):
+    return ctx.message is not None and await _take_in(ctx)
+
+
+async def _take_in(ctx: Context) -> bool:
+    """Make the item the message's text asks for, where items may come from; False if none."""
+    if not intake_allowed_here(ctx):
         return False
     tagged = parse_intake(ctx, ctx.incoming.text)
     if tagged is None:
@@ -166,13 +171,7 @@ async def on_edit(ctx: Context) -> bool:
     ctx.session.add(message)
     item = await items_repo.get_item_by_source(session=ctx.session, source_message_id=message.id or 0)
     if item is None:
-        if not intake_allowed_here(ctx):
-            return False
-        tagged = parse_intake(ctx, ctx.incoming.text)
-        if tagged is None:
-            return False
-        await create_from_message(ctx, tagged)
-        return True
+        return await _take_in(ctx)
     if parse_command(ctx.incoming.text) is not None:
         return True  # an item's text turned into a command: keep the item as it was
     tagged = find_tag(ctx.incoming.text, _tags_for(await ctx.session.get(Station, item.station_id)), _bot_names(ctx))

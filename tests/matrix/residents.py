@@ -108,6 +108,18 @@ class Resident:
                 raise AssertionError(f"{self.user_id}: no {what} ({len(found)}/{count}) in {within}s; last seen {seen}")
             await self.sync(timeout_ms=int(min(remaining, 2.0) * 1000))
 
+    async def wait_for_join(self, room_id: str, member: str) -> None:
+        """Sync until `member` is seen joining `room_id`."""
+        await self.wait_for(
+            lambda ev: (
+                ev.get("type") == "m.room.member"
+                and ev.get("state_key") == member
+                and ev["content"].get("membership") == "join"
+            ),
+            room_id,
+            what=f"{member} joining",
+        )
+
     async def wait_for_invite(self, room_id: str | None = None, within: float = 15.0) -> str:
         deadline = time.monotonic() + within
         while True:

@@ -321,7 +321,7 @@ async def test_a_known_resident_can_open_a_direct_chat_a_stranger_cannot(
 
     theirs = await stranger.create_room(invite=[bot.user_id], is_direct=True)
     dm = await resident.create_room(invite=[bot.user_id], is_direct=True)
-    await joined_by(resident, dm, bot.user_id)
+    await resident.wait_for_join(dm, bot.user_id)
     await resident.say(dm, "私信")
     await resident.wait_for(bot_notice(bot.user_id, "echo (private): 私信"), dm)
     await stranger.wait_for(
@@ -336,16 +336,6 @@ async def test_a_known_resident_can_open_a_direct_chat_a_stranger_cannot(
     assert bot.transport is not None and dm in bot.transport.direct.get(resident.user_id, [])
 
 
-async def joined_by(user: Resident, room: str, member: str) -> None:
-    await user.wait_for(
-        lambda ev: (
-            ev.get("type") == "m.room.member"
-            and ev.get("state_key") == member
-            and ev["content"].get("membership") == "join"
-        ),
-        room,
-        what=f"{member} joining",
-    )
 
 
 async def test_retried_send_with_the_same_transaction_id_posts_once(make_bot: MakeBot, matrix_users: MakeUser) -> None:

@@ -11,7 +11,7 @@ from storage.models import Item, Outbox, OutboxState
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.conftest import new_user, register_bot
 from tests.matrix.residents import Event
-from tests.matrix.test_station_flow import command, joined
+from tests.matrix.test_station_flow import command
 from tests.peers.synapse import SynapseServer
 
 REPORTS = 12
@@ -37,7 +37,7 @@ async def test_default_rate_limits_back_off_and_lose_nothing(
         room = await admin.create_room(invite=[bot.user_id, alice.user_id])
         await alice.wait_for_invite(room)
         await alice.join(room)
-        await joined(admin, room, bot.user_id)
+        await admin.wait_for_join(room, bot.user_id)
         await command(admin, room, bot, "!station add lianxi 濂溪社区联络站")
         await command(admin, room, bot, "!bind lianxi")
 

@@ -8,7 +8,7 @@ from bot.cli import serve_all
 from bot.settings import load_settings
 from tests.matrix.conftest import register_bot
 from tests.matrix.residents import MakeUser
-from tests.matrix.test_station_flow import joined, reply_to
+from tests.matrix.test_station_flow import reply_to
 from tests.peers.synapse import SynapseServer
 
 
@@ -28,7 +28,7 @@ async def test_run_serves_matrix_when_the_homeserver_is_set(
     running = asyncio.create_task(serve_all(settings, stop=stop))
     try:
         room = await admin.create_room(invite=[user_id])
-        await joined(admin, room, user_id)
+        await admin.wait_for_join(room, user_id)
         sent = await admin.say(room, "!station add lianxi 濂溪社区联络站")
         [answer] = await admin.wait_for(reply_to(user_id, sent), room, what="the answer")
         assert "lianxi" in answer["content"]["body"]

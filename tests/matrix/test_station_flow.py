@@ -49,16 +49,6 @@ async def bindings(bot: BotRunner) -> list[ChatBinding]:
         return list((await session.exec(select(ChatBinding).order_by(col(ChatBinding.id)))).all())
 
 
-async def joined(user: Resident, room: str, member: str) -> None:
-    await user.wait_for(
-        lambda ev: (
-            ev.get("type") == "m.room.member"
-            and ev.get("state_key") == member
-            and ev["content"].get("membership") == "join"
-        ),
-        room,
-        what=f"{member} joining",
-    )
 
 
 async def station_with_rooms(
@@ -72,7 +62,7 @@ async def station_with_rooms(
     for member in (zhang, li, alice):
         await member.wait_for_invite(room)
         await member.join(room)
-    await joined(admin, room, bot.user_id)
+    await admin.wait_for_join(room, bot.user_id)
     await command(admin, room, bot, "!station add lianxi 濂溪社区联络站")
     bound = await command(admin, room, bot, "!bind lianxi")
     assert "lianxi" in bound["content"]["body"] or "濂溪" in bound["content"]["body"]
@@ -179,7 +169,7 @@ async def test_strangers_invite_is_declined_and_a_liaisons_is_accepted(
     )
     zhang = people["zhang"]
     staff = await zhang.create_room(invite=[bot.user_id], name="工作群")
-    await joined(zhang, staff, bot.user_id)
+    await zhang.wait_for_join(staff, bot.user_id)
     [welcome] = await zhang.wait_for(
         lambda ev: ev.get("sender") == bot.user_id and "/bind" in str(ev.get("content", {}).get("body", "")),
         staff,
@@ -195,7 +185,7 @@ async def test_kick_deactivates_the_binding_and_tells_the_staff_room(make_bot: M
     bot, people, room = await station_with_rooms(make_bot, matrix_users)
     zhang, admin = people["zhang"], people["admin"]
     staff = await zhang.create_room(invite=[bot.user_id], name="工作群")
-    await joined(zhang, staff, bot.user_id)
+    await zhang.wait_for_join(staff, bot.user_id)
     await command(zhang, staff, bot, "!bind lianxi staff")
 
     kicked = await admin.client.room_kick(room, bot.user_id, reason="test")
@@ -223,7 +213,7 @@ async def test_room_upgrade_moves_the_binding_to_the_new_room(make_bot: MakeBot,
     await admin.invite(new_room, bot.user_id)
     await alice.wait_for_invite(new_room)
     await alice.join(new_room)
-    await joined(alice, new_room, bot.user_id)
+    await alice.wait_for_join(new_room, bot.user_id)
     for _attempt in range(100):
         if [b.chat_id for b in await bindings(bot) if b.active] == [new_room]:
             break
