@@ -52,12 +52,16 @@ class BotRunner:
         ]
         return self
 
-    async def stop(self) -> None:
-        """Stop syncing (finishing the batch in hand) and sending, then close everything."""
+    async def stop_syncing(self) -> None:
+        """Stop the sync loop after the batch in hand (its position stored); the outbox keeps sending."""
         if self.transport is not None:
             self.transport.stop()
         if self._tasks:
             await asyncio.wait_for(self._tasks[0], timeout=30)
+
+    async def stop(self) -> None:
+        """Stop syncing (finishing the batch in hand) and sending, then close everything."""
+        await self.stop_syncing()
         if len(self._tasks) > 1 and self.app is not None:
             # Cancel the outbox between drains, never inside one: a transaction cut in half would keep
             # SQLite's write lock in a connection that dispose() cannot close, stalling the restart.
