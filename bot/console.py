@@ -235,6 +235,9 @@ class ConsoleTransport:
         self.emit(Shown(number, chat, message.text, _reply_ref(message.reply_to), [b.label for b in message.buttons]))
         return Sent(message_id=str(number), chat_id=chat)
 
+    def held_chats(self) -> frozenset[str]:
+        return frozenset()  # the console has no flood limits
+
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """A private answer to a press shows in the presser's DM (`press_id` is the presser's name)."""
         chat = DM_PREFIX + (press_id or "unknown")

@@ -839,6 +839,10 @@ class MatrixTransport:
             raise Undeliverable(str(resp), code="dm_failed" if dm else code.removeprefix("M_").lower())
         raise RetryLater(str(resp))
 
+    def held_chats(self) -> frozenset[str]:
+        """Synapse limits a sender, not a room: its 429s pause the whole platform (see the outbox)."""
+        return frozenset()
+
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """Matrix has no private answers: reply in the room under the pressed message, mentioning the presser."""
         sender, target = self._presses.get(press_id or "", ("", ""))

@@ -30,6 +30,7 @@ DeadHook = Callable[[AsyncSession, Outbox, str], Awaitable[None]]
 
 BACKOFF_SECONDS = (5, 15, 60, 300, 900, 1800, 3600)
 SQLITE_BATCH = 20  # rows sent per transaction on SQLite
+HELD_RECHECK_SECONDS = 1.0  # how often chats held by their flood limit are looked at again
 
 
 def raise_if_cancelled() -> None:
@@ -72,6 +73,9 @@ class OutboxDispatcher:
         now = self.clock.now()
         return [name for name in self.transports if self._paused_until.get(name, now) <= now]
 
+    def _held_chats(self) -> dict[str, frozenset[str]]:
+        return {name: transport.held_chats() for name, transport in self.transports.items()}
+
     async def drain(self, *, limit: int = 1000) -> int:
         """Send every row due now (in due order); returns how many rows were attempted.
 
@@ -83,6 +87,9 @@ class OutboxDispatcher:
         commit sends that batch's messages again (never fewer). Nothing is written while a
         batch is being sent (SQLite's write lock stays free for intake), and a row with buttons
         or a failure is committed at once.
+
+        A chat whose flood limit is spent (`Transport.held_chats`) is passed over: its rows stay
+        pending, in order, for a later drain, and every other chat's rows go meanwhile.
         """
         attempted = 0
         batch = 1 if self._lock_rows else SQLITE_BATCH
@@ -91,15 +98,22 @@ class OutboxDispatcher:
                 async with self.sessions() as session:
                     rows = await outbox_repo.due_rows(
                         session=session, now=self.clock.now(), platforms=self._open_platforms(),
-                        limit=batch, lock=self._lock_rows,
+                        limit=batch, lock=self._lock_rows, held=self._held_chats(),
                     )
                     if not rows:
                         await session.commit()
                         return attempted
+                    passed_over: set[tuple[str, str | None]] = set()
                     try:
                         for row in rows:
                             if row.platform not in self._open_platforms():
                                 continue  # paused by flood control a moment ago, within this batch
+                            chat = (row.platform, row.chat_id)
+                            if chat in passed_over or (
+                                row.chat_id is not None and row.chat_id in self.transports[row.platform].held_chats()
+                            ):
+                                passed_over.add(chat)  # its later rows too: a chat's messages keep their order
+                                continue
                             with session.no_autoflush:  # no write (and no SQLite write lock) while sending
                                 await self._deliver(session, row)
                             attempted += 1
@@ -211,10 +225,13 @@ class OutboxDispatcher:
                 log.exception("outbox drain failed; retrying")
             raise_if_cancelled()
             timeout = idle_seconds
+            held = self._held_chats()
             async with self.sessions() as session:
-                next_due = await outbox_repo.next_due_at(session=session)
+                next_due = await outbox_repo.next_due_at(session=session, held=held)
             if next_due is not None:
                 timeout = max(0.05, min(idle_seconds, (next_due - self.clock.now()).total_seconds()))
+            if any(held.values()):
+                timeout = min(timeout, HELD_RECHECK_SECONDS)  # a held chat may post again soon
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=timeout)
             except TimeoutError:

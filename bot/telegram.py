@@ -7,7 +7,9 @@ semantics:
 - an update is confirmed to Telegram (the getUpdates offset moves, or the webhook answers 2xx)
   only after the core committed it, so a crash means redelivery, which the core recognises;
 - flood control goes through PTB's `AIORateLimiter`; a 429 that outlives its retries becomes
-  `RetryLater(retry_after)`, so the outbox row stays pending until Telegram accepts it;
+  `RetryLater(retry_after)`, so the outbox row stays pending until Telegram accepts it; a group
+  whose 20 messages a minute are spent is reported as held (`held_chats`), so the outbox sends
+  other chats' rows instead of waiting in the limiter;
 - Telegram errors become the core's transport errors (403 on a DM -> `dm_blocked`, a migrated
   group -> `ChatMoved`, a kicked bot -> `bot_removed`).
 """
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiolimiter import AsyncLimiter
 from sqlalchemy.exc import DBAPIError
 from telegram import (
     BotCommand,
@@ -77,6 +80,8 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units
 MAX_ALERT = 200  # answerCallbackQuery text limit
 MAX_CALLBACK_DATA = 64  # bytes
+GROUP_TIME_PERIOD = 60  # seconds: Telegram allows a group `group_max_rate` bot messages per minute
+MAX_PACED_GROUPS = 512  # group buckets kept before the idle ones are forgotten (as PTB's limiter does)
 # Command menus: which commands appear where. Presentation only; who may run what is the core's table.
 MENU_LANGUAGES = {"zh": "zh_CN", "en": "en"}  # Telegram language_code -> catalog
 COMMANDS_KV_KEY = "telegram:commands:{bot_id}"
@@ -129,7 +134,7 @@ def build_application(options: TelegramOptions) -> Application:  # type: ignore[
         overall_max_rate=options.overall_max_rate,
         overall_time_period=1,
         group_max_rate=options.group_max_rate,
-        group_time_period=60,
+        group_time_period=GROUP_TIME_PERIOD,
         max_retries=options.max_retries,
     )
     return (
@@ -266,6 +271,9 @@ class TelegramTransport:
         self._webhook_secret: str | None = None
         self._webhook_lock = asyncio.Lock()
         self.processed_updates = 0
+        # The group limit as `AIORateLimiter` keeps it (the same leaky bucket, fed by the same
+        # sends), kept here too because PTB's only waits: these tell the outbox who is held.
+        self._group_pace: dict[str, AsyncLimiter] = {}
 
     @classmethod
     def from_settings(cls, app: App, settings: Settings) -> TelegramTransport:
@@ -762,10 +770,13 @@ class TelegramTransport:
             reply = ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
         thread = int(message.thread_id) if message.thread_id and message.thread_id.isdigit() else None
         pieces = split_text(message.text)
+        pace = self._pace(target)
         sent = None
         try:
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
+                if pace is not None:
+                    await pace.acquire()  # at once unless the outbox sent while the group was held
                 sent = await self.bot.send_message(
                     chat_id=int(target),
                     text=piece,
@@ -778,6 +789,24 @@ class TelegramTransport:
             raise transport_error(exc) from exc
         assert sent is not None
         return Sent(message_id=str(sent.message_id), chat_id=str(sent.chat.id))
+
+    def _pace(self, chat_id: str) -> AsyncLimiter | None:
+        """The group's bucket (Telegram limits groups, whose ids are negative); None for a user."""
+        if not chat_id.startswith("-") or not self.options.group_max_rate:
+            return None
+        pace = self._group_pace.get(chat_id)
+        if pace is None:
+            if len(self._group_pace) > MAX_PACED_GROUPS:  # forget the groups whose bucket is empty again
+                self._group_pace = {
+                    chat: limiter
+                    for chat, limiter in self._group_pace.items()
+                    if not limiter.has_capacity(limiter.max_rate)
+                }
+            pace = self._group_pace[chat_id] = AsyncLimiter(self.options.group_max_rate, GROUP_TIME_PERIOD)
+        return pace
+
+    def held_chats(self) -> frozenset[str]:
+        return frozenset(chat for chat, pace in self._group_pace.items() if not pace.has_capacity())
 
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         if press_id:

@@ -85,3 +85,10 @@ class Transport(Protocol):
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """Answer a button press privately (Telegram's callback alert); may be a no-op."""
         ...
+
+    def held_chats(self) -> frozenset[str]:
+        """Chats whose flood limit is spent right now (Telegram: 20 messages a minute in a group).
+
+        The outbox leaves their rows pending, in order, and sends other chats' meanwhile, so a
+        busy group never keeps a deputy's reminder waiting. Empty where limits are per sender."""
+        ...

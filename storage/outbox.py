@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -55,10 +56,34 @@ def stage(*, session: AsyncSession, row: Outbox) -> Outbox:
     return row
 
 
+HeldChats = Mapping[str, Collection[str]]  # platform -> chat ids its flood limits hold right now
+
+
+def _not_held(held: HeldChats) -> list[ColumnElement[bool]]:
+    """Conditions leaving out the rows of held chats (their turn comes when the chat may post);
+    direct messages (no chat id yet) are never held here."""
+    return [
+        or_(
+            col(Outbox.platform) != platform,
+            col(Outbox.chat_id).is_(None),
+            col(Outbox.chat_id).not_in(list(chats)),
+        )
+        for platform, chats in held.items()
+        if chats
+    ]
+
+
 async def due_rows(
-    *, session: AsyncSession, now: datetime, platforms: Sequence[str], limit: int = 50, lock: bool = False
+    *,
+    session: AsyncSession,
+    now: datetime,
+    platforms: Sequence[str],
+    limit: int = 50,
+    lock: bool = False,
+    held: HeldChats | None = None,
 ) -> list[Outbox]:
-    """Pending rows whose time has come, oldest first, for the platforms this process can reach.
+    """Pending rows whose time has come, oldest first, for the platforms this process can reach
+    and not for the chats in `held`.
 
     With `lock` (PostgreSQL) the rows are claimed FOR UPDATE SKIP LOCKED: another process
     draining the same database skips them until this transaction ends.
@@ -69,6 +94,7 @@ async def due_rows(
             Outbox.state == OutboxState.PENDING,
             col(Outbox.next_attempt_at) <= now,
             col(Outbox.platform).in_(list(platforms)),
+            *_not_held(held or {}),
         )
         .order_by(col(Outbox.due_at), col(Outbox.id))  # original order, even after a retry
         .limit(limit)
@@ -79,10 +105,11 @@ async def due_rows(
     return list(result.all())
 
 
-async def next_due_at(*, session: AsyncSession) -> datetime | None:
+async def next_due_at(*, session: AsyncSession, held: HeldChats | None = None) -> datetime | None:
+    """When the next row not held by a chat's flood limit falls due (None: nothing pending)."""
     result = await session.exec(
         select(Outbox.next_attempt_at)
-        .where(Outbox.state == OutboxState.PENDING)
+        .where(Outbox.state == OutboxState.PENDING, *_not_held(held or {}))
         .order_by(col(Outbox.next_attempt_at))
         .limit(1)
     )

@@ -33,6 +33,7 @@ class FakeTransport:
     sent: list[Delivered] = field(default_factory=list)
     answers: list[tuple[str, str]] = field(default_factory=list)
     fail_next: list[TransportError] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)  # chats a test declares at their flood limit
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
 
     async def send(self, message: Outgoing) -> Sent:
@@ -47,6 +48,9 @@ class FakeTransport:
 
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         self.answers.append((chat_id, text))
+
+    def held_chats(self) -> frozenset[str]:
+        return frozenset(self.held)
 
 
 class ChatDriver:

@@ -190,3 +190,62 @@ async def test_a_stopped_dispatcher_stops_even_if_a_send_swallowed_the_cancellat
         await asyncio.wait_for(dispatcher, 5)
     row = await the_row(app, "k")
     assert row.state == OutboxState.SENT, "what was sent before stopping is recorded, not sent again"
+
+
+async def test_a_held_chat_waits_in_order_while_other_chats_go(app: App, transport: FakeTransport) -> None:
+    """A group at its flood limit keeps its rows pending; everyone else's go meanwhile."""
+    for n in (1, 2, 3):
+        await enqueue(app, f"busy:{n}", chat_id="busy", text=f"busy {n}")
+    await enqueue(app, "quiet:1", chat_id="quiet", text="quiet 1")
+    transport.held.add("busy")
+    await app.settle()
+    assert [d.text for d in transport.sent] == ["quiet 1"]
+    assert {(await the_row(app, f"busy:{n}")).state for n in (1, 2, 3)} == {OutboxState.PENDING}
+    assert (await the_row(app, "busy:1")).attempts == 0, "being held is no failed attempt"
+    transport.held.clear()
+    await app.settle()
+    assert [d.text for d in transport.sent] == ["quiet 1", "busy 1", "busy 2", "busy 3"]
+
+
+class HoldingTransport(FakeTransport):
+    """Holds a chat after one of its sends and lets it go after another chat's, within one batch."""
+
+    def __init__(self, hold_after: str, release_after: str) -> None:
+        super().__init__()
+        self.hold_after = hold_after
+        self.release_after = release_after
+
+    async def send(self, message):  # type: ignore[no-untyped-def]
+        sent = await super().send(message)
+        if message.text == self.hold_after:
+            self.held.add(message.chat_id)
+        if message.text == self.release_after:
+            self.held.clear()
+        return sent
+
+
+async def test_a_chat_passed_over_in_a_batch_keeps_its_order(app: App) -> None:
+    """Once a chat's row was passed over, its later rows in the batch wait too, even if the chat
+    may post again by then: a chat's messages never overtake each other."""
+    transport = HoldingTransport(hold_after="busy 1", release_after="quiet 1")
+    app.add_transport(transport)
+    for key, chat, text in (("b1", "busy", "busy 1"), ("b2", "busy", "busy 2"), ("q1", "quiet", "quiet 1"),
+                            ("b3", "busy", "busy 3")):
+        await enqueue(app, key, chat_id=chat, text=text)
+    assert await app.outbox.drain() == 2
+    assert [d.text for d in transport.sent] == ["busy 1", "quiet 1"]
+    await app.settle()
+    assert [d.text for d in transport.sent if d.chat == "busy"] == ["busy 1", "busy 2", "busy 3"]
+
+
+async def test_a_held_chat_with_a_long_queue_does_not_starve_the_others(app: App, transport: FakeTransport) -> None:
+    """More held rows than a batch takes are left out of the query, not claimed and passed over
+    again and again (which would never reach the rows behind them)."""
+    from bot.outbox import SQLITE_BATCH
+
+    for n in range(SQLITE_BATCH + 5):
+        await enqueue(app, f"busy:{n}", chat_id="busy", text=f"busy {n}")
+    await enqueue(app, "quiet", chat_id="quiet", text="quiet")
+    transport.held.add("busy")
+    await asyncio.wait_for(app.settle(), timeout=10)
+    assert [d.text for d in transport.sent] == ["quiet"]
