@@ -238,6 +238,9 @@ class ConsoleTransport:
     def held_chats(self) -> frozenset[str]:
         return frozenset()  # the console has no flood limits
 
+    def is_held(self, chat_id: str) -> bool:
+        return False
+
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """A private answer to a press shows in the presser's DM (`press_id` is the presser's name)."""
         chat = DM_PREFIX + (press_id or "unknown")

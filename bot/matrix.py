@@ -843,6 +843,9 @@ class MatrixTransport:
         """Synapse limits a sender, not a room: its 429s pause the whole platform (see the outbox)."""
         return frozenset()
 
+    def is_held(self, chat_id: str) -> bool:
+        return False
+
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """Matrix has no private answers: reply in the room under the pressed message, mentioning the presser."""
         sender, target = self._presses.get(press_id or "", ("", ""))

@@ -110,7 +110,7 @@ class OutboxDispatcher:
                                 continue  # paused by flood control a moment ago, within this batch
                             chat = (row.platform, row.chat_id)
                             if chat in passed_over or (
-                                row.chat_id is not None and row.chat_id in self.transports[row.platform].held_chats()
+                                row.chat_id is not None and self.transports[row.platform].is_held(row.chat_id)
                             ):
                                 passed_over.add(chat)  # its later rows too: a chat's messages keep their order
                                 continue

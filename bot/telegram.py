@@ -808,6 +808,10 @@ class TelegramTransport:
     def held_chats(self) -> frozenset[str]:
         return frozenset(chat for chat, pace in self._group_pace.items() if not pace.has_capacity())
 
+    def is_held(self, chat_id: str) -> bool:
+        pace = self._group_pace.get(chat_id)
+        return pace is not None and not pace.has_capacity()
+
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         if press_id:
             await self._answer(press_id, text)

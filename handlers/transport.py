@@ -92,3 +92,7 @@ class Transport(Protocol):
         The outbox leaves their rows pending, in order, and sends other chats' meanwhile, so a
         busy group never keeps a deputy's reminder waiting. Empty where limits are per sender."""
         ...
+
+    def is_held(self, chat_id: str) -> bool:
+        """Whether `held_chats()` would name this chat, asked before each send of a batch."""
+        ...

@@ -52,6 +52,9 @@ class FakeTransport:
     def held_chats(self) -> frozenset[str]:
         return frozenset(self.held)
 
+    def is_held(self, chat_id: str) -> bool:
+        return chat_id in self.held
+
 
 class ChatDriver:
     """Speak as users in chats: each call handles the event, delivers what falls due, returns what was sent."""
