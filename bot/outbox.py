@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 DeadHook = Callable[[AsyncSession, Outbox, str], Awaitable[None]]
 
 BACKOFF_SECONDS = (5, 15, 60, 300, 900, 1800, 3600)
-SQLITE_BATCH = 20  # rows sent per transaction on SQLite
+BATCH = 20  # rows sent per transaction
 HELD_RECHECK_SECONDS = 1.0  # how often chats held by their flood limit are looked at again
 
 
@@ -79,33 +79,37 @@ class OutboxDispatcher:
     async def drain(self, *, limit: int = 1000) -> int:
         """Send every row due now (in due order); returns how many rows were attempted.
 
-        With row locks (PostgreSQL) each row is claimed, sent and committed in its own
-        transaction, so a row is never held by two processes. On SQLite one process drains, and
-        the outcomes of a batch of sends are committed together: under a backlog that is one
-        commit per `SQLITE_BATCH` messages instead of one each. The price is at-least-once
-        delivery over a slightly wider window: a crash after a send and before its batch's
-        commit sends that batch's messages again (never fewer). Nothing is written while a
-        batch is being sent (SQLite's write lock stays free for intake), and a row with buttons
-        or a failure is committed at once.
+        Rows go in batches of `BATCH`, and the outcomes of a batch's sends are committed together:
+        under a backlog that is one commit per batch instead of one per message. The price is
+        at-least-once delivery over a slightly wider window: a crash after a send and before its
+        batch's commit sends that batch's messages again (never fewer). Nothing is written while a
+        batch is being sent (SQLite's write lock stays free for intake), and a row with buttons or
+        a failure is committed at once.
+
+        With row locks (PostgreSQL, where several processes may drain one database) a batch is
+        claimed FOR UPDATE SKIP LOCKED, so no other process takes its rows until it commits; a
+        commit in the middle releases them, so the rest are claimed again, and any another
+        process took meanwhile are left to it. On SQLite one process drains.
 
         A chat whose flood limit is spent (`Transport.held_chats`) is passed over: its rows stay
         pending, in order, for a later drain, and every other chat's rows go meanwhile.
         """
         attempted = 0
-        batch = 1 if self._lock_rows else SQLITE_BATCH
         async with self._drain_lock:
             while attempted < limit:
                 async with self.sessions() as session:
                     rows = await outbox_repo.due_rows(
                         session=session, now=self.clock.now(), platforms=self._open_platforms(),
-                        limit=batch, lock=self._lock_rows, held=self._held_chats(),
+                        limit=BATCH, lock=self._lock_rows, held=self._held_chats(),
                     )
                     if not rows:
                         await session.commit()
                         return attempted
                     passed_over: set[tuple[str, str | None]] = set()
+                    unsent = list(rows)
                     try:
-                        for row in rows:
+                        while unsent:
+                            row = unsent.pop(0)
                             if row.platform not in self._open_platforms():
                                 continue  # paused by flood control a moment ago, within this batch
                             chat = (row.platform, row.chat_id)
@@ -123,12 +127,16 @@ class OutboxDispatcher:
                                 # chat), and people answer buttons at once (a press, a reaction):
                                 # the record of such a row must not wait for the batch.
                                 await session.commit()
+                                if self._lock_rows and unsent:
+                                    unsent = await outbox_repo.claim_again(
+                                        session=session, rows=unsent, now=self.clock.now()
+                                    )
                     except BaseException:
                         await self._record_before_leaving(session)
                         raise
                     await session.commit()
-                    if len(rows) < batch and not self._lock_rows:
-                        return attempted  # a short batch was everything due: spare the empty query
+                    if len(rows) < BATCH:
+                        return attempted  # a short batch was everything due (or not locked elsewhere)
         return attempted
 
     async def _record_before_leaving(self, session: AsyncSession) -> None:

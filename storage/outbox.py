@@ -105,6 +105,23 @@ async def due_rows(
     return list(result.all())
 
 
+async def claim_again(*, session: AsyncSession, rows: Sequence[Outbox], now: datetime) -> list[Outbox]:
+    """Claim the rest of a batch again after a commit released it (PostgreSQL): those still
+    pending, due and not taken by another process meanwhile, refreshed, in due order."""
+    result = await session.exec(
+        select(Outbox)
+        .where(
+            col(Outbox.id).in_([row.id for row in rows]),
+            Outbox.state == OutboxState.PENDING,
+            col(Outbox.next_attempt_at) <= now,
+        )
+        .order_by(col(Outbox.due_at), col(Outbox.id))
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(result.all())
+
+
 async def next_due_at(*, session: AsyncSession, held: HeldChats | None = None) -> datetime | None:
     """When the next row not held by a chat's flood limit falls due (None: nothing pending)."""
     result = await session.exec(

@@ -241,9 +241,9 @@ async def test_a_chat_passed_over_in_a_batch_keeps_its_order(app: App) -> None:
 async def test_a_held_chat_with_a_long_queue_does_not_starve_the_others(app: App, transport: FakeTransport) -> None:
     """More held rows than a batch takes are left out of the query, not claimed and passed over
     again and again (which would never reach the rows behind them)."""
-    from bot.outbox import SQLITE_BATCH
+    from bot.outbox import BATCH
 
-    for n in range(SQLITE_BATCH + 5):
+    for n in range(BATCH + 5):
         await enqueue(app, f"busy:{n}", chat_id="busy", text=f"busy {n}")
     await enqueue(app, "quiet", chat_id="quiet", text="quiet")
     transport.held.add("busy")

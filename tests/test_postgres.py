@@ -21,7 +21,7 @@ from bot.outbox import OutboxDispatcher
 from handlers import outbox
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
-from handlers.transport import Outgoing, Sent
+from handlers.transport import Button, Outgoing, Sent
 from storage.db import create_engine, session_factory, upgrade
 from storage.models import Outbox, OutboxState, Station
 from tests.harness import ChatDriver, FakeTransport
@@ -78,15 +78,16 @@ class SlowTransport(FakeTransport):
         return await super().send(message)
 
 
-async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualClock) -> None:
+async def _two_dispatchers_drain(pg_url: str, clock: ManualClock, *, buttons: bool) -> None:
+    """120 rows drained at once by two dispatchers on two engines: each row is sent exactly once."""
     engines = [create_engine(pg_url), create_engine(pg_url)]
     try:
         sessions = session_factory(engines[0])
         async with sessions() as session:
             for n in range(120):
                 await outbox.to_chat(
-                    session=session, key=f"bulk:{n}", purpose="test", platform="fake", chat_id="c",
-                    text=f"message {n}", now=clock.now(),
+                    session=session, key=f"bulk:{buttons}:{n}", purpose="test", platform="fake", chat_id="c",
+                    text=f"message {n}", now=clock.now(), buttons=[Button("满意", f"rate:{n}")] if buttons else (),
                 )
             await session.commit()
         shared = SlowTransport()
@@ -106,6 +107,17 @@ async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualCloc
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualClock) -> None:
+    """A batch stays claimed (FOR UPDATE SKIP LOCKED) until its one commit."""
+    await _two_dispatchers_drain(pg_url, clock, buttons=False)
+
+
+async def test_rows_committed_one_by_one_are_claimed_again(pg_url: str, clock: ManualClock) -> None:
+    """A row with buttons is committed as soon as it is sent, which releases the rest of its batch:
+    they are claimed again, and those the other dispatcher took meanwhile are left to it."""
+    await _two_dispatchers_drain(pg_url, clock, buttons=True)
 
 
 async def test_items_and_reception_reminders_on_postgres(pg_app: App, clock: ManualClock) -> None:
