@@ -166,19 +166,31 @@ class AdapterOnly:
         await self.transport.stop()
 
 
-def replies_to(fake: FakeTelegram, chat_id: int, since_call: int) -> list[tuple[float, int]]:
-    """(server time, replied-to message id) of the bot's replies in `chat_id` since call number `since_call`."""
-    out = []
-    for call in fake.calls[since_call:]:
-        if call.method == "sendMessage" and call.ok and call.result and call.result["chat"]["id"] == chat_id:
-            reply = call.result.get("reply_to_message")
-            if reply is not None:
-                out.append((call.at, reply["message_id"]))
-    return out
+class Replies:
+    """The bot's replies in one chat from now on, read as the server records them.
 
+    Incremental, because the waits below re-check on every request the server sees: scanning all
+    calls each time would cost the measurement itself more than a bot's reply under load."""
 
-async def wait_replies(fake: FakeTelegram, chat_id: int, since_call: int, count: int, within: float) -> None:
-    await fake.wait_for(lambda: len(replies_to(fake, chat_id, since_call)) >= count, within)
+    def __init__(self, fake: FakeTelegram, chat_id: int) -> None:
+        self.fake = fake
+        self.chat_id = chat_id
+        self.found: list[tuple[float, int]] = []  # (server time, replied-to message id)
+        self._cursor = len(fake.calls)
+
+    def read(self) -> list[tuple[float, int]]:
+        calls = self.fake.calls
+        while self._cursor < len(calls):
+            call = calls[self._cursor]
+            if call.method == "sendMessage":
+                if call.ok and call.result is None:
+                    break  # still being answered; the next read takes it
+                if call.ok and call.result["chat"]["id"] == self.chat_id:
+                    reply = call.result.get("reply_to_message")
+                    if reply is not None:
+                        self.found.append((call.at, reply["message_id"]))
+            self._cursor += 1
+        return self.found
 
 
 async def throughput(
@@ -186,7 +198,7 @@ async def throughput(
 ) -> tuple[float, float, float | None]:
     """Queue `n` messages at once: wall seconds and process CPU seconds until the n-th reply, and,
     for a bot that counts what it committed (`taken_in`), wall seconds until all n were taken in."""
-    mark = len(fake.calls)
+    replies = Replies(fake, chat["id"])
     before = taken_in() if taken_in is not None else 0
     stored_after: float | None = None
     started, cpu = time.monotonic(), time.process_time()
@@ -197,7 +209,7 @@ async def throughput(
         nonlocal stored_after
         if taken_in is not None and stored_after is None and taken_in() - before >= n:
             stored_after = time.monotonic() - started  # seen at the bot's next call to the server
-        return len(replies_to(fake, chat["id"], mark)) >= n
+        return len(replies.read()) >= n
 
     await fake.wait_for(answered, 600)
     return time.monotonic() - started, time.process_time() - cpu, stored_after
@@ -207,7 +219,7 @@ async def latency(
     fake: FakeTelegram, chat: JSON, users: list[JSON], rate: float, seconds: float, text: str
 ) -> list[float]:
     """Push at a steady `rate`; per message, seconds from push to its reply reaching the server."""
-    mark = len(fake.calls)
+    replies = Replies(fake, chat["id"])
     pushed: dict[int, float] = {}
     total = int(rate * seconds)
     started = time.monotonic()
@@ -217,11 +229,19 @@ async def latency(
             await asyncio.sleep(delay)  # pacing the load generator, not synchronising with the bot
         update = fake.text(chat, users[i % len(users)], f"{text} {i}")
         pushed[update["message"]["message_id"]] = time.monotonic()
-    await fake.wait_for(lambda: set(pushed) <= {mid for _, mid in replies_to(fake, chat["id"], mark)}, 600)
-    first: dict[int, float] = {}
-    for at, mid in replies_to(fake, chat["id"], mark):
-        if mid in pushed:
-            first.setdefault(mid, at)
+    first: dict[int, float] = {}  # message id -> server time of its first reply
+    checked = 0
+
+    def all_answered() -> bool:
+        nonlocal checked
+        found = replies.read()
+        for at, mid in found[checked:]:
+            if mid in pushed:
+                first.setdefault(mid, at)
+        checked = len(found)
+        return len(first) == len(pushed)
+
+    await fake.wait_for(all_answered, 600)
     return sorted(at - pushed[mid] for mid, at in first.items())
 
 
@@ -260,10 +280,10 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int, db
                 await runner.start()
                 gc.freeze()
                 if name == "bot" and round_ == 0:
-                    mark = len(fake.calls)
+                    bound = Replies(fake, group["id"])
                     fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站")
                     fake.text(group, admin, "/bind lx")
-                    await wait_replies(fake, group["id"], mark, 1, within=30)
+                    await fake.wait_for(bound.read, 30)
                 await throughput(fake, group, users, 20, "#建议 预热")
                 wall, cpu, stored = await throughput(
                     fake, group, users, messages, "#建议 路灯坏了", taken_in=runner.taken_in if name == "bot" else None
