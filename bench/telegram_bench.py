@@ -1,14 +1,16 @@
 """Intake throughput of the bot through python-telegram-bot, against a bare PTB echo bot.
 
-Both run in this process against the same fake Bot API server (tests/peers/fake_telegram.py) on
-127.0.0.1, one after the other:
+All run in this process against the same fake Bot API server (tests/peers/fake_telegram.py) on
+127.0.0.1, one after the other in each round:
 
 - the echo bot: PTB's own Updater polling, one MessageHandler that replies with the text;
-- the liaison bot: `bot.telegram.TelegramTransport` and the real App on a SQLite file: every
+- the adapter alone: `bot.telegram.TelegramTransport` in front of a stub core that answers at once;
+- the liaison bot: the adapter and the real App on a SQLite file (or `--postgres`): every
   message is a tagged resident post, stored, turned into an item, acknowledged through the outbox.
 
-Throughput: N updates queued at once, time until the N-th reply arrived at the server.
-Latency: updates pushed at a steady 50 msg/s; per message, push -> the ack's sendMessage.
+Throughput: N updates queued at once, time until the N-th reply arrived at the server (and, for
+the liaison bot, until all N were committed). The ratio is the median of the rounds' own ratios.
+Latency: updates pushed at a steady rate (50 and 10 msg/s); per message, push -> its reply.
 Telegram's own flood limits (30 msg/s, 20 msg/min per group) are switched off for the bot here,
 since they would measure Telegram, not the bot; the echo bot has none either.
 
