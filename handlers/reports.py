@@ -114,13 +114,19 @@ def parse_period(ctx: Context, station: Station) -> Period:
     return month_period(*month)
 
 
-async def stats_command(ctx: Context) -> None:
+async def _period_items(ctx: Context) -> tuple[Station, Period, list[Item], dict[int, str]]:
+    """The station, the period the command names, its items received then and their closing events."""
     station = require_station(ctx)
     period = parse_period(ctx, station)
     items = await items_repo.items_received(
         session=ctx.session, station_id=station.id or 0, since=period.since, until=period.until
     )
     terminal = await items_repo.last_terminal_events(session=ctx.session, item_ids=[i.id or 0 for i in items])
+    return station, period, items, terminal
+
+
+async def stats_command(ctx: Context) -> None:
+    station, period, items, terminal = await _period_items(ctx)
     f = figures(items, terminal, ctx.now())
     lines = [
         ctx.tr(_("{station} {period}事项统计："), station=station.name, period=period.label),
@@ -148,12 +154,7 @@ def redact(text: str) -> str:
 
 async def publish_command(ctx: Context) -> None:
     """Post the period's handled items and results to the residents' chats, without personal data."""
-    station = require_station(ctx)
-    period = parse_period(ctx, station)
-    items = await items_repo.items_received(
-        session=ctx.session, station_id=station.id or 0, since=period.since, until=period.until
-    )
-    terminal = await items_repo.last_terminal_events(session=ctx.session, item_ids=[i.id or 0 for i in items])
+    station, period, items, terminal = await _period_items(ctx)
     handled = [item for item in items if item.status not in OPEN_STATUSES]
     if not handled:
         raise ctx.error(_("{period}还没有办结或不予受理的事项，无可公示。"), period=period.label)

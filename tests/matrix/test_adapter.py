@@ -64,15 +64,7 @@ async def room_with_bot(owner: Resident, bot_id: str, *members: Resident) -> str
     for member in members:
         await member.wait_for_invite(room_id)
         await member.join(room_id)
-    await owner.wait_for(
-        lambda ev: (
-            ev.get("type") == "m.room.member"
-            and ev.get("state_key") == bot_id
-            and ev["content"].get("membership") == "join"
-        ),
-        room_id,
-        what="the bot joining",
-    )
+    await owner.wait_for_join(room_id, bot_id)
     return room_id
 
 
@@ -221,15 +213,7 @@ async def test_history_before_the_bot_joined_a_room_is_not_replayed(make_bot: Ma
     for n in range(3):
         await admin.say(room, f"#建议 旧事 {n}")
     await admin.invite(room, bot.user_id)
-    await admin.wait_for(
-        lambda ev: (
-            ev.get("type") == "m.room.member"
-            and ev.get("state_key") == bot.user_id
-            and ev["content"].get("membership") == "join"
-        ),
-        room,
-        what="the bot joining",
-    )
+    await admin.wait_for_join(room, bot.user_id)
     await admin.say(room, "new")
     await admin.wait_for(bot_notice(bot.user_id, "echo: new"), room)
     assert not admin.find(room, bot_notice(bot.user_id, startswith="echo: #建议 旧事"))
@@ -371,15 +355,7 @@ async def test_kick_and_room_upgrade_reach_the_core_as_chat_events(make_bot: Mak
     await _until(lambda: any(i.kind is EventKind.CHAT_MIGRATED for i in SEEN), "CHAT_MIGRATED")
     [moved] = [i for i in SEEN if i.kind is EventKind.CHAT_MIGRATED]
     assert (moved.chat_id, moved.new_chat_id) == (room, new_room)
-    await admin.wait_for(
-        lambda ev: (
-            ev.get("type") == "m.room.member"
-            and ev.get("state_key") == bot.user_id
-            and ev["content"].get("membership") == "join"
-        ),
-        new_room,
-        what="the bot in the upgraded room",
-    )
+    await admin.wait_for_join(new_room, bot.user_id)
 
     kicked = await admin.client.room_kick(new_room, bot.user_id, reason="test")
     assert not isinstance(kicked, ErrorResponse), kicked
