@@ -22,150 +22,85 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from telegram import Update
-from telegram.ext import Application, ContextTypes, MessageHandler, filters
-
 from tests.peers.fake_telegram import JSON, FakeTelegram
 
+ROOT = Path(__file__).resolve().parent.parent
 RESIDENTS = 20  # distinct senders, as in a busy residents group
-POLL_TIMEOUT = 1.0
+START_SECONDS = 60.0
+STOP_SECONDS = 30.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Echo:
-    """The baseline: the smallest PTB bot that answers every text message."""
+class Peer:
+    """One bot in its own process (bench/telegram_peer.py), talking to the fake server over HTTP."""
 
-    def __init__(self, fake: FakeTelegram) -> None:
-        self.fake = fake
-        self.application: Application | None = None  # type: ignore[type-arg]
-
-    async def start(self) -> None:
-        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            assert update.message is not None and update.message.text is not None
-            await update.message.reply_text(update.message.text)
-
-        application = Application.builder().token(self.fake.token).base_url(self.fake.base_url).build()
-        application.add_handler(MessageHandler(filters.TEXT, echo))
-        await application.initialize()
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=int(POLL_TIMEOUT))
-        self.application = application
-
-    async def stop(self) -> None:
-        assert self.application is not None and self.application.updater is not None
-        await self.application.updater.stop()
-        await self.application.stop()
-        await self.application.shutdown()
-
-
-class Liaison:
-    """The liaison bot as `liaison-bot run` starts it: adapter, App, outbox dispatcher."""
-
-    def __init__(self, fake: FakeTelegram, db_url: str, admin: JSON) -> None:
-        self.fake = fake
-        self.db_url = db_url
-        self.admin = admin
-        self.runner: Any = None
-        self.dispatcher: asyncio.Task[None] | None = None
+    def __init__(self, role: str, fake: FakeTelegram, db_url: str, admin: JSON) -> None:
+        self.role = role
+        self.args = ["--token", fake.token, "--base-url", fake.base_url]
+        if role == "bot":
+            self.args += ["--db", db_url, "--admin", str(admin["id"])]
+        self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        from bot.app import App
-        from bot.telegram import TelegramOptions, TelegramTransport
-        from handlers.clock import SystemClock
-        from handlers.context import CoreConfig
-        from storage.db import upgrade
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.telegram_peer",
+            self.role,
+            *self.args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        if await self._line(START_SECONDS) != "ready":
+            raise RuntimeError(f"the {self.role} bot did not start")
 
-        await upgrade(self.db_url)
-        app = App(
-            database_url=self.db_url,
-            clock=SystemClock(),
-            config=CoreConfig(admins=frozenset({f"telegram:{self.admin['id']}"})),
-        )
-        options = TelegramOptions(
-            token=self.fake.token,
-            base_url=self.fake.base_url,
-            poll_timeout=POLL_TIMEOUT,
-            overall_max_rate=0,
-            group_max_rate=0,
-        )
-        self.transport = TelegramTransport(app, options)
-        await self.transport.start()
-        self.app = app
-        self.dispatcher = asyncio.create_task(app.outbox.run_forever(idle_seconds=1.0))
+    async def _line(self, within: float) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        return (await asyncio.wait_for(self.process.stdout.readline(), within)).decode().strip()
+
+    def _tell(self, line: str) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+
+    def expect(self, n: int) -> None:
+        """Ask the liaison bot to report when `n` more updates are committed (see `taken`)."""
+        self._tell(f"expect {n}")
+
+    async def taken(self) -> float:
+        """`time.monotonic()` at which the updates of the last `expect` were all committed."""
+        command, _, value = (await self._line(600)).partition(" ")
+        assert command == "taken", command
+        return float(value)
+
+    def cpu_seconds(self) -> float:
+        """The bot process's CPU time so far (user + system), from /proc."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     async def stop(self) -> None:
-        assert self.dispatcher is not None
-        self.dispatcher.cancel()
+        assert self.process is not None
+        self._tell("stop")
         try:
-            await self.dispatcher
-        except asyncio.CancelledError:
-            pass
-        await self.transport.stop()
-        await self.app.close()
-
-    def taken_in(self) -> int:
-        """Updates committed so far (items stored, acks queued in the outbox)."""
-        return self.transport.processed_updates
-
-
-class StubCore:
-    """Stands in for the App to measure the adapter alone: every message is answered at once."""
-
-    def __init__(self) -> None:
-        from handlers.context import CoreConfig
-
-        self.config = CoreConfig()
-        self.transports: dict[str, Any] = {}
-
-    def add_transport(self, transport: Any) -> None:
-        self.transports[transport.platform] = transport
-
-    async def handle(self, incoming: Any) -> None:
-        from handlers.transport import Outgoing
-
-        transport = self.transports[incoming.platform]
-        await transport.send(Outgoing(text=incoming.text, chat_id=incoming.chat_id, reply_to=incoming.message_id))
-
-    async def handle_batch(self, events: list[Any]) -> None:
-        for incoming in events:
-            await self.handle(incoming)
-
-
-class AdapterOnly:
-    """`TelegramTransport` in front of `StubCore`: PTB, the polling loop, conversion, `send`."""
-
-    def __init__(self, fake: FakeTelegram) -> None:
-        self.fake = fake
-
-    async def start(self) -> None:
-        from bot.telegram import TelegramOptions, TelegramTransport
-
-        options = TelegramOptions(
-            token=self.fake.token,
-            base_url=self.fake.base_url,
-            poll_timeout=POLL_TIMEOUT,
-            overall_max_rate=0,
-            group_max_rate=0,
-            publish_commands=False,
-        )
-        self.transport = TelegramTransport(StubCore(), options)  # type: ignore[arg-type]
-        await self.transport.start()
-
-    async def stop(self) -> None:
-        await self.transport.stop()
+            await asyncio.wait_for(self.process.wait(), STOP_SECONDS)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        if self.process.returncode:
+            raise RuntimeError(f"the {self.role} bot exited with {self.process.returncode}")
 
 
 class Replies:
@@ -196,25 +131,23 @@ class Replies:
 
 
 async def throughput(
-    fake: FakeTelegram, chat: JSON, users: list[JSON], n: int, text: str, taken_in: Callable[[], int] | None = None
-) -> tuple[float, float, float | None]:
-    """Queue `n` messages at once: wall seconds and process CPU seconds until the n-th reply, and,
-    for a bot that counts what it committed (`taken_in`), wall seconds until all n were taken in."""
+    fake: FakeTelegram, peer: Peer, chat: JSON, users: list[JSON], n: int, text: str
+) -> tuple[float, float, float, float | None]:
+    """Queue `n` messages at once: wall seconds until the n-th reply, the bot's and the server's
+    CPU seconds meanwhile, and, for the liaison bot, wall seconds until all n were committed."""
     replies = Replies(fake, chat["id"])
-    before = taken_in() if taken_in is not None else 0
-    stored_after: float | None = None
-    started, cpu = time.monotonic(), time.process_time()
+    counts = peer.role == "bot"
+    if counts:
+        peer.expect(n)
+        await asyncio.sleep(0.05)  # the bot reads the request while idle, before the burst
+    started, bot_cpu, server_cpu = time.monotonic(), peer.cpu_seconds(), time.process_time()
     for i in range(n):
         fake.text(chat, users[i % len(users)], f"{text} {i}")
-
-    def answered() -> bool:
-        nonlocal stored_after
-        if taken_in is not None and stored_after is None and taken_in() - before >= n:
-            stored_after = time.monotonic() - started  # seen at the bot's next call to the server
-        return len(replies.read()) >= n
-
-    await fake.wait_for(answered, 600)
-    return time.monotonic() - started, time.process_time() - cpu, stored_after
+    await fake.wait_for(lambda: len(replies.read()) >= n, 600)
+    wall = time.monotonic() - started
+    bot_cpu, server_cpu = peer.cpu_seconds() - bot_cpu, time.process_time() - server_cpu
+    stored = await peer.taken() - started if counts else None
+    return wall, bot_cpu, server_cpu, stored
 
 
 async def latency(
@@ -262,8 +195,10 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int, db
     users = [fake.user(f"居民{i}") for i in range(RESIDENTS)]
     fake.private(admin)
     group = fake.group("幸福社区居民群", members=users, admins=[admin])
-    walls: dict[str, list[float]] = {"echo": [], "adapter": [], "bot": []}
-    cpus: dict[str, list[float]] = {"echo": [], "adapter": [], "bot": []}
+    names = ("echo", "adapter", "bot")
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    cpus: dict[str, list[float]] = {name: [] for name in names}
+    server_cpus: dict[str, list[float]] = {name: [] for name in names}
     stores: list[float] = []  # the bot's wall seconds until every message was taken in
     latencies: dict[str, dict[float, list[float]]] = {"echo": {}, "bot": {}}
     tmp = tempfile.TemporaryDirectory()
@@ -271,43 +206,38 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int, db
     try:
         for round_ in range(rounds):
             last = round_ == rounds - 1
-            for name in ("echo", "adapter", "bot"):
-                runner: Any = {"echo": Echo(fake), "adapter": AdapterOnly(fake), "bot": Liaison(fake, db_url, admin)}[
-                    name
-                ]
-                # Every runner starts from the same heap, frozen after start-up as `liaison-bot run`
-                # freezes its own (see bot/cli.py): a full collection then walks only what the run made.
-                gc.unfreeze()
-                gc.collect()
-                await runner.start()
-                gc.freeze()
-                if name == "bot" and round_ == 0:
-                    bound = Replies(fake, group["id"])
-                    fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站")
-                    fake.text(group, admin, "/bind lx")
-                    await fake.wait_for(bound.read, 30)
-                await throughput(fake, group, users, 20, "#建议 预热")
-                wall, cpu, stored = await throughput(
-                    fake, group, users, messages, "#建议 路灯坏了", taken_in=runner.taken_in if name == "bot" else None
-                )
-                walls[name].append(wall)
-                if stored is not None:
-                    stores.append(stored)
-                cpus[name].append(cpu)
-                if last and name in latencies:
-                    for rate in rates:
-                        latencies[name][rate] = await latency(fake, group, users, rate, seconds, "#建议 楼道灯不亮")
-                await runner.stop()
+            for name in names:
+                peer = Peer(name, fake, db_url, admin)
+                await peer.start()
+                try:
+                    if name == "bot" and round_ == 0:
+                        bound = Replies(fake, group["id"])
+                        fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站")
+                        fake.text(group, admin, "/bind lx")
+                        await fake.wait_for(bound.read, 30)
+                    await throughput(fake, peer, group, users, 20, "#建议 预热")
+                    wall, cpu, server_cpu, stored = await throughput(
+                        fake, peer, group, users, messages, "#建议 路灯坏了"
+                    )
+                    walls[name].append(wall)
+                    cpus[name].append(cpu)
+                    server_cpus[name].append(server_cpu)
+                    if stored is not None:
+                        stores.append(stored)
+                    if last and name in latencies:
+                        for rate in rates:
+                            latencies[name][rate] = await latency(fake, group, users, rate, seconds, "#建议 楼道灯不亮")
+                finally:
+                    await peer.stop()
     finally:
-        gc.unfreeze()
         await fake.stop()
         tmp.cleanup()
 
     def rate(name: str) -> float:
         return messages / statistics.median(walls[name])
 
-    def cpu_ms(name: str) -> float:
-        return statistics.median(cpus[name]) / messages * 1000
+    def per_message_ms(seconds: dict[str, list[float]], name: str) -> float:
+        return statistics.median(seconds[name]) / messages * 1000
 
     def ratios(name: str) -> list[float]:
         """Per round: the echo bot's time over `name`'s, i.e. `name`'s rate as a share of echo's."""
@@ -325,12 +255,9 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int, db
         "stored_ratio": statistics.median(echo / stored for echo, stored in zip(walls["echo"], stores, strict=True)),
         "ratios": ratios("bot"),
         "adapter_ratio": statistics.median(ratios("adapter")),
-        "echo_cpu_ms": cpu_ms("echo"),
-        "bot_cpu_ms": cpu_ms("bot"),
-        "adapter_cpu_ms": cpu_ms("adapter"),
-        "cpu_ratio": statistics.median(
-            echo / bot for echo, bot in zip(cpus["echo"], cpus["bot"], strict=True)
-        ),
+        "cpu_ms": {name: per_message_ms(cpus, name) for name in names},
+        "server_cpu_ms": {name: per_message_ms(server_cpus, name) for name in names},
+        "cpu_ratio": statistics.median(echo / bot for echo, bot in zip(cpus["echo"], cpus["bot"], strict=True)),
         "latency": {
             r: {
                 "samples": len(latencies["bot"][r]),
@@ -383,9 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Telegram intake through PTB on the fake Bot API server: {figures['messages']} messages queued at once, "
         f"median of {figures['rounds']} rounds, bot on {figures['database']}"
     )
-    print(f"  PTB echo bot        {figures['echo_rate']:8.1f} msg/s   {figures['echo_cpu_ms']:6.2f} ms CPU/msg")
+    cpu, server = figures["cpu_ms"], figures["server_cpu_ms"]
+    print("                      throughput   CPU per message: the bot's, the fake server's")
+    print(f"  PTB echo bot        {figures['echo_rate']:8.1f} msg/s   {cpu['echo']:6.2f} ms  {server['echo']:6.2f} ms")
     print(
-        f"  liaison-bot intake  {figures['bot_rate']:8.1f} msg/s   {figures['bot_cpu_ms']:6.2f} ms CPU/msg"
+        f"  liaison-bot intake  {figures['bot_rate']:8.1f} msg/s   {cpu['bot']:6.2f} ms  {server['bot']:6.2f} ms"
         "   (stored, item made, ack sent via the outbox)"
     )
     print(
@@ -393,12 +322,15 @@ def main(argv: list[str] | None = None) -> int:
         "                     (every item committed, acks still going out)"
     )
     print(
-        f"  adapter alone       {figures['adapter_rate']:8.1f} msg/s   {figures['adapter_cpu_ms']:6.2f} ms CPU/msg"
+        f"  adapter alone       {figures['adapter_rate']:8.1f} msg/s   {cpu['adapter']:6.2f} ms  "
+        f"{server['adapter']:6.2f} ms"
         "   (core stubbed to answer at once)"
     )
     verdict = "ok" if figures["ratio"] >= 0.7 else "below the 0.7 goal"
     spread = f"rounds {figures['ratios'][0]:.2f}–{figures['ratios'][-1]:.2f}"
-    print(f"  ratio bot/echo      {figures['ratio']:8.2f}   ({verdict}; {spread}; by CPU cost {figures['cpu_ratio']:.2f})")
+    print(
+        f"  ratio bot/echo      {figures['ratio']:8.2f}   ({verdict}; {spread}; by CPU cost {figures['cpu_ratio']:.2f})"
+    )
     print(f"  ratio stored/echo   {figures['stored_ratio']:8.2f}   (taking in alone, for comparison)")
     print(f"  ratio adapter/echo  {figures['adapter_ratio']:8.2f}")
     for rate, lat in figures["latency"].items():
