@@ -62,6 +62,7 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, TypeHandler
 
+from bot.telegram_request import AiohttpRequest
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.router import is_plain_message, parse_command
 from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
@@ -144,11 +145,13 @@ def build_application(options: TelegramOptions) -> Application:  # type: ignore[
         .base_file_url(file_url_for(options.base_url))
         .rate_limiter(limiter)
         .updater(None)
-        .connect_timeout(10)
-        .read_timeout(15)
-        .write_timeout(15)
-        .pool_timeout(10)
-        .get_updates_read_timeout(options.poll_timeout + 10)
+        .request(AiohttpRequest(connect_timeout=10, read_timeout=15, write_timeout=15, pool_timeout=10))
+        # Long polling holds a connection of its own (`_poll_loop` sets its read timeout per call).
+        .get_updates_request(
+            AiohttpRequest(
+                connection_pool_size=1, connect_timeout=10, read_timeout=10, write_timeout=15, pool_timeout=10
+            )
+        )
         .build()
     )
 
