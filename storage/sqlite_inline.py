@@ -11,7 +11,10 @@ directly. Two things a thread gave for free are kept by hand:
 - long work does not starve other tasks: once `slice_seconds` have passed since the last pause,
   the next database call first lets the loop run (`asyncio.sleep(0)`). The clock counts all
   the work in between, not only SQLite's, so a long job (a province's reminder tick) is cut
-  into slices even where most of its time goes to building rows.
+  into slices even where most of its time goes to building rows. A rollback or close never
+  pauses: they are how a cancelled task lets go of its connection (the pool rolls back on
+  check-in), and a cancellation delivered inside them would make SQLAlchemy log the check-in
+  as failed and throw the connection away.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import aiosqlite
 # Extended result codes worth waiting for; SQLITE_BUSY_SNAPSHOT (517) is not: the transaction's
 # snapshot is stale and only a rollback helps, so it is raised at once.
 RETRYABLE_BUSY = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY
+CLEAN_UP = frozenset({"rollback", "close"})  # sqlite3.Connection methods that never pause (see above)
 FIRST_PAUSE = 0.001
 LONGEST_PAUSE = 0.05
 
@@ -51,7 +55,7 @@ class InlineConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
-        if time.perf_counter() - self._last_pause >= self.slice_seconds:
+        if time.perf_counter() - self._last_pause >= self.slice_seconds and fn.__name__ not in CLEAN_UP:
             await asyncio.sleep(0)
             self._last_pause = time.perf_counter()
         waited = 0.0

@@ -116,3 +116,23 @@ async def test_long_database_work_lets_other_tasks_run(db_url: str) -> None:
     # a few yields happen anyway (connecting); slicing gives one per millisecond of work
     assert await count_ticks_while(asyncio.ensure_future(long_job())) > 10
     await engine.dispose()
+
+
+async def test_a_connection_is_let_go_of_without_pausing(db_url: str) -> None:
+    """Check-in rolls back; a pause there would let a task's cancellation land inside the pool's
+    reset (SQLAlchemy then logs "Exception during reset" and discards the connection)."""
+    connect = inline_connector(slice_seconds=0)  # every other call pauses first
+    connection = await connect(db_url.split("///", 1)[1])
+    await connection.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    for clean_up in (connection.rollback, connection.close):
+        task = asyncio.ensure_future(clean_up())
+        await asyncio.sleep(0)  # the task's first step: done, unless it paused
+        task.cancel()
+        await task  # not cancelled
+    other = await connect(db_url.split("///", 1)[1])
+    querying = asyncio.ensure_future(other.execute("SELECT 1"))
+    await asyncio.sleep(0)
+    querying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await querying  # a query still pauses (the slicing above), so the test would see one
+    await other.close()
