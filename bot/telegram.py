@@ -62,7 +62,7 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, TypeHandler
 
-from bot.telegram_request import AiohttpRequest
+from bot.telegram_request import AiohttpRequest, proxy_from_environment
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.router import is_plain_message, parse_command
 from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
@@ -138,6 +138,7 @@ def build_application(options: TelegramOptions) -> Application:  # type: ignore[
         group_time_period=GROUP_TIME_PERIOD,
         max_retries=options.max_retries,
     )
+    proxy = proxy_from_environment(options.base_url)
     return (
         ApplicationBuilder()
         .token(options.token)
@@ -145,11 +146,12 @@ def build_application(options: TelegramOptions) -> Application:  # type: ignore[
         .base_file_url(file_url_for(options.base_url))
         .rate_limiter(limiter)
         .updater(None)
-        .request(AiohttpRequest(connect_timeout=10, read_timeout=15, write_timeout=15, pool_timeout=10))
+        .request(AiohttpRequest(connect_timeout=10, read_timeout=15, write_timeout=15, pool_timeout=10, proxy=proxy))
         # Long polling holds a connection of its own (`_poll_loop` sets its read timeout per call).
         .get_updates_request(
             AiohttpRequest(
-                connection_pool_size=1, connect_timeout=10, read_timeout=10, write_timeout=15, pool_timeout=10
+                connection_pool_size=1, connect_timeout=10, read_timeout=10, write_timeout=15, pool_timeout=10,
+                proxy=proxy,
             )
         )
         .build()

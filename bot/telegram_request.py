@@ -10,13 +10,32 @@ feedback post goes through here.
 
 from __future__ import annotations
 
+import ipaddress
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+
+def proxy_from_environment(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, ALL_PROXY, NO_PROXY, as curl and
+    PTB's default client read them); never one for a loopback address (tests, a local Bot API)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a name, not an address
+    if urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 class AiohttpRequest(BaseRequest):
@@ -27,9 +46,10 @@ class AiohttpRequest(BaseRequest):
     - read: the longest pause while reading the answer.
     - write: aiohttp has no write timeout; the whole exchange is capped at the sum of all four,
       so a stalled upload still ends.
-    Proxies come from the environment (HTTPS_PROXY, ...) as with PTB's default client."""
+    A proxy is given once (`proxy_from_environment`), not looked up per request: aiohttp's
+    `trust_env` reads the environment and ~/.netrc on a worker thread for every request."""
 
-    __slots__ = ("_connection_pool_size", "_defaults", "_media_write_timeout", "_session")
+    __slots__ = ("_connection_pool_size", "_defaults", "_media_write_timeout", "_proxy", "_session")
 
     def __init__(
         self,
@@ -39,7 +59,9 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_write_timeout: float | None = 20.0,
+        proxy: str | None = None,
     ) -> None:
+        self._proxy = proxy
         self._connection_pool_size = connection_pool_size
         self._defaults = {
             "read": read_timeout,
@@ -60,7 +82,7 @@ class AiohttpRequest(BaseRequest):
                 connector=aiohttp.TCPConnector(limit=self._connection_pool_size),
                 cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none; don't parse for them
                 headers={"User-Agent": self.USER_AGENT},
-                trust_env=True,
+                proxy=self._proxy,
             )
 
     async def shutdown(self) -> None:

@@ -18,7 +18,7 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.telegram import TelegramOptions, build_application
-from bot.telegram_request import AiohttpRequest
+from bot.telegram_request import AiohttpRequest, proxy_from_environment
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -165,3 +165,41 @@ def test_the_bot_uses_it_for_sends_and_for_polling() -> None:
     assert isinstance(bot.request, AiohttpRequest)
     assert isinstance(bot._request[0], AiohttpRequest) and bot._request[0] is not bot.request
     assert bot.request.read_timeout == 15
+
+
+async def test_requests_go_through_the_given_proxy(serve: Callable[[Handler], Awaitable[str]]) -> None:
+    """An HTTP proxy on 127.0.0.1 gets the request for a host that is never resolved here."""
+    asked: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        asked.append(str(request.url))
+        return ok(True)
+
+    proxy_url = await serve(proxy)
+    async with AiohttpRequest(proxy=proxy_url) as request:
+        assert await request.post("http://api.telegram.invalid/bot1:x/getMe") is True
+    assert asked == ["http://api.telegram.invalid/bot1:x/getMe"]
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "expected"),
+    [
+        ({"HTTPS_PROXY": "http://10.1.1.1:3128"}, "https://api.telegram.org/bot", "http://10.1.1.1:3128"),
+        ({"https_proxy": "http://10.1.1.1:3128"}, "https://api.telegram.org/bot", "http://10.1.1.1:3128"),
+        ({"ALL_PROXY": "http://10.2.2.2:8080"}, "https://api.telegram.org/bot", "http://10.2.2.2:8080"),
+        ({"HTTPS_PROXY": "http://10.1.1.1:3128", "NO_PROXY": "telegram.org"}, "https://api.telegram.org/bot", None),
+        ({"HTTP_PROXY": "http://10.1.1.1:3128"}, "https://api.telegram.org/bot", None),
+        ({"HTTP_PROXY": "http://10.1.1.1:3128"}, "http://127.0.0.1:8081/bot", None),
+        ({"HTTP_PROXY": "http://10.1.1.1:3128"}, "http://localhost:8081/bot", None),
+        ({}, "https://api.telegram.org/bot", None),
+    ],
+)
+def test_the_proxy_is_read_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_from_environment(url) == expected
