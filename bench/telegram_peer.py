@@ -101,11 +101,8 @@ class Liaison:
 
     async def stop(self) -> None:
         assert self.dispatcher is not None
-        self.dispatcher.cancel()
-        try:
-            await self.dispatcher
-        except asyncio.CancelledError:
-            pass
+        self.app.outbox.stop()
+        await self.dispatcher
         await self.transport.stop()
         await self.app.close()
 

@@ -27,6 +27,7 @@ from handlers.context import CoreConfig
 log = logging.getLogger("liaison-bot")
 
 EXIT_USAGE = 2
+OUTBOX_STOP_SECONDS = 20.0  # the send in hand at shutdown; past this it is cut off (and may go again)
 # Modules that register more sub-commands when imported (the receptions feature's `bot.calendar`
 # calls `register("calendar", …)` at import).
 EXTENSION_MODULES: tuple[str, ...] = ("bot.calendar",)
@@ -157,9 +158,10 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
             task.cancel()
     finally:
         scheduler.shutdown(wait=False)
-        outbox.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await outbox
+        # The send in hand finishes and is recorded (a cut-off send would go out again on restart).
+        app.outbox.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(outbox, OUTBOX_STOP_SECONDS)
         for signum in handled:
             loop.remove_signal_handler(signum)
         await app.close()

@@ -65,9 +65,17 @@ class OutboxDispatcher:
         self._lock_rows = not is_sqlite(database_url)
         self._drain_lock = asyncio.Lock()
         self.wake = asyncio.Event()
+        self._stopping = False
         # Flood control pauses a whole platform (its later rows would only hit the same limit, and
         # must not overtake the held one); other platforms keep going.
         self._paused_until: dict[str, datetime] = {}
+
+    def stop(self) -> None:
+        """Ask `run_forever` to end after the send in hand, its outcome committed. Cancelling
+        instead can cut a send off after the platform took it but before it was recorded, and the
+        message would go out again after a restart; the rows not yet tried stay pending."""
+        self._stopping = True
+        self.wake.set()
 
     def _open_platforms(self) -> list[str]:
         now = self.clock.now()
@@ -96,7 +104,7 @@ class OutboxDispatcher:
         """
         attempted = 0
         async with self._drain_lock:
-            while attempted < limit:
+            while attempted < limit and not self._stopping:
                 async with self.sessions() as session:
                     rows = await outbox_repo.due_rows(
                         session=session, now=self.clock.now(), platforms=self._open_platforms(),
@@ -108,7 +116,7 @@ class OutboxDispatcher:
                     passed_over: set[tuple[str, str | None]] = set()
                     unsent = list(rows)
                     try:
-                        while unsent:
+                        while unsent and not self._stopping:
                             row = unsent.pop(0)
                             if row.platform not in self._open_platforms():
                                 continue  # paused by flood control a moment ago, within this batch
@@ -135,7 +143,7 @@ class OutboxDispatcher:
                         await self._record_before_leaving(session)
                         raise
                     await session.commit()
-                    if len(rows) < BATCH:
+                    if len(rows) < BATCH or self._stopping:
                         return attempted  # a short batch was everything due (or not locked elsewhere)
         return attempted
 
@@ -225,13 +233,21 @@ class OutboxDispatcher:
         )
 
     async def run_forever(self, idle_seconds: float = 5.0) -> None:
-        """Drain whenever woken (a handler committed rows) or when the next row falls due."""
-        while True:
+        """Drain whenever woken (a handler committed rows) or when the next row falls due, until `stop`."""
+        try:
+            await self._run(idle_seconds)
+        finally:
+            self._stopping = False  # `drain` works again, e.g. for a last delivery by hand
+
+    async def _run(self, idle_seconds: float) -> None:
+        while not self._stopping:
             try:
                 await self.drain()
             except Exception:
                 log.exception("outbox drain failed; retrying")
             raise_if_cancelled()
+            if self._stopping:
+                return
             timeout = idle_seconds
             held = self._held_chats()
             async with self.sessions() as session:

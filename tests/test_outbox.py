@@ -192,6 +192,26 @@ async def test_a_stopped_dispatcher_stops_even_if_a_send_swallowed_the_cancellat
     assert row.state == OutboxState.SENT, "what was sent before stopping is recorded, not sent again"
 
 
+async def test_a_stop_lets_the_send_in_hand_finish_and_leaves_the_rest_pending(app: App) -> None:
+    """Shutdown (SIGTERM) asks the dispatcher to stop: the message being sent is recorded as sent,
+    not cut off to go out again after the restart; the next ones wait for the next process."""
+    held = HeldTransport()
+    app.add_transport(held)
+    await enqueue(app, "first", text="first")
+    await enqueue(app, "second", text="second")
+    dispatcher = asyncio.create_task(app.outbox.run_forever(idle_seconds=0.05))
+    await asyncio.wait_for(held.entered.wait(), 5)
+    app.outbox.stop()
+    held.release.set()
+    await asyncio.wait_for(dispatcher, 5)  # ends by itself, not cancelled
+    assert [d.text for d in held.sent] == ["first"]
+    assert (await the_row(app, "first")).state == OutboxState.SENT
+    second = await the_row(app, "second")
+    assert second.state == OutboxState.PENDING and second.attempts == 0
+    await app.outbox.drain()  # the next run (here: by hand) sends the rest
+    assert [d.text for d in held.sent] == ["first", "second"]
+
+
 async def test_a_held_chat_waits_in_order_while_other_chats_go(app: App, transport: FakeTransport) -> None:
     """A group at its flood limit keeps its rows pending; everyone else's go meanwhile."""
     for n in (1, 2, 3):

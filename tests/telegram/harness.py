@@ -19,6 +19,7 @@ from bot.app import App
 from bot.telegram import TelegramOptions, TelegramTransport
 from handlers.clock import SystemClock
 from handlers.context import CoreConfig
+from storage.models import Outbox, OutboxState
 from tests.peers.fake_telegram import JSON, FakeTelegram
 
 
@@ -58,8 +59,11 @@ class TelegramBotRunner:
         return self
 
     async def stop(self) -> None:
-        """A clean shutdown: finish the update in hand, confirm it, close everything."""
-        await self._stop_dispatcher()
+        """A clean shutdown: finish the update and the send in hand, confirm it, close everything."""
+        if self._dispatcher is not None and self.app is not None:
+            self.app.outbox.stop()
+            await asyncio.wait_for(self._dispatcher, 10)
+            self._dispatcher = None
         if self.transport is not None:
             await self.transport.stop()
         if self.app is not None:
@@ -67,8 +71,9 @@ class TelegramBotRunner:
         self.transport = self.app = None
 
     async def crash(self) -> None:
-        """Die like a killed process: no confirming getUpdates, no goodbye to anyone."""
-        await self._stop_dispatcher()
+        """Die like a killed process: no confirming getUpdates, no goodbye to anyone; a send in
+        flight is cut off."""
+        await self._cancel_dispatcher()
         transport = self.transport
         if transport is not None:
             for task in (transport._poll_call, transport._poller):
@@ -83,7 +88,7 @@ class TelegramBotRunner:
             await self.app.close()
         self.transport = self.app = None
 
-    async def _stop_dispatcher(self) -> None:
+    async def _cancel_dispatcher(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +127,13 @@ class TelegramBotRunner:
             for clause in where:
                 query = query.where(clause)
             return int((await session.exec(query)).one())
+
+    async def outbox_idle(self, within: float = 5.0) -> None:
+        """Wait until no outbox row is pending: every send so far went out and was recorded."""
+        deadline = asyncio.get_running_loop().time() + within
+        while await self.count(Outbox, Outbox.state == OutboxState.PENDING):
+            assert asyncio.get_running_loop().time() < deadline, "outbox rows still pending"
+            await asyncio.sleep(0.02)  # the record is in the database; nothing to be woken by
 
     async def rows(self, model: type) -> list[Any]:
         assert self.app is not None

@@ -100,6 +100,8 @@ async def test_offset_moves_only_after_commit_and_a_crash_redelivers_without_a_s
     release.set()
     await asyncio.wait_for(committed.wait(), 5)
     assert fake_tg.confirmed_offset <= posted["update_id"]
+    await bot.reply_to(posted)  # the ack queued with the item went out ...
+    await bot.outbox_idle()  # ... and was recorded, so the crash cuts off no send
     await bot.crash()
     assert posted in fake_tg.pending_updates
 
