@@ -24,7 +24,8 @@ from telegram.request import BaseRequest, RequestData
 
 def proxy_from_environment(url: str) -> str | None:
     """The proxy the environment names for `url` (HTTPS_PROXY, ALL_PROXY, NO_PROXY, as curl and
-    PTB's default client read them); never one for a loopback address (tests, a local Bot API)."""
+    PTB's default client read them); never one for a loopback address (tests, a local Bot API).
+    A SOCKS proxy is refused at start, with what to use instead, rather than on every request."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
@@ -35,7 +36,13 @@ def proxy_from_environment(url: str) -> str | None:
     if urllib.request.proxy_bypass(host):
         return None
     proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all")
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy is not None and urlsplit(proxy).scheme not in ("http", "https"):
+        raise ValueError(
+            f"proxy {proxy!r} (from the environment): the bot reaches Telegram through an HTTP proxy only, "
+            "e.g. HTTPS_PROXY=http://127.0.0.1:7890"
+        )
+    return proxy
 
 
 class AiohttpRequest(BaseRequest):

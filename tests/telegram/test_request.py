@@ -203,3 +203,11 @@ def test_the_proxy_is_read_from_the_environment_once(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert proxy_from_environment(url) == expected
+
+
+def test_a_socks_proxy_is_refused_at_start_with_what_to_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:7891")
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="HTTP proxy only"):
+        build_application(TelegramOptions(token="1:x", base_url="https://api.telegram.org/bot"))
