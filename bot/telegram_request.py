@@ -11,11 +11,13 @@ feedback post goes through here.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import certifi
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -56,7 +58,7 @@ class AiohttpRequest(BaseRequest):
     A proxy is given once (`proxy_from_environment`), not looked up per request: aiohttp's
     `trust_env` reads the environment and ~/.netrc on a worker thread for every request."""
 
-    __slots__ = ("_connection_pool_size", "_defaults", "_media_write_timeout", "_proxy", "_session")
+    __slots__ = ("_connection_pool_size", "_defaults", "_media_write_timeout", "_proxy", "_session", "tls")
 
     def __init__(
         self,
@@ -69,6 +71,9 @@ class AiohttpRequest(BaseRequest):
         proxy: str | None = None,
     ) -> None:
         self._proxy = proxy
+        # Mozilla's CA list as PTB's default client (httpx) uses it, not whatever the host has:
+        # a slim container without ca-certificates must still reach api.telegram.org.
+        self.tls = ssl.create_default_context(cafile=certifi.where())
         self._connection_pool_size = connection_pool_size
         self._defaults = {
             "read": read_timeout,
@@ -86,7 +91,7 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_pool_size),
+                connector=aiohttp.TCPConnector(limit=self._connection_pool_size, ssl=self.tls),
                 cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none; don't parse for them
                 headers={"User-Agent": self.USER_AGENT},
                 proxy=self._proxy,

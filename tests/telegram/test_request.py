@@ -211,3 +211,14 @@ def test_a_socks_proxy_is_refused_at_start_with_what_to_use(monkeypatch: pytest.
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValueError, match="HTTP proxy only"):
         build_application(TelegramOptions(token="1:x", base_url="https://api.telegram.org/bot"))
+
+
+def test_tls_is_verified_against_the_same_ca_list_as_ptbs_default_client() -> None:
+    import ssl
+
+    import certifi
+
+    tls = AiohttpRequest().tls
+    assert tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
+    bundled = ssl.create_default_context(cafile=certifi.where()).get_ca_certs()
+    assert bundled and tls.get_ca_certs() == bundled
