@@ -236,7 +236,8 @@ def transport_error(exc: TelegramError) -> TransportError:
 
 
 def quiet_token_logging() -> None:
-    """httpx logs every request URL at INFO, and Bot API URLs contain the token: keep that out of logs."""
+    """Bot API URLs contain the token. The bot's own requests go through aiohttp, which logs no
+    URLs, but PTB still imports httpx, which logs every request URL at INFO if anything uses it."""
     for name in ("httpx", "httpcore"):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.WARNING:
