@@ -13,15 +13,19 @@ from __future__ import annotations
 import ipaddress
 import ssl
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+if TYPE_CHECKING:
+    from telegram._utils.types import ODVInput
+
+# What PTB passes for a timeout the caller left unset (`BaseRequest.DEFAULT_NONE` and its kind).
+UNSET = type(BaseRequest.DEFAULT_NONE)
 
 
 def proxy_from_environment(url: str) -> str | None:
@@ -111,7 +115,7 @@ class AiohttpRequest(BaseRequest):
         uploads: bool,
     ) -> aiohttp.ClientTimeout:
         def chosen(value: ODVInput[float], name: str) -> float | None:
-            if isinstance(value, DefaultValue):
+            if isinstance(value, UNSET):
                 if name == "write" and uploads:
                     return self._media_write_timeout
                 return self._defaults[name]
