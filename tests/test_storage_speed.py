@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import configure_mappers
 
 from storage.db import _sqlite_pragmas, session_factory
 from storage.models import Item, ItemEvent, KvState, Message, Outbox, new_row
@@ -50,6 +51,41 @@ async def test_new_rows_are_written_and_linked_by_the_flush(db_url: str) -> None
         await session.commit()
         stored = await session.get(Message, message.id)
         assert stored is not None and (stored.chat_id, stored.text, stored.buttons) == ("c", "t", [])
+    await engine.dispose()
+
+
+async def test_only_tables_with_several_new_rows_are_numbered_before_the_flush(db_url: str) -> None:
+    """Several new rows of a table go in one executemany (their ids given beforehand); a lone row
+    is inserted as SQLAlchemy would, without the lock and the max(id) query numbering costs."""
+    from storage.db import create_engine
+
+    configure_mappers()  # as the bot's first query does; numbering reads the rows' ids through them
+    engine = create_engine(db_url)
+    statements: list[tuple[str, bool]] = []  # (SQL, executemany)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def record(_conn: object, _cursor: object, sql: str, _params: object, _context: object, many: bool) -> None:
+        statements.append((" ".join(sql.split()), many))
+
+    async with session_factory(engine)() as session:
+        one = new_row(Message, platform="p", chat_id="c", message_id="1", text="t", created_at=NOW)
+        session.add(one)
+        await session.commit()
+        assert one.id is not None
+        assert not [sql for sql, _ in statements if "max(" in sql or "UPDATE kvstate" in sql]
+        assert [many for sql, many in statements if sql.startswith("INSERT INTO message")] == [False]
+
+        statements.clear()
+        several = [
+            new_row(Message, platform="p", chat_id="c", message_id=str(n), text="t", created_at=NOW) for n in (2, 3, 4)
+        ]
+        session.add_all(several)
+        session.add(new_row(KvState, key="lone", value="v", updated_at=NOW))
+        await session.commit()
+        assert [row.id for row in several] == [one.id + 1, one.id + 2, one.id + 3]
+        inserts = [(sql.split()[2], many) for sql, many in statements if sql.startswith("INSERT")]
+        assert sorted(inserts) == [("kvstate", False), ("message", True)]
+        assert [sql for sql, _ in statements if "max(" in sql] and any("UPDATE kvstate" in s for s, _ in statements)
     await engine.dispose()
 
 
