@@ -89,7 +89,9 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
     """
     fresh: dict[type, list[Any]] = {}
     for row in session.new:
-        if getattr(row, "id", 0) is None:
+        # Read from the instance's dict: through the attribute it raises until the mappers are
+        # configured (before the first query), which would quietly skip the numbering.
+        if row.__dict__.get("id", 0) is None:
             fresh.setdefault(type(row), []).append(row)
     fresh = {model: rows for model, rows in fresh.items() if len(rows) > 1}
     if not fresh:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import configure_mappers
 
 from storage.db import _sqlite_pragmas, session_factory
 from storage.models import Item, ItemEvent, KvState, Message, Outbox, new_row
@@ -59,7 +58,6 @@ async def test_only_tables_with_several_new_rows_are_numbered_before_the_flush(d
     is inserted as SQLAlchemy would, without the lock and the max(id) query numbering costs."""
     from storage.db import create_engine
 
-    configure_mappers()  # as the bot's first query does; numbering reads the rows' ids through them
     engine = create_engine(db_url)
     statements: list[tuple[str, bool]] = []  # (SQL, executemany)
 
