@@ -34,9 +34,10 @@ HELD_RECHECK_SECONDS = 1.0  # how often chats held by their flood limit are look
 
 
 def raise_if_cancelled() -> None:
-    """Honour a cancellation that was swallowed on its way through a send (seen with the HTTP
-    client stack under PTB: the task comes back from the send as if nothing happened, still
-    marked as cancelling); without this, a dispatcher told to stop would wait forever."""
+    """Honour a cancellation that was swallowed on its way through a send (seen with httpx, PTB's
+    default HTTP client, and kept for any transport's library: the task comes back from the send
+    as if nothing happened, still marked as cancelling); without this, a cancelled dispatcher
+    would wait forever."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
