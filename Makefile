@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 CATALOGS := $(wildcard handlers/locales/*/LC_MESSAGES/liaison.po)
 
-.PHONY: run test install catalogs catalogs-update migrate lint peers bench clean
+.PHONY: run test install catalogs catalogs-update merge-driver migrate lint peers bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,12 +45,17 @@ clean:
 
 # Developers: re-extract the msgids (the zh_CN text), merge them into every catalog, fill zh_TW by OpenCC.
 catalogs-update: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg --sort-by-file --no-wrap -o handlers/locales/liaison.pot bot handlers schedules
+	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap -o handlers/locales/liaison.pot bot handlers schedules
 	for lang in zh_CN zh_TW en; do \
 	  if [ -f handlers/locales/$$lang/LC_MESSAGES/liaison.po ]; then \
-	    $(VENV)/bin/pybabel update --no-wrap --ignore-obsolete -i handlers/locales/liaison.pot -d handlers/locales -D liaison -l $$lang; \
+	    $(VENV)/bin/pybabel update --no-wrap --ignore-obsolete --ignore-pot-creation-date -i handlers/locales/liaison.pot -d handlers/locales -D liaison -l $$lang; \
 	  else \
 	    $(VENV)/bin/pybabel init -i handlers/locales/liaison.pot -d handlers/locales -D liaison -l $$lang; \
 	  fi; \
 	done
 	$(PY) tools/fill_zh_tw.py
+
+# Developers with parallel branches: merge the catalogs message by message (tools/merge_catalog.py).
+merge-driver: $(STAMP)
+	git config merge.catalog.name "gettext catalog union"
+	git config merge.catalog.driver "$(abspath $(PY)) tools/merge_catalog.py %O %A %B"

@@ -26,7 +26,7 @@ def main() -> int:
             message.flags.discard("fuzzy")
             filled += 1
     with CATALOG.open("wb") as handle:
-        write_po(handle, catalog, width=0, sort_by_file=True)
+        write_po(handle, catalog, width=0, sort_output=True)
     print(f"zh_TW: filled {filled} entries")
     return 0
 
