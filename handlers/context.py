@@ -113,6 +113,13 @@ class Context:
     def in_residents_chat(self) -> bool:
         return self.binding is not None and self.binding.active and self.binding.purpose == ChatPurpose.RESIDENTS
 
+    @property
+    def in_private_place(self) -> bool:
+        """A direct chat or the station's staff chat: the places that may see residents' personal data."""
+        if self.incoming.is_private:
+            return True
+        return self.binding is not None and self.binding.active and self.binding.purpose == ChatPurpose.STAFF
+
     def rest(self, skip: int) -> str:
         """The argument text after the first `skip` words, spaces inside kept."""
         parts = self.raw_args.split(maxsplit=skip)
@@ -149,6 +156,7 @@ class Context:
             station_id=self.station.id if self.station else None,
             item_id=item_id,
             follow_moves=False,
+            private=self.in_private_place,
         )
 
     async def answer(self, text: str) -> None:

@@ -74,6 +74,7 @@ async def on_undeliverable(
         await outbox.to_chat(
             session=session, key=f"undeliverable:{row.id}:chat:{binding.id}", purpose="undeliverable",
             platform=binding.platform, chat_id=binding.chat_id, text=text, now=now, station_id=station.id,
+            private=True,
         )
 
 

@@ -139,7 +139,7 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
         session=ctx.session, key=f"ack:item:{station.id}:{item.number}", purpose="ack",
         platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id, reply_to=ctx.incoming.message_id,
         thread_id=ctx.incoming.thread_id, text=text, now=ctx.now(), station_id=station.id, item=item,
-        follow_moves=False, new_key=True,
+        follow_moves=False, new_key=True, private=ctx.in_private_place,
     )
     return item
 

@@ -39,7 +39,7 @@ async def announce_unreadable_chat(
     tr = translator(config.language)
     await outbox.to_chat(
         session=session, key=f"unreadable:{platform}:{chat_id}", purpose="unreadable", platform=platform,
-        chat_id=chat_id, now=now,
+        chat_id=chat_id, now=now, private=False,
         text=tr(_(
             "这个房间开启了端到端加密，机器人无法读取加密消息，所以不会处理这里的任何留言。"
             "请使用未加密的房间，或私信联络员。"

@@ -11,11 +11,12 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.masking import mask_text
 from handlers.transport import Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, Item, Outbox, new_row
+from storage.models import Account, ChatPurpose, Item, Outbox, new_row
 
 
 async def to_chat(
@@ -37,11 +38,20 @@ async def to_chat(
     item: Item | None = None,
     follow_moves: bool = True,
     new_key: bool = False,
+    private: bool | None = None,
 ) -> tuple[Outbox, bool]:
     """A message into a chat. `follow_moves=False` when answering in the chat an event just came
     from: it cannot have moved, so the lookup is spared. `item` instead of `item_id` for an item
     staged in this transaction; `new_key` when the key names something made in this transaction
-    (so it cannot exist yet) and the row may simply be staged with it."""
+    (so it cannot exist yet) and the row may simply be staged with it.
+
+    The personal data rule lives here: unless the chat is private (a direct chat, or a bound
+    staff chat), personal data in `text` is masked (`handlers.masking`). `private=None` looks the
+    chat up; callers that know (an answer in the chat the event came from) say so."""
+    if private is None:
+        private = await is_staff_chat(session=session, platform=platform, chat_id=chat_id)
+    if not private:
+        text = mask_text(text)
     current = (
         await stations_repo.current_chat_id(session=session, platform=platform, chat_id=chat_id)
         if follow_moves
@@ -72,6 +82,13 @@ async def to_chat(
         return outbox_repo.stage(session=session, row=row), True
     assert item is None, "a staged item needs a staged row (new_key=True)"
     return await outbox_repo.enqueue(session=session, row=row)
+
+
+async def is_staff_chat(*, session: AsyncSession, platform: str, chat_id: str) -> bool:
+    """Whether a chat is bound, and active, as a station's staff chat: the only group that may see
+    residents' personal data. Anything else a group posts to is public."""
+    binding = await stations_repo.get_binding(session=session, platform=platform, chat_id=chat_id)
+    return binding is not None and binding.active and binding.purpose == ChatPurpose.STAFF
 
 
 async def preferred_account(*, session: AsyncSession, person_id: int) -> Account | None:

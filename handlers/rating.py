@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from handlers import outbox
+from handlers import masking, outbox
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
 from handlers.transport import Button
@@ -94,8 +94,17 @@ def feedback_key(item: Item) -> str:
 
 
 def short(text: str, limit: int = 40) -> str:
+    """One line of at most `limit` characters; never cuts personal data in half, so what is shown
+    of it can still be recognised and masked."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: masking.safe_cut(text, limit - 1)].rstrip() + "…"
+
+
+async def source_is_private(ctx: Context, source: Message) -> bool:
+    """Items come from a residents chat or a direct chat, and a direct chat is never bound: an
+    item's chat without a binding is the resident's direct chat with the bot."""
+    binding = await stations_repo.get_binding(session=ctx.session, platform=source.platform, chat_id=source.chat_id)
+    return binding is None or (binding.active and binding.purpose == ChatPurpose.STAFF)
 
 
 async def post_feedback(ctx: Context, item: Item, station: Station) -> bool:
@@ -130,6 +139,7 @@ async def post_feedback(ctx: Context, item: Item, station: Station) -> bool:
         session=ctx.session, key=feedback_key(item), purpose="feedback", platform=source.platform,
         chat_id=source.chat_id, reply_to=source.message_id, thread_id=source.thread_id, text=f"{head}\n{ask}",
         buttons=buttons, mentions=mentions, now=ctx.now(), station_id=station.id, item_id=item.id,
+        private=await source_is_private(ctx, source),
     )
     return True
 
@@ -186,7 +196,7 @@ async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: st
         await outbox.to_chat(
             session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:chat:{binding.id}",
             purpose="unsatisfied", platform=binding.platform, chat_id=binding.chat_id, text=text,
-            now=ctx.now(), station_id=station.id, item_id=item.id,
+            now=ctx.now(), station_id=station.id, item_id=item.id, private=True,
         )
     if staff_chats:
         return

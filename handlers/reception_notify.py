@@ -209,6 +209,7 @@ async def notice3(
         await outbox.to_chat(
             session=session, key=rkey("notice3", reception, f"chat:{binding.id}"), purpose="reception_notice3",
             platform=binding.platform, chat_id=binding.chat_id, text=text, now=now, station_id=station.id,
+            private=False,
         )
     reception.residents_told = True
     await kv.set_value(session=session, key=PUBLISHED_ROSTER_KEY.format(reception_id=reception.id),
@@ -244,7 +245,7 @@ async def roster_update(
         await outbox.to_chat(
             session=session, key=rkey("roster", reception, f"{signature or 'none'}:chat:{binding.id}"),
             purpose="reception_roster", platform=binding.platform, chat_id=binding.chat_id, text=text, now=now,
-            station_id=station.id,
+            station_id=station.id, private=False,
         )
     await kv.set_value(session=session, key=key, value=signature, now=now)
     return True
@@ -289,6 +290,7 @@ async def changed(
             await outbox.to_chat(
                 session=session, key=rkey(kind, reception, f"chat:{binding.id}"), purpose=f"reception_{kind}",
                 platform=binding.platform, chat_id=binding.chat_id, text=public, now=now, station_id=station.id,
+                private=False,
             )
 
 
@@ -392,7 +394,7 @@ async def summary(
         await outbox.to_chat(
             session=session, key=rkey("absent-summary", reception, f"chat:{binding.id}"),
             purpose="reception_summary", platform=binding.platform, chat_id=binding.chat_id, text=text, now=now,
-            station_id=station.id,
+            station_id=station.id, private=True,
         )
     if not chats:
         for person_id in await liaisons_or_heads(session, station.id or 0):

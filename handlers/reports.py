@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from handlers import outbox
+from handlers import masking, outbox
 from handlers.context import Context
-from handlers.i18n import _, translator
+from handlers.i18n import Translator, _, translator
 from handlers.people import require_station
 from handlers.reception_parse import ParseError, parse_month
 from handlers.router import Command, Feature
 from storage import items as items_repo
+from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import OPEN_STATUSES, ChatPurpose, Item, Rating, Station
 
@@ -143,17 +145,9 @@ async def stats_command(ctx: Context) -> None:
     await ctx.reply("\n".join(lines))
 
 
-# What must not be published: mobile numbers, ID card numbers, any long run of digits.
-PERSONAL_DATA = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|\d{17}[\dXx]|\d{7,})(?!\d)")
-
-
-def redact(text: str) -> str:
-    """Publicity (公示) shows matters, not people: phone and ID numbers are masked."""
-    return PERSONAL_DATA.sub("***", text)
-
-
 async def publish_command(ctx: Context) -> None:
-    """Post the period's handled items and results to the residents' chats, without personal data."""
+    """Post the period's handled items and results to the residents' chats: the item number, its
+    category, text and result, masked (`handlers.masking`), and no names at all."""
     station, period, items, terminal = await _period_items(ctx)
     handled = [item for item in items if item.status not in OPEN_STATUSES]
     if not handled:
@@ -170,10 +164,16 @@ async def publish_command(ctx: Context) -> None:
            received=f.received, resolved=f.resolved, rejected=f.rejected, open=f.open,
            satisfaction=rate(f.satisfied + f.basically_satisfied, f.rated)),
     ]
+    names = await people_repo.names_of_people(
+        session=ctx.session, person_ids={person for item in handled for person in (item.reporter_id, item.assignee_id)
+                                         if person is not None},
+    )
+    hidden: Counter[masking.Kind] = Counter()
     for item in handled:
-        outcome = (tr(_("不予受理")) if terminal.get(item.id or 0) == "rejected" else tr(_("已办结")))
-        lines.append(tr(_("#{number}「{text}」—— {outcome}：{result}"), number=item.number,
-                        text=redact(item.text), outcome=outcome, result=redact(item.result or "")))
+        text, result = masking.mask(item.text, names=names), masking.mask(item.result or "", names=names)
+        hidden += text.hidden + result.hidden
+        outcome = tr(_("不予受理")) if terminal.get(item.id or 0) == "rejected" else tr(_("已办结"))
+        lines.append(publicity_line(tr, item, text.text, outcome, result.text))
     text = "\n".join(lines)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     posted = 0
@@ -181,13 +181,23 @@ async def publish_command(ctx: Context) -> None:
         _row, created = await outbox.to_chat(
             session=ctx.session, key=f"publish:station:{station.id}:{period.key}:{digest}:chat:{binding.id}",
             purpose="publicity", platform=binding.platform, chat_id=binding.chat_id, text=text, now=ctx.now(),
-            station_id=station.id,
+            station_id=station.id, private=False,
         )
         posted += created
     if not posted:
         raise ctx.error(_("这份公示已经发布过，内容没有变化。"))
-    await ctx.reply(ctx.tr(_("已在居民群公示 {period}的 {count} 件事项（不含居民姓名，电话和证件号已隐去）。"),
-                           period=period.label, count=len(handled)))
+    answer = [ctx.tr(_("已在居民群公示 {period}的 {count} 件事项，公示中不含任何姓名。"), period=period.label,
+                     count=len(handled))]
+    if hidden:
+        answer.append(ctx.tr(_("已隐去个人信息：{hidden}。"), hidden=masking.describe_hidden(ctx.tr, hidden)))
+    await ctx.reply("\n".join(answer))
+
+
+def publicity_line(tr: Translator, item: Item, text: str, outcome: str, result: str) -> str:
+    """`#3【建议】东门路灯坏了 —— 已办结：已更换灯泡` (text and result already masked)."""
+    category = tr(_("【{tag}】"), tag=item.tag) if item.tag else ""
+    return tr(_("#{number}{category}{text} —— {outcome}：{result}"), number=item.number, category=category,
+              text=text, outcome=outcome, result=result)
 
 
 FEATURE = Feature(

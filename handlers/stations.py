@@ -251,7 +251,7 @@ async def on_chat_event(ctx: Context) -> bool:
             await outbox.to_chat(
                 session=ctx.session, key=f"removed:{binding.id}:{int(ctx.now().timestamp())}:chat:{staff.id}",
                 purpose="bot_removed", platform=staff.platform, chat_id=staff.chat_id, text=text, now=ctx.now(),
-                station_id=station.id,
+                station_id=station.id, private=True,
             )
         return True
     return False

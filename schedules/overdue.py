@@ -94,7 +94,7 @@ class OverdueChaser:
                 await outbox.to_chat(
                     session=session, key=_key(step, item, f"chat:{binding.id}"), purpose="chase",
                     platform=binding.platform, chat_id=binding.chat_id, text=text, now=now,
-                    station_id=station.id, item_id=item.id,
+                    station_id=station.id, item_id=item.id, private=True,
                 )
         elif step.level == 3:
             text = tr(_("督办：{station} 的事项 #{number}「{text}」已超期五天（时限 {due}，承办代表 {assignee}），请管理员过问。"), **values)

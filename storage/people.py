@@ -117,6 +117,22 @@ async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
     return await session.get(Person, person_id)
 
 
+async def names_of_people(*, session: AsyncSession, person_ids: Collection[int]) -> set[str]:
+    """Every name these people go by: display names of the persons and of their accounts, usernames."""
+    if not person_ids:
+        return set()
+    ids = list(person_ids)
+    names: set[str] = set()
+    persons = await session.exec(select(Person.display_name).where(col(Person.id).in_(ids)))
+    names.update(persons.all())
+    accounts = await session.exec(
+        select(Account.display_name, Account.username).where(col(Account.person_id).in_(ids))
+    )
+    for display_name, username in accounts.all():
+        names.update(name for name in (display_name, username) if name)
+    return names
+
+
 async def accounts_of(*, session: AsyncSession, person_id: int) -> list[Account]:
     result = await session.exec(
         select(Account)

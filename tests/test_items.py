@@ -514,10 +514,12 @@ async def test_publish_handled_items_without_personal_data(station: ChatDriver, 
     sent = await station.say("zhang", "gongzuo", "/publish")
     public = the_one(sent, "lianxi")
     assert "【办理情况公示】" in public.text and "共受理 2 件，办结 1 件，不予受理 1 件" in public.text
-    assert "#1「东门路灯坏了，请联系我 ***」—— 已办结：已更换灯泡，回访号码 ***" in public.text
-    assert "#2「电梯停了」—— 不予受理：属于物业合同纠纷" in public.text
+    assert "#1【建议】东门路灯坏了，请联系我 *** —— 已办结：已更换灯泡，回访号码 ***" in public.text
+    assert "#2【求助】电梯停了 —— 不予受理：属于物业合同纠纷" in public.text
     assert "alice" not in public.text and "bob" not in public.text and "138" not in public.text
-    assert "已在居民群公示" in the_one(sent, "gongzuo").text
+    answer = the_one(sent, "gongzuo").text
+    assert "已在居民群公示" in answer and "不含任何姓名" in answer
+    assert "已隐去个人信息：电话号码 2 处。" in answer
     [again] = await station.say("zhang", "gongzuo", "/publish")
     assert "已经发布过" in again.text
     [bad] = await station.say("zhang", "gongzuo", "/publish someday")

@@ -1,0 +1,99 @@
+"""The personal data rule end to end on the core: what a resident wrote that identifies them is
+masked in everything posted to a residents group or any public place, and stays whole in the
+staff chat and in direct messages to the people handling the item."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import App
+from storage.models import Outbox
+from tests.harness import ChatDriver, Delivered, rows
+
+PHONE = "139-1234-5678"
+ID_NUMBER = "360102198001011234"
+WECHAT = "zhangjg1980"
+REPORT = f"#求助 家里水管爆了，电话 {PHONE}，身份证{ID_NUMBER}，微信号 {WECHAT}"
+
+
+def the_one(sent: list[Delivered], chat: str) -> Delivered:
+    found = [message for message in sent if message.chat == chat]
+    assert len(found) == 1, [(m.chat, m.text) for m in sent]
+    return found[0]
+
+
+def assert_masked(text: str) -> None:
+    for secret in (PHONE, "13912345678", ID_NUMBER, WECHAT):
+        assert secret not in text, text
+    assert "***" in text
+
+
+def assert_whole(text: str) -> None:
+    assert PHONE in text and ID_NUMBER in text and WECHAT in text, text
+
+
+@pytest.fixture
+async def station(chat: ChatDriver) -> ChatDriver:
+    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站 站")
+    await chat.say("admin", "lianxi", "/bind lianxi")
+    await chat.say("admin", "gongzuo", "/bind lianxi staff")
+    await chat.say("admin", "gongzuo", "/liaison add zhang")
+    await chat.say("admin", "gongzuo", "/deputy add li county")
+    await chat.say("li", "dm:li", "/whoami")
+    return chat
+
+
+async def test_feedback_in_the_group_is_masked_and_the_handlers_see_everything(
+    station: ChatDriver, app: App
+) -> None:
+    await station.say("alice", "lianxi", REPORT)
+    assigned = await station.say("zhang", "gongzuo", "/assign 1 li")
+    assert_whole(the_one(assigned, "dm:li").text)  # the assignee needs the number to call back
+    [details] = await station.say("zhang", "gongzuo", "/item 1")
+    assert_whole(details.text)  # the staff chat sees the full record
+    closed = await station.say("li", "dm:li", f"/close 1 已修好，回访电话 {PHONE} 已打通")
+    feedback = the_one(closed, "lianxi")
+    assert_masked(feedback.text)
+    assert "alice，您反映的事项 #1" in feedback.text, "the resident is addressed by the name they post under"
+    [stored] = await rows(app, Outbox, Outbox.purpose == "feedback")
+    assert_masked(stored.text)  # masked before it is written, so no copy of it is public
+
+
+async def test_feedback_to_a_direct_chat_is_not_masked(station: ChatDriver) -> None:
+    await station.say("dora", "dm:dora", REPORT)
+    await station.say("zhang", "gongzuo", "/assign 1 li")
+    feedback = the_one(await station.say("li", "dm:li", "/close 1 已修好"), "dm:dora")
+    assert PHONE in feedback.text and "***" not in feedback.text  # shortened, never masked
+
+
+async def test_an_answer_in_the_group_quoting_the_resident_is_masked(station: ChatDriver) -> None:
+    [refusal] = await station.say("alice", "lianxi", f"/item {PHONE}")
+    assert_masked(refusal.text)
+    [in_staff] = await station.say("zhang", "gongzuo", f"/item {PHONE}")
+    assert PHONE in in_staff.text
+
+
+async def test_unsatisfied_notice_to_staff_keeps_the_text(station: ChatDriver) -> None:
+    await station.say("alice", "lianxi", REPORT)
+    await station.say("zhang", "gongzuo", "/assign 1 li")
+    feedback = the_one(await station.say("li", "dm:li", "/close 1 已修好"), "lianxi")
+    sent = await station.press("alice", "lianxi", feedback.id, "不满意")
+    staff = the_one(sent, "gongzuo")
+    assert "家里水管爆了" in staff.text and "***" not in staff.text
+
+
+async def test_publish_says_what_it_hid_only_when_it_hid_something(station: ChatDriver) -> None:
+    await station.say("alice", "lianxi", "#建议 东门路灯坏了")
+    await station.say("zhang", "gongzuo", "/assign 1 li")
+    await station.say("li", "dm:li", "/close 1 已更换灯泡")
+    sent = await station.say("zhang", "gongzuo", "/publish")
+    answer = the_one(sent, "gongzuo").text
+    assert "不含任何姓名" in answer and "隐去" not in answer and "电话" not in answer
+    await station.say("bob", "lianxi", "#求助 我是bob，请回电 13812345678，卡号 6222021234567890123")
+    await station.say("zhang", "gongzuo", "/assign 2 li")
+    await station.say("li", "dm:li", "/close 2 已联系bob，问题解决")
+    sent = await station.say("zhang", "gongzuo", "/publish")
+    public = the_one(sent, "lianxi").text
+    assert "bob" not in public and "13812345678" not in public and "6222021234567890123" not in public
+    answer = the_one(sent, "gongzuo").text
+    assert "已隐去个人信息：电话号码 1 处、银行卡号 1 处、姓名 2 处。" in answer
