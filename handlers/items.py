@@ -41,6 +41,7 @@ EVENT_LABELS = {
     "assigned": _("分派"),
     "progress": _("办理进展"),
     "resolved": _("办结"),
+    "answered": _("联络站直接答复（办结）"),
     "rejected": _("不予受理"),
     "rated": _("居民评价"),
     "reopened": _("重新办理"),
@@ -112,7 +113,7 @@ def check_transition(ctx: Context, item: Item, action: str) -> None:
         return
     possible = [ctx.tr(ACTION_HINTS[other], number=item.number)
                 for other in items_repo.actions_from(item.status) if other in ACTION_HINTS]
-    if item.status in (ItemStatus.RESOLVED, ItemStatus.REJECTED):
+    if item.status == ItemStatus.RESOLVED:
         possible.insert(0, ctx.tr(_("等待居民评价")))
     hint = "；".join(possible) if possible else ctx.tr(_("无"))
     raise ctx.error(_("事项 #{number} 当前状态为「{status}」，不能{action}。现在可以：{hint}"),
@@ -206,26 +207,38 @@ async def progress_command(ctx: Context) -> None:
 
 
 async def close_command(ctx: Context) -> None:
+    """Resolve: the result goes to the resident with the rating buttons of a new round. An item
+    nobody was assigned (staff answering on the spot, 当场答复) is answered by the station."""
     station, item, text = await command_item(ctx, "close", text_required=True)
+    answered = item.assignee_id is None
     item.result = text
     item.resolved_at = ctx.now()
-    await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.RESOLVED, kind="resolved",
-                                actor_id=ctx.person.id, note=text, now=ctx.now())
-    in_chat = await rating.post_feedback(ctx, item, station)
-    reply = (_("事项 #{number} 已办结。结果已回复到居民的原消息下，并请其评价。") if in_chat
-             else _("事项 #{number} 已办结。结果已私信告知居民，并请其评价。"))
+    item.rating = None  # a rating belongs to one round: the new result is rated afresh
+    await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.RESOLVED,
+                                kind="answered" if answered else "resolved", actor_id=ctx.person.id, note=text,
+                                now=ctx.now())
+    in_chat = await rating.post_result(ctx, item, station, answered=answered)
+    if answered:
+        reply = (_("事项 #{number} 已由本站直接答复并办结。答复已回复到居民的原消息下，并请其评价。") if in_chat
+                 else _("事项 #{number} 已由本站直接答复并办结。答复已私信告知居民，并请其评价。"))
+    else:
+        reply = (_("事项 #{number} 已办结。结果已回复到居民的原消息下，并请其评价。") if in_chat
+                 else _("事项 #{number} 已办结。结果已私信告知居民，并请其评价。"))
     await ctx.reply(ctx.tr(reply, number=item.number), item_id=item.id)
 
 
 async def reject_command(ctx: Context) -> None:
+    """Not accepted (e.g. an individual petition referred to the petition office): final. The
+    reason goes to the resident without rating buttons; only staff may /reopen it."""
     station, item, text = await command_item(ctx, "reject", text_required=True)
     item.result = text
-    item.resolved_at = ctx.now()
+    item.resolved_at = item.closed_at = ctx.now()
+    item.rating = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REJECTED, kind="rejected",
                                 actor_id=ctx.person.id, note=text, now=ctx.now())
-    in_chat = await rating.post_feedback(ctx, item, station)
-    reply = (_("事项 #{number} 不予受理，理由已回复到居民的原消息下。") if in_chat
-             else _("事项 #{number} 不予受理，理由已私信告知居民。"))
+    in_chat = await rating.post_referral(ctx, item, station)
+    reply = (_("事项 #{number} 不予受理，理由已回复到居民的原消息下（不请居民评价；如需重新办理，请用 /reopen {number}）。")
+             if in_chat else _("事项 #{number} 不予受理，理由已私信告知居民（不请居民评价；如需重新办理，请用 /reopen {number}）。"))
     await ctx.reply(ctx.tr(reply, number=item.number), item_id=item.id)
 
 

@@ -8,11 +8,12 @@ older round is stale, and only the reporter's first answer per round counts.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
-from handlers import masking, outbox
-from handlers.context import Context
-from handlers.i18n import Translator, _, translator
+from handlers import intake, masking, outbox
+from handlers.context import CommandError, Context
+from handlers.i18n import Translator, _, fold_chinese, translator
 from handlers.transport import Button
 from storage import items as items_repo
 from storage import messages as messages_repo
@@ -25,6 +26,7 @@ from storage.models import (
     Item,
     ItemStatus,
     Message,
+    Outbox,
     Person,
     Rating,
     RoleName,
@@ -32,6 +34,11 @@ from storage.models import (
 )
 
 RATE_PREFIX = "rate"
+# Outbox purposes of the posts a resident may answer with a text reply.
+FEEDBACK = "feedback"
+RATING_QUESTION = "rating_question"
+REFERRAL = "referral"
+ANSWERABLE = frozenset({FEEDBACK, RATING_QUESTION, REFERRAL})
 RATE_DATA_RE = re.compile(r"^rate:(\d{1,12}):(\d{1,4}):([sbu])$")
 RATING_CODES = {"s": Rating.SATISFIED, "b": Rating.BASICALLY_SATISFIED, "u": Rating.UNSATISFIED}
 CODE_OF = {rating: code for code, rating in RATING_CODES.items()}
@@ -40,24 +47,65 @@ RATING_LABELS = {
     Rating.BASICALLY_SATISFIED: _("基本满意"),
     Rating.UNSATISFIED: _("不满意"),
 }
-# Text answers accepted from the reporter replying to the feedback post; longest first, so
-# "基本满意" and "不满意" are not read as "满意".
-TEXT_RATINGS: list[tuple[str, Rating]] = [
+# The labels a text reply may be (the buttons' labels, in each catalog's language); longest first,
+# so "基本满意" and "不满意" are not read as "满意". Matched after folding to simplified Chinese.
+TEXT_LABELS: list[tuple[str, Rating]] = [
     ("basically satisfied", Rating.BASICALLY_SATISFIED),
     ("not satisfied", Rating.UNSATISFIED),
     ("dissatisfied", Rating.UNSATISFIED),
     ("unsatisfied", Rating.UNSATISFIED),
     ("satisfied", Rating.SATISFIED),
     ("基本满意", Rating.BASICALLY_SATISFIED),
-    ("基本滿意", Rating.BASICALLY_SATISFIED),
-    ("比较满意", Rating.BASICALLY_SATISFIED),
-    ("非常满意", Rating.SATISFIED),
     ("不满意", Rating.UNSATISFIED),
-    ("不滿意", Rating.UNSATISFIED),
     ("满意", Rating.SATISFIED),
-    ("滿意", Rating.SATISFIED),
 ]
-TRAILING = " \t\r\n。！!.～~，,"
+QUESTION_MARKS = frozenset("?？¿")
+# Words that mean the reply is about satisfaction even when it is no label: answered with the
+# buttons and a question instead of being guessed ("不太满意", "满意度很低", "还行吧").
+SATISFACTION_WORDS = ("满意", "还行", "还可以", "凑合", "马马虎虎", "一般般", "不错", "好评", "差评", "评价",
+                      "satisf", "rating")
+
+
+@dataclass(frozen=True)
+class TextRating:
+    rating: Rating
+    comment: str
+
+
+def _is_decoration(char: str) -> bool:
+    """Punctuation, symbols, emoji and spaces around a label; never a question mark."""
+    return not char.isalnum() and char not in QUESTION_MARKS
+
+
+def parse_text_rating(text: str) -> TextRating | None:
+    """A text reply that is exactly one of the labels: surrounding punctuation and emoji allowed,
+    and a comment after a clear separator (`不满意，噪音还有` → unsatisfied, comment `噪音还有`).
+    None for anything else — `不太满意`, `满意度很低`, `满意？根本没修好`, `满意个啥`."""
+    original = text.strip()
+    folded = fold_chinese(unicodedata.normalize("NFKC", original)).lower()
+    if len(folded) != len(original):  # normalizing changed the length: the comment as normalized
+        original = folded
+    start = 0
+    while start < len(folded) and _is_decoration(folded[start]):
+        start += 1
+    label = next(((word, rating) for word, rating in TEXT_LABELS if folded.startswith(word, start)), None)
+    if label is None:
+        return None
+    after = start + len(label[0])
+    gap = after
+    while gap < len(folded) and _is_decoration(folded[gap]):
+        gap += 1
+    if gap == len(folded):
+        return TextRating(label[1], "")
+    if gap == after or folded[gap] in QUESTION_MARKS:
+        return None  # the label runs into more words (满意度, 满意个啥), or is asked about (满意！？)
+    comment = original[gap:].strip()
+    return TextRating(label[1], comment)
+
+
+def mentions_satisfaction(text: str) -> bool:
+    folded = fold_chinese(unicodedata.normalize("NFKC", text)).lower()
+    return any(word in folded for word in SATISFACTION_WORDS)
 
 
 def rate_data(item_id: int, round_: int, rating: Rating) -> str:
@@ -79,15 +127,6 @@ def parse_rate_data(data: str | None) -> RatePress | None:
     return RatePress(int(match.group(1)), int(match.group(2)), RATING_CODES[match.group(3)])
 
 
-def parse_text_rating(text: str) -> tuple[Rating, str] | None:
-    """'不满意，路灯还是不亮' → (unsatisfied, '路灯还是不亮'); None when the text is no rating."""
-    folded = text.strip().lower()
-    for word, rating in TEXT_RATINGS:
-        if folded.startswith(word):
-            return rating, text.strip()[len(word) :].strip(TRAILING)
-    return None
-
-
 def feedback_key(item: Item) -> str:
     base = f"feedback:item:{item.id}"
     return base if item.reopen_count == 0 else f"{base}:{item.reopen_count}"
@@ -107,27 +146,51 @@ async def source_is_private(ctx: Context, source: Message) -> bool:
     return binding is None or (binding.active and binding.purpose == ChatPurpose.STAFF)
 
 
-async def post_feedback(ctx: Context, item: Item, station: Station) -> bool:
-    """Queue the result as a reply to the resident's message, with the rating buttons of this round.
+def rating_buttons(tr: Translator, item: Item, round_: int) -> list[Button]:
+    return [Button(tr(RATING_LABELS[rating]), rate_data(item.id or 0, round_, rating)) for rating in Rating]
 
-    Returns False when the item has no source message (then the reporter gets a direct message).
-    """
+
+async def post_result(ctx: Context, item: Item, station: Station, *, answered: bool) -> bool:
+    """The result (or the station's direct answer) as a reply to the resident's own message, with
+    the rating buttons of this round. False when it went to the resident directly instead."""
     tr = translator(ctx.language_for(station))
-    reporter = await ctx.session.get(Person, item.reporter_id)
-    name = reporter.display_name if reporter else ""
-    if item.status == ItemStatus.REJECTED:
-        head = tr(_("{name}，您反映的事项 #{number}「{text}」不予受理。\n理由：{result}"),
-                  name=name, number=item.number, text=short(item.text), result=item.result or "")
+    values = {"name": await _reporter_name(ctx, item), "number": item.number, "text": short(item.text),
+              "result": item.result or ""}
+    if answered:
+        head = tr(_("{name}，关于您反映的事项 #{number}「{text}」，本站答复如下：\n{result}"), **values)
     else:
-        head = tr(_("{name}，您反映的事项 #{number}「{text}」已办结。\n办理结果：{result}"),
-                  name=name, number=item.number, text=short(item.text), result=item.result or "")
+        head = tr(_("{name}，您反映的事项 #{number}「{text}」已办结。\n办理结果：{result}"), **values)
     ask = tr(_("请您评价：点击下方按钮，或回复本消息「满意」「基本满意」「不满意」。"))
-    buttons = [Button(tr(RATING_LABELS[rating]), rate_data(item.id or 0, item.reopen_count, rating)) for rating in Rating]
+    return await _to_reporter(ctx, item, station, key=feedback_key(item), purpose=FEEDBACK, text=f"{head}\n{ask}",
+                              buttons=rating_buttons(tr, item, item.reopen_count))
+
+
+async def post_referral(ctx: Context, item: Item, station: Station) -> bool:
+    """Not accepted (e.g. an individual petition referred to the petition office): the reason, and
+    no rating buttons — a referral is final; only staff may /reopen it."""
+    tr = translator(ctx.language_for(station))
+    text = tr(_("{name}，您反映的事项 #{number}「{text}」不属于本站受理范围，不予受理。\n说明：{result}\n"
+                "如有疑问，请联系本站联络员。"),
+              name=await _reporter_name(ctx, item), number=item.number, text=short(item.text), result=item.result or "")
+    return await _to_reporter(ctx, item, station, key=f"referral:item:{item.id}:{item.reopen_count}",
+                              purpose=REFERRAL, text=text, buttons=[])
+
+
+async def _reporter_name(ctx: Context, item: Item) -> str:
+    reporter = await ctx.session.get(Person, item.reporter_id)
+    return reporter.display_name if reporter else ""
+
+
+async def _to_reporter(
+    ctx: Context, item: Item, station: Station, *, key: str, purpose: str, text: str, buttons: list[Button]
+) -> bool:
+    """A reply to the resident's original message (mentioning them), or a direct message when the
+    item has no message of theirs (a visitor recorded by staff). False for the direct message."""
     source = await ctx.session.get(Message, item.source_message_id) if item.source_message_id else None
     if source is None:
         await outbox.to_person(
-            session=ctx.session, key=feedback_key(item), purpose="feedback", person_id=item.reporter_id,
-            text=f"{head}\n{ask}", buttons=buttons, now=ctx.now(), station_id=station.id, item_id=item.id,
+            session=ctx.session, key=key, purpose=purpose, person_id=item.reporter_id, text=text, buttons=buttons,
+            now=ctx.now(), station_id=station.id, item_id=item.id,
         )
         return False
     mentions: list[str] = []
@@ -136,18 +199,27 @@ async def post_feedback(ctx: Context, item: Item, station: Station) -> bool:
         if account is not None and account.platform == source.platform:
             mentions.append(account.user_id)
     await outbox.to_chat(
-        session=ctx.session, key=feedback_key(item), purpose="feedback", platform=source.platform,
-        chat_id=source.chat_id, reply_to=source.message_id, thread_id=source.thread_id, text=f"{head}\n{ask}",
-        buttons=buttons, mentions=mentions, now=ctx.now(), station_id=station.id, item_id=item.id,
-        private=await source_is_private(ctx, source),
+        session=ctx.session, key=key, purpose=purpose, platform=source.platform, chat_id=source.chat_id,
+        reply_to=source.message_id, thread_id=source.thread_id, text=text, buttons=buttons, mentions=mentions,
+        now=ctx.now(), station_id=station.id, item_id=item.id, private=await source_is_private(ctx, source),
     )
     return True
 
 
+def referral_explanation(ctx: Context, item: Item) -> str:
+    return ctx.tr(_("您好！事项 #{number} 不属于本站受理范围，处理意见和可以反映的渠道见之前的答复。"
+                    "这一答复不需要评价，您的回复不会改变处理结果；如有疑问，请联系本站联络员。"), number=item.number)
+
+
 async def _apply_rating(ctx: Context, item: Item, press: RatePress, note: str = "") -> str:
-    """Check who and which round, record the rating, and return the thanks (already translated)."""
+    """Check who and which round, record the rating, and return the thanks (already translated).
+
+    A rating belongs to the round it was asked for (`Item.reopen_count` when the result was
+    posted); a new resolution clears `Item.rating`, and the old one stays in the events."""
     if item.reporter_id != ctx.person.id:
         raise ctx.error(_("只有提出事项 #{number} 的居民本人可以评价。"), number=item.number)
+    if item.status == ItemStatus.REJECTED:
+        raise CommandError(referral_explanation(ctx, item))
     if press.round != item.reopen_count:
         raise ctx.error(_("这个评价已过期：事项 #{number} 已重新办理，请对最新的办理结果评价。"), number=item.number)
     if not items_repo.may_transition("rate", item.status):
@@ -240,27 +312,49 @@ async def on_rate_button(ctx: Context) -> None:
 
 
 async def on_message(ctx: Context) -> bool:
-    """A text rating: the reporter replies '满意' / 'unsatisfied' … to the feedback post."""
+    """The resident answers one of the bot's posts about their item with a text reply.
+
+    To the result (or a rating question): exactly a label is a rating (`不满意，噪音还有` counts,
+    with its comment); anything else that mentions satisfaction, and any other reply to the result
+    itself, gets the buttons and a one-line question, and records nothing. To a referral: a polite
+    explanation, and nothing changes. A tagged reply is a new item, left to intake."""
     incoming = ctx.incoming
     if not incoming.reply_to:
-        return False
-    parsed = parse_text_rating(incoming.text)
-    if parsed is None:
         return False
     target = await messages_repo.get_message(
         session=ctx.session, platform=incoming.platform, chat_id=incoming.chat_id, message_id=incoming.reply_to
     )
-    if target is None or target.direction != Direction.OUT or target.item_id is None:
+    if target is None or target.direction != Direction.OUT or target.item_id is None or target.outbox_id is None:
         return False
-    rounds = {press.round for press in map(parse_rate_data, (b.get("data") for b in target.buttons)) if press}
-    if len(rounds) != 1:
-        return False  # not a feedback post
+    post = await ctx.session.get(Outbox, target.outbox_id)
     item = await items_repo.get_item_by_id(session=ctx.session, item_id=target.item_id)
-    if item is None:
+    if post is None or post.purpose not in ANSWERABLE or item is None:
         return False
-    rating, note = parsed
+    parsed = parse_text_rating(incoming.text)
+    if item.reporter_id != ctx.person.id:
+        if parsed is not None and post.purpose != REFERRAL:
+            raise ctx.error(_("只有提出事项 #{number} 的居民本人可以评价。"), number=item.number)
+        return False
+    if intake.parse_intake(ctx, incoming.text) is not None:
+        return False
     if ctx.message is not None:
         ctx.message.item_id = item.id
         ctx.session.add(ctx.message)
-    await ctx.reply(await _apply_rating(ctx, item, RatePress(item.id or 0, rounds.pop(), rating), note))
-    return True
+    if item.status == ItemStatus.REJECTED:
+        await ctx.reply(referral_explanation(ctx, item), item_id=item.id)
+        return True
+    rounds = {press.round for press in map(parse_rate_data, (b.get("data") for b in target.buttons)) if press}
+    if len(rounds) != 1:
+        return False
+    round_ = rounds.pop()
+    if parsed is not None:
+        await ctx.reply(await _apply_rating(ctx, item, RatePress(item.id or 0, round_, parsed.rating), parsed.comment),
+                        item_id=item.id)
+        return True
+    awaiting = item.status == ItemStatus.RESOLVED and round_ == item.reopen_count
+    if awaiting and (post.purpose == FEEDBACK or mentions_satisfaction(incoming.text)):
+        await ctx.reply(ctx.tr(_("请问您对事项 #{number} 的办理结果是否满意？请点击下方按钮评价（刚才的回复没有计为评价）。"),
+                               number=item.number),
+                        buttons=rating_buttons(ctx.tr, item, round_), item_id=item.id, purpose=RATING_QUESTION)
+        return True
+    return False

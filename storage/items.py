@@ -123,12 +123,18 @@ async def events_of(*, session: AsyncSession, item_id: int) -> list[ItemEvent]:
 TRANSITIONS: dict[str, frozenset[str]] = {
     "assign": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
     "progress": frozenset({ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
-    # A deputy who fixed it at once closes straight from "assigned"; DESIGN's diagram shows the usual path.
-    "close": frozenset({ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
+    # A deputy who fixed it at once closes straight from "assigned"; staff may answer a new item on
+    # the spot (当场答复), recorded as answered by the station.
+    "close": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
     "reject": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
     "reopen": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED}),
-    "rate": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED}),
+    # A referral (rejected) is final: no rating; only staff may reopen it.
+    "rate": frozenset({ItemStatus.RESOLVED}),
 }
+# The events that end a round of handling: resolved by the assignee (or staff), answered by the
+# station itself (a direct answer to an unassigned item), or rejected / referred elsewhere.
+RESOLUTION_KINDS = ("resolved", "answered")
+TERMINAL_KINDS = (*RESOLUTION_KINDS, "rejected")
 
 
 def may_transition(action: str, status: str) -> bool:
@@ -214,12 +220,13 @@ async def items_received(
 
 
 async def last_terminal_events(*, session: AsyncSession, item_ids: Sequence[int]) -> dict[int, str]:
-    """Each item's latest 'resolved' or 'rejected' event kind: how it ended, even once it is closed."""
+    """Each item's latest terminal event kind (resolved, answered, rejected): how it ended, even once
+    it is closed."""
     if not item_ids:
         return {}
     result = await session.exec(
         select(ItemEvent.item_id, ItemEvent.kind)
-        .where(col(ItemEvent.item_id).in_(list(item_ids)), col(ItemEvent.kind).in_(["resolved", "rejected"]))
+        .where(col(ItemEvent.item_id).in_(list(item_ids)), col(ItemEvent.kind).in_(list(TERMINAL_KINDS)))
         .order_by(col(ItemEvent.at), col(ItemEvent.id))
     )
     return {item_id: kind for item_id, kind in result.all()}

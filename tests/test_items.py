@@ -224,15 +224,13 @@ async def test_full_lifecycle_with_feedback_and_rating(station: ChatDriver, app:
     assert "#1" in mine.text and "已关闭" in mine.text and "路灯已修好" in mine.text
 
 
-async def test_reject_posts_the_reason_and_rating_closes(station: ChatDriver, app: App) -> None:
+async def test_reject_posts_the_reason_without_rating_buttons(station: ChatDriver, app: App) -> None:
     source_id, _ack = await report(station, "#投诉 邻居家的狗")
     sent = await station.say("zhang", "lianxi", "/reject 1 属于个人纠纷，请联系社区调解室")
-    feedback = the_one(sent, "lianxi") if len(sent) == 1 else next(m for m in sent if m.reply_to == source_id)
-    assert feedback.reply_to == source_id and "不予受理" in feedback.text and "调解室" in feedback.text
-    assert feedback.buttons == ["满意", "基本满意", "不满意"]
-    await station.press("alice", "lianxi", feedback.id, "满意")
+    referral = next(m for m in sent if m.reply_to == source_id and "不予受理" in m.text and "调解室" in m.text)
+    assert referral.buttons == []
     [item] = await items(app)
-    assert (item.status, item.rating) == ("closed", "satisfied")
+    assert (item.status, item.rating) == ("rejected", None) and item.closed_at is not None
 
 
 async def test_unsatisfied_reopens_and_tells_assignee_and_staff(station: ChatDriver, app: App) -> None:
@@ -280,7 +278,7 @@ async def test_text_reply_rating(station: ChatDriver, app: App) -> None:
 
 async def test_english_text_rating(station: ChatDriver, app: App) -> None:
     await report(station)
-    await station.say("zhang", "lianxi", "/reject 1 duplicate")
+    await station.say("zhang", "lianxi", "/close 1 duplicate of an item already fixed")
     feedback = [m for m in station.transport.sent if m.buttons][-1]
     await station.say("alice", "lianxi", "Basically satisfied", reply_to=feedback.id)
     assert (await items(app))[0].rating == "basically_satisfied"
@@ -321,7 +319,7 @@ async def test_reassign_records_an_event_and_dms_the_new_deputy(station: ChatDri
 
 async def test_staff_reopen_of_a_closed_item(station: ChatDriver, app: App) -> None:
     await report(station)
-    await station.say("zhang", "lianxi", "/reject 1 不归我们管")
+    await station.say("zhang", "lianxi", "/close 1 已答复：属于市政管辖")
     feedback = [m for m in station.transport.sent if m.buttons][-1]
     await station.press("alice", "lianxi", feedback.id, "满意")
     [reply] = await station.say("zhang", "gongzuo", "/reopen 1 居民补充了材料")
@@ -428,7 +426,7 @@ async def test_reporter_and_assignee_may_see_the_item(station: ChatDriver) -> No
         ("/reject", "缺少事项编号"),
         ("/reopen", "缺少事项编号"),
         ("/reopen 1", "不能重新办理"),
-        ("/close 1 好了", "不能办结"),
+        ("/close 1", "缺少说明文字"),
         ("/progress 1 开始", "不能登记进展"),
         ("/item", "用法"),
         ("/item 1 2", "用法"),
@@ -448,8 +446,9 @@ async def test_bad_arguments_change_nothing(station: ChatDriver, app: App, comma
 
 async def test_illegal_transition_names_status_and_options(station: ChatDriver, app: App) -> None:
     await report(station)
-    [answer] = await station.say("zhang", "lianxi", "/close 1 好了")
+    [answer] = await station.say("zhang", "lianxi", "/progress 1 好了")
     assert "「已受理」" in answer.text and "/assign 1" in answer.text and "/reject 1" in answer.text
+    assert "/close 1" in answer.text, "staff may answer a new item directly"
     await station.say("zhang", "lianxi", "/reject 1 不归我们")
     [again] = await station.say("zhang", "lianxi", "/assign 1 li")
     assert "「不予受理」" in again.text and "/reopen 1" in again.text
