@@ -1,6 +1,7 @@
 """The running bot: one database, one clock, the router, the transports, the outbox and the ticks.
 
-Adapters call `handle(incoming)`; it opens one session per event, records the message
+Adapters feed events through `guard` (`bot/intake.py`: runs of plain messages, bounded retries,
+outages waited out); `handle(incoming)` opens one session per event, records the message
 (idempotently), builds the handler context, dispatches, commits, and wakes the outbox.
 """
 
@@ -8,25 +9,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.intake import EventGuard, RetryPolicy, incoming_runs
 from bot.lookups import EventLookups
 from bot.outbox import OutboxDispatcher
-from handlers import delivery
+from handlers import delivery, set_aside
 from handlers.clock import Clock, ManualClock
 from handlers.context import CommandError, Context, CoreConfig
 from handlers.events import EventKind, Incoming
 from handlers.features import all_features, all_jobs
-from handlers.router import Router, is_plain_message
+from handlers.router import Router
 from handlers.transport import Transport
 from schedules import DueJob
 from storage import messages as messages_repo
 from storage import outbox as outbox_repo
 from storage.db import create_engine, session_factory
-from storage.models import Account, Outbox, RoleName
+from storage.models import Account, Message, Outbox, RoleName
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class App:
         engine: AsyncEngine | None = None,
         max_attempts: int = 8,
         jobs: Sequence[DueJob] | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.database_url = database_url
         self.engine = engine or create_engine(database_url)
@@ -50,6 +55,8 @@ class App:
         self.router = Router(all_features())
         self.jobs: list[DueJob] = list(jobs if jobs is not None else all_jobs())
         self.transports: dict[str, Transport] = {}
+        # Every adapter processes its events through this guard (bounded retries, set aside, outages).
+        self.guard = EventGuard(self, retry_policy or RetryPolicy())
         self.outbox = OutboxDispatcher(
             sessions=self.sessions,
             clock=clock,
@@ -93,24 +100,17 @@ class App:
         making their items and queueing their acks together costs a few statements and one commit
         instead of a dozen statements and a commit each. Commands, edits, presses and chat events
         can change what later events see (a /bind, a role), so each of them runs alone, between
-        the runs of plain messages. If anything in a run is refused, the run is rolled back and its
-        events are handled one by one, so a refusal still changes nothing but its own event.
+        the runs of plain messages (`bot.intake.plain_runs`). If anything in a run is refused, the
+        run is rolled back and its events are handled one by one, so a refusal still changes
+        nothing but its own event.
         """
-        run: list[Incoming] = []
-        for event in events:
-            if is_plain_message(event):
-                run.append(event)
-                continue
-            await self._handle_run(run)
-            run = []
-            await self.handle(event)
-        await self._handle_run(run)
+        for segment in incoming_runs(events):
+            if len(segment.sources) > 1:
+                await self._handle_run(segment.events)
+            else:
+                await self.handle(segment.sources[0])
 
     async def _handle_run(self, events: Sequence[Incoming]) -> None:
-        if len(events) <= 1:
-            for event in events:
-                await self.handle(event)
-            return
         try:
             async with self.sessions() as session:
                 lookups = await EventLookups.load(session, events)
@@ -126,30 +126,25 @@ class App:
         self.outbox.wake.set()
 
     async def _context(self, session: AsyncSession, incoming: Incoming, lookups: EventLookups) -> Context | None:
+        """The handler context of an event, its message recorded; None for a redelivery (nothing to do)."""
         now = self.clock.now()
         account, person = await lookups.sender(session, incoming.sender, now)
-        message = None
-        fresh = False
+        if incoming.kind is EventKind.EDIT and incoming.message_id is not None and (
+            lookups.message(incoming.platform, incoming.chat_id, incoming.message_id) is None
+        ):
+            # An edit of a message we never saw (sent while the bot was away): nothing may be lost,
+            # so it is taken as the new message it now is.
+            incoming = replace(incoming, kind=EventKind.MESSAGE)
+        message, fresh = None, False
         if incoming.kind is EventKind.MESSAGE and incoming.message_id is not None:
             if lookups.message(incoming.platform, incoming.chat_id, incoming.message_id) is not None:
                 log.info("ignoring redelivered message %s in %s", incoming.message_id, incoming.chat_id)
                 return None
-            message = messages_repo.add_incoming(
-                session=session, platform=incoming.platform, chat_id=incoming.chat_id,
-                message_id=incoming.message_id, sender_account_id=account.id, text=incoming.text,
-                reply_to=incoming.reply_to, thread_id=incoming.thread_id, now=now,
-            )
-            lookups.remember(message)
-            fresh = True
-        elif incoming.kind is EventKind.EDIT and incoming.message_id is not None:
+            message, fresh = self._record_message(session, incoming, account, lookups, now), True
+        elif incoming.kind in (EventKind.EDIT, EventKind.BUTTON) and incoming.message_id is not None:
             message = lookups.message(incoming.platform, incoming.chat_id, incoming.message_id)
-            if message is None:  # an edit of a message we never saw: nothing may be lost, take it as new
-                incoming.kind = EventKind.MESSAGE
-                return await self._context(session, incoming, lookups)
-            if message.text == incoming.text:
+            if incoming.kind is EventKind.EDIT and message is not None and message.text == incoming.text:
                 return None  # a redelivered edit
-        elif incoming.kind is EventKind.BUTTON and incoming.message_id is not None:
-            message = lookups.message(incoming.platform, incoming.chat_id, incoming.message_id)
         binding, bound_station = lookups.chat(incoming.platform, incoming.chat_id)
         roles = await lookups.roles(session, person.id or 0)
         if binding is not None and binding.active:
@@ -166,6 +161,19 @@ class App:
             person=person, roles=roles, is_admin=is_admin, binding=binding, station=station, message=message,
             fresh_message=fresh, answer_press=self._answer_press,
         )
+
+    @staticmethod
+    def _record_message(
+        session: AsyncSession, incoming: Incoming, account: Account, lookups: EventLookups, now: datetime
+    ) -> Message:
+        """Store a new incoming message (intake is idempotent on its platform id)."""
+        message = messages_repo.add_incoming(
+            session=session, platform=incoming.platform, chat_id=incoming.chat_id,
+            message_id=incoming.message_id or "", sender_account_id=account.id, text=incoming.text,
+            reply_to=incoming.reply_to, thread_id=incoming.thread_id, now=now,
+        )
+        lookups.remember(message)
+        return message
 
     async def _answer_press(self, incoming: Incoming, text: str) -> None:
         transport = self.transports.get(incoming.platform)
@@ -184,6 +192,25 @@ class App:
             if button.get("label") == label:
                 return button.get("data")
         return None
+
+    # --- guarded intake -------------------------------------------------------------------------
+    async def database_reachable(self) -> bool:
+        """Whether the database answers at all: tells an outage from a failure of one event."""
+        try:
+            async with self.sessions() as session:
+                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        except Exception:
+            return False
+        return True
+
+    async def set_aside_event(self, event: set_aside.SetAside, *, error: str, attempts: int) -> None:
+        """Keep an event that failed by its own content, and tell the staff (once per event)."""
+        async with self.sessions() as session:
+            await set_aside.record(
+                session=session, event=event, error=error, attempts=attempts, now=self.clock.now(), config=self.config
+            )
+            await session.commit()
+        self.outbox.wake.set()
 
     # --- outgoing and time ----------------------------------------------------------------------
     async def _on_dead(self, session: AsyncSession, row: Outbox, code: str) -> None:

@@ -109,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
 async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run every configured platform until SIGINT/SIGTERM; the console when none is configured."""
     from bot.app import App
+    from bot.intake import RetryPolicy
     from handlers.clock import SystemClock
     from schedules.runner import start_scheduler
     from storage.db import upgrade
@@ -116,7 +117,7 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
     await upgrade(settings.database_url)
     app = App(
         database_url=settings.database_url, clock=SystemClock(), config=core_config(settings),
-        max_attempts=settings.outbox_max_attempts,
+        max_attempts=settings.outbox_max_attempts, retry_policy=RetryPolicy(attempts=settings.update_attempts),
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -232,6 +233,7 @@ async def run_console(
     """The `console` sub-command: a ManualClock, the console as the one platform, lines in, messages out."""
     from bot.app import App
     from bot.console import Console, read_interactive, stdin_lines
+    from bot.intake import RetryPolicy
     from handlers.clock import ManualClock, SystemClock
     from storage.db import upgrade
 
@@ -243,7 +245,7 @@ async def run_console(
     clock = ManualClock(start or SystemClock().now())
     app = App(
         database_url=settings.database_url, clock=clock, config=core_config(settings),
-        max_attempts=settings.outbox_max_attempts,
+        max_attempts=settings.outbox_max_attempts, retry_policy=RetryPolicy(attempts=settings.update_attempts),
     )
     console = Console(
         app, zone=settings.zone, out=out, err=err, json_mode=json_mode,  # type: ignore[arg-type]

@@ -418,7 +418,7 @@ class Console:
         incoming = self._incoming(
             EventKind.MESSAGE, action.user, action.chat, message_id=str(number), text=action.text, reply_to=reply_to
         )
-        await self.app.handle(incoming)
+        await self.app.guard.handle(incoming)
         await self.deliver()
         return number
 
@@ -440,7 +440,7 @@ class Console:
             EventKind.BUTTON, action.user, action.chat, message_id=str(action.message_id), button_data=data,
             button_label=action.label, press_id=action.user,
         )
-        await self.app.handle(incoming)
+        await self.app.guard.handle(incoming)
         await self.deliver()
 
 

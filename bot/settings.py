@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    update_attempts: int = Field(default=3, ge=1, le=20)
     tick_seconds: int = Field(default=30, ge=1, le=3600)
     reminder_hour: int = Field(default=9, ge=0, le=23)
 

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiolimiter import AsyncLimiter
-from sqlalchemy.exc import DBAPIError
 from telegram import (
     BotCommand,
     BotCommandScope,
@@ -62,9 +61,11 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, TypeHandler
 
+from bot.intake import Backoff, Outcome, StopSignal
 from bot.telegram_request import AiohttpRequest, proxy_from_environment
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.router import is_plain_message, parse_command
+from handlers.set_aside import SetAside
 from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
 
 if TYPE_CHECKING:
@@ -104,8 +105,6 @@ class TelegramOptions:
     max_retries: int = 2  # 429 retries inside one send before the outbox takes over
     default_language: str = "zh_CN"  # command menu for users whose language has no menu
     publish_commands: bool = True
-    update_attempts: int = 3  # tries for an update whose processing fails with a (non-database) bug
-    update_retry_delay: float = 0.2  # first pause before processing an update again; doubles, max 30 s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramOptions:
@@ -244,11 +243,6 @@ def quiet_token_logging() -> None:
             logger.setLevel(logging.WARNING)
 
 
-def _is_infrastructure(exc: BaseException) -> bool:
-    """Errors that say nothing about the update (database down or locked): retry without limit."""
-    return isinstance(exc, (DBAPIError, OSError, TimeoutError))
-
-
 class TelegramTransport:
     """The bot on Telegram: polls (or serves a webhook), feeds the core, and delivers its outbox."""
 
@@ -272,7 +266,7 @@ class TelegramTransport:
         self._poller: asyncio.Task[None] | None = None
         self._poll_call: asyncio.Task[Any] | None = None
         self._offset: int | None = None
-        self._stopping = asyncio.Event()
+        self._stop = StopSignal()
         self._webhook_runner: web.AppRunner | None = None
         self._webhook_secret: str | None = None
         self._webhook_lock = asyncio.Lock()
@@ -321,7 +315,7 @@ class TelegramTransport:
                 await self.publish_commands()
             except Exception:
                 log.exception("could not publish the command menus; the bot works without them")
-        self._stopping.clear()
+        self._stop.clear()
         if self.options.webhook_url:
             await self._start_webhook()
         else:
@@ -331,7 +325,7 @@ class TelegramTransport:
 
     async def stop(self) -> None:
         """Finish the update in hand, confirm what was processed, and shut PTB down."""
-        self._stopping.set()
+        self._stop.set()
         if self._poll_call is not None:
             self._poll_call.cancel()
         failure: BaseException | None = None
@@ -409,8 +403,8 @@ class TelegramTransport:
     # --- polling --------------------------------------------------------------------------------
     async def _poll_loop(self) -> None:
         """Long-poll; process each batch fully before asking with the next offset (= confirming it)."""
-        failures = 0
-        while not self._stopping.is_set():
+        backoff = Backoff(first=1.0, maximum=30.0)
+        while not self._stop.is_set():
             self._poll_call = asyncio.create_task(
                 self.bot.get_updates(
                     offset=self._offset,
@@ -422,7 +416,7 @@ class TelegramTransport:
             try:
                 updates = await self._poll_call
             except asyncio.CancelledError:
-                if self._stopping.is_set():
+                if self._stop.is_set():
                     return
                 raise
             except TimedOut:
@@ -431,36 +425,32 @@ class TelegramTransport:
                 log.critical("Telegram rejected the bot token; check LIAISON_TELEGRAM_TOKEN")
                 raise
             except RetryAfter as exc:
-                await self._sleep(retry_seconds(exc))
+                await self._stop.sleep(retry_seconds(exc))
                 continue
             except TelegramError as exc:  # network trouble, or a Conflict with another instance/webhook
-                failures += 1
-                log.warning("getUpdates failed (%s); retrying", exc)
-                await self._sleep(min(30.0, 0.5 * 2**failures))
+                delay = backoff.next()
+                log.warning("getUpdates failed (%s); retrying in %.1fs", exc, delay)
+                await self._stop.sleep(delay)
                 continue
             finally:
                 self._poll_call = None
-            failures = 0
+            backoff.reset()
             if not await self._process_updates(updates):
                 return  # the rest stays unconfirmed: Telegram delivers it again after the restart
 
     async def _process_updates(self, updates: Sequence[Update]) -> bool:
-        """One getUpdates answer, in order: each run of plain messages in one transaction, anything
-        else alone. The offset moves past a run or an update once it is committed; False when
-        stopping first."""
-        run: list[tuple[Update, Incoming]] = []
-        for update in updates:
-            if self._stopping.is_set():
-                return False
-            plain = await self._plain_message(update)
-            if plain is not None:
-                run.append((update, plain))
-                continue
-            if not await self._process_run(run) or not await self._process_reliably(update):
-                return False
-            run = []
-            self._offset = update.update_id + 1
-        return await self._process_run(run)
+        """One getUpdates answer, in order, through the core's guard (`EventGuard.feed`): each run
+        of plain messages in one transaction, anything else alone. The offset moves past an update
+        once it is committed (or set aside); False when stopping first."""
+        pairs = [(update, await self._plain_message(update)) for update in updates]
+        return await self.app.guard.feed(
+            pairs, one=self._process_reliably, done=self._confirm, stop=self._stop, where=" of Telegram updates"
+        )
+
+    def _confirm(self, update: Update) -> None:
+        """Committed: the next getUpdates confirms it to Telegram."""
+        self.processed_updates += 1
+        self._offset = update.update_id + 1
 
     async def _plain_message(self, update: Update) -> Incoming | None:
         message = update.message
@@ -469,49 +459,29 @@ class TelegramTransport:
         events = await self._from_message(message, EventKind.MESSAGE)
         return events[0] if len(events) == 1 and is_plain_message(events[0]) else None
 
-    async def _process_run(self, run: Sequence[tuple[Update, Incoming]]) -> bool:
-        """Plain messages together (`App.handle_batch`); if the batch fails, one by one as usual,
-        where a message the batch did commit is recognised and skipped."""
-        if len(run) > 1:
-            try:
-                await self.app.handle_batch([event for _, event in run])
-            except Exception as exc:
-                log.warning("a batch of %d messages failed (%r); taking them one by one", len(run), exc)
-            else:
-                self.processed_updates += len(run)
-                self._offset = run[-1][0].update_id + 1
-                return True
-        for update, _ in run:
-            if self._stopping.is_set() or not await self._process_reliably(update):
-                return False
-            self._offset = update.update_id + 1
-        return True
+    async def _process_reliably(self, update: Update, *, wait_out_outages: bool = True) -> Outcome:
+        """Process one update until committed (the core's guard: outages waited out, a poisonous
+        update set aside after a few tries); STOPPED when stopping first."""
+        return await self.app.guard.run(
+            lambda: self.process(update), describe=lambda: self._set_aside_record(update), stop=self._stop,
+            wait_out_outages=wait_out_outages,
+        )
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-
-    async def _process_reliably(self, update: Update) -> bool:
-        """Process until committed; False only when stopping first (the update stays unconfirmed).
-
-        Database trouble is retried until it passes; a bug gets a few tries, then the update is
-        logged in full and skipped, so one poisonous update cannot stall every station."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self.process(update)
-                return True
-            except Exception as exc:
-                infra = _is_infrastructure(exc)
-                if not infra and attempt >= self.options.update_attempts:
-                    log.error("dropping update %s after %d failures: %s", update.update_id, attempt, update.to_json())
-                    return True
-                if self._stopping.is_set():
-                    return False
-                delay = min(30.0, self.options.update_retry_delay * 2 ** (attempt - 1))
-                log.warning("update %s failed (%r), retry %d in %.1fs", update.update_id, exc, attempt, delay)
-                await self._sleep(delay)
+    def _set_aside_record(self, update: Update) -> SetAside:
+        message = update.effective_message
+        user = update.effective_user
+        chat = update.effective_chat
+        is_message = update.message is not None or update.edited_message is not None
+        return SetAside(
+            platform=PLATFORM,
+            event_id=str(update.update_id),
+            chat_id=str(chat.id) if chat is not None else None,
+            message_id=str(message.message_id) if is_message and message is not None else None,
+            sender=f"{PLATFORM}:{user.id}" if user is not None else None,
+            sender_name=user.full_name if user is not None else None,
+            text=(message.text or message.caption or "") if message is not None else "",
+            payload=update.to_json(),
+        )
 
     # --- webhook --------------------------------------------------------------------------------
     async def _start_webhook(self) -> None:
@@ -556,13 +526,10 @@ class TelegramTransport:
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="not an update")
         async with self._webhook_lock:
-            try:
-                await self.process(update)
-            except Exception as exc:
-                if _is_infrastructure(exc):
-                    log.warning("webhook update %s failed (%r); Telegram will redeliver", update.update_id, exc)
-                    return web.Response(status=503, text="try again")
-                log.exception("dropping webhook update %s: %s", update.update_id, update.to_json())
+            outcome = await self._process_reliably(update, wait_out_outages=False)
+        if outcome is Outcome.DEFERRED or outcome is Outcome.STOPPED:
+            return web.Response(status=503, text="try again")  # Telegram delivers it again later
+        self.processed_updates += 1
         return web.Response(status=200, text="ok")
 
     # --- updates -> core ------------------------------------------------------------------------
@@ -572,7 +539,6 @@ class TelegramTransport:
         error = self._failed.pop(update.update_id, None)
         if error is not None:
             raise error
-        self.processed_updates += 1
 
     async def _on_update(self, update: Update, context: CallbackContext) -> None:  # type: ignore[type-arg]
         for incoming in await self.to_incoming(update):

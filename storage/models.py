@@ -264,6 +264,25 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
 
 
+class SetAsideEvent(SQLModel, table=True):
+    """An incoming event that failed by its own content too often: kept whole (nothing a user sent
+    is lost), so intake goes on and a person can look at it; one row per platform event."""
+
+    __table_args__ = (UniqueConstraint("platform", "event_id", name="uq_set_aside_event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    event_id: str = Field(max_length=255)
+    chat_id: str | None = Field(default=None, max_length=255)
+    message_id: str | None = Field(default=None, max_length=255)
+    sender: str | None = Field(default=None, max_length=255)  # platform:user id
+    sender_name: str | None = Field(default=None, max_length=200)
+    text: str = Field(default="", sa_type=Text)
+    payload: str = Field(default="", sa_type=Text)  # the platform's own serialisation of the event
+    error: str = Field(default="", sa_type=Text)
+    attempts: int = Field(default=0)
+    created_at: datetime = _ts()
+
+
 class KvState(SQLModel, table=True):
     """Small durable state of the adapters (sync tokens, device ids, counters)."""
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from storage.models import Item, ItemStatus, Message, Outbox, OutboxState
+from bot.intake import RetryPolicy
+from storage.models import Item, ItemStatus, Message, Outbox, OutboxState, SetAsideEvent
 from tests.peers.fake_telegram import JSON, FakeTelegram, retry_after
 from tests.telegram.conftest import World
 from tests.telegram.harness import TelegramBotRunner
@@ -338,14 +341,15 @@ async def test_forum_topics_keep_the_conversation_in_its_topic(
     assert stored.reply_to is None and stored.thread_id == str(general["message_id"])
 
 
-async def test_database_trouble_is_retried_and_a_poisonous_update_skipped(
+async def test_database_trouble_is_retried_and_a_poisonous_update_set_aside(
     fake_tg: FakeTelegram, db_url: str, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     admins = frozenset({f"telegram:{world.admin['id']}"})
-    bot = await TelegramBotRunner(fake_tg, db_url, admins=admins, update_retry_delay=0.01).start()
+    bot = await TelegramBotRunner(fake_tg, db_url, admins=admins).start()
     try:
         await set_up_station(bot, world)
         assert bot.app is not None
+        bot.app.guard.policy = RetryPolicy(attempts=3, first_delay=0.01)
         real_dispatch = bot.app.router.dispatch
         calls: list[str] = []
 
@@ -353,9 +357,10 @@ async def test_database_trouble_is_retried_and_a_poisonous_update_skipped(
             text = ctx.incoming.text
             calls.append(text)
             if "路灯" in text and calls.count(text) <= 4:
-                raise OSError("database is locked")  # infrastructure: retried as long as it takes
+                # what SQLite says while another process holds the write lock: an outage
+                raise OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
             if "毒" in text:
-                raise ValueError("a bug this message triggers")  # a bug: a few tries, then skipped
+                raise ValueError("a bug this message triggers")  # the message's own: a few tries, then set aside
             await real_dispatch(ctx)
 
         bot.app.router.dispatch = troubled  # type: ignore[method-assign]
@@ -367,11 +372,18 @@ async def test_database_trouble_is_retried_and_a_poisonous_update_skipped(
         assert "#1" in (await bot.reply_to(lamp))["text"]
         assert "#2" in (await bot.reply_to(after))["text"]
         await bot.processed(after)
-        assert "a batch of 3 messages failed" in caplog.text
-        assert calls.count("#建议 路灯坏了") == 5, "retried past the bug budget: database trouble is no bug"
+        assert "a batch of 3 messages of Telegram updates failed" in caplog.text
+        assert calls.count("#建议 路灯坏了") == 5, "retried past the budget: a locked database is no fault of the message"
         assert calls.count("#建议 毒") == 3
         assert [i.text for i in await items(bot)] == ["路灯坏了", "垃圾桶满了"]
-        assert f"dropping update {poison['update_id']}" in caplog.text
+        assert f"setting aside telegram event {poison['update_id']}" in caplog.text
+        [kept] = await bot.rows(SetAsideEvent)
+        assert (kept.event_id, kept.text, kept.attempts) == (str(poison["update_id"]), "#建议 毒", 3)
+        assert "a bug this message triggers" in kept.error and '"update_id"' in kept.payload
+        sorry = await bot.reply_to(poison)
+        assert sorry["text"] == "抱歉，机器人处理这条消息时出错了。消息已保存并转给工作人员人工处理，您不必重发。"
+        notice = await bot.sent_matching(world.staff["id"], lambda m: "多次处理失败" in m["text"])
+        assert f"telegram 事件 {poison['update_id']}" in notice["text"] and "原文：#建议 毒" in notice["text"]
     finally:
         await bot.stop()
 

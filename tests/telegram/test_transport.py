@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 
 import pytest
 from aiohttp import ClientSession
+from sqlalchemy.exc import OperationalError
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.settings import Settings
@@ -99,7 +101,7 @@ async def test_webhook_mode_acknowledges_only_committed_updates(
         # a database failure answers non-2xx, so Telegram redelivers, and the item is made once
         assert bot.app is not None
         real_handle = bot.app.handle
-        failures = iter([OSError("database is away")])
+        failures = iter([OperationalError("INSERT …", {}, sqlite3.OperationalError("unable to open database file"))])
 
         async def flaky(incoming):  # type: ignore[no-untyped-def]
             error = next(failures, None)
