@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from handlers import outbox
 from handlers import reception_notify as notify
+from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import _
 from handlers.people import require_station
@@ -134,14 +135,16 @@ async def leave_command(ctx: Context) -> None:
 async def on_button(ctx: Context) -> None:
     """`rcpt:<reception>:<person>:confirm|leave` (that deputy only) and `rcpt:<reception>:<leaver>:sub:<person>` (staff)."""
     parts = (ctx.incoming.button_data or "").split(":")
-    if len(parts) < 4 or not parts[1].isdigit() or not parts[2].isdigit():
+    reception_id, person_id = (to_id(parts[1]), to_id(parts[2])) if len(parts) >= 4 else (None, None)
+    if reception_id is None or person_id is None:
         raise ctx.error(_("这个按钮已失效。"))
-    reception = await ctx.session.get(Reception, int(parts[1]))
+    reception = await ctx.session.get(Reception, reception_id)
     if reception is None or reception.status != ReceptionStatus.SCHEDULED or reception.starts_at <= ctx.now():
         raise ctx.error(_("这个接待日已开始或已取消，按钮已失效。"))
-    person_id, action = int(parts[2]), parts[3]
-    if action == "sub" and len(parts) == 5 and parts[4].isdigit():
-        await _substitute(ctx, reception, leaver_id=person_id, substitute_id=int(parts[4]))
+    action = parts[3]
+    substitute_id = to_id(parts[4]) if action == "sub" and len(parts) == 5 else None
+    if substitute_id is not None:
+        await _substitute(ctx, reception, leaver_id=person_id, substitute_id=substitute_id)
         return
     if person_id != ctx.person.id:
         raise ctx.error(_("这个按钮只能由被安排值班的代表本人使用。"))

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, time
 
 from handlers import intake, outbox, rating
+from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
 from handlers.people import person_name, require_station, resolve_user
@@ -66,7 +67,7 @@ FILTERS = {
     "mine": "mine", "我的": "mine",
     "all": "all", "全部": "all",
 }
-DAYS_RE = re.compile(r"^(\d{1,4})(?:d|天|个工作日|工作日)?$")
+DAYS_RE = re.compile(r"^(\d{1,4})(?:d|天|个工作日|工作日)?$", re.ASCII)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -84,10 +85,10 @@ def deadline(ctx: Context, station: Station, days: int) -> datetime:
 def parse_number(ctx: Context, index: int = 0) -> int:
     if len(ctx.args) <= index:
         raise ctx.usage_error(ctx.tr(_("缺少事项编号。")))
-    token = ctx.args[index].lstrip("#＃")
-    if not (token.isascii() and token.isdigit()) or int(token) <= 0:
+    number = to_id(ctx.args[index])
+    if number is None:
         raise ctx.usage_error(ctx.tr(_("「{value}」不是事项编号，编号应为正整数，例如 12。"), value=ctx.args[index]))
-    return int(token)
+    return number
 
 
 async def load_item(ctx: Context, station: Station, number: int) -> Item:

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import rrulestr
 
+from handlers.args import MAX_YEAR, MIN_YEAR, to_int, year_in_range
 from handlers.i18n import _, fold_chinese
 
 
@@ -24,14 +25,15 @@ class ParseError(Exception):
 
 FULLWIDTH = str.maketrans("０１２３４５６７８９：－／", "0123456789:-/")
 
-ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
-SHORT_DATE = re.compile(r"^(\d{1,2})[-/.](\d{1,2})$")
-CJK_DATE = re.compile(r"^(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]?$")
-TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+# ASCII digits only (fullwidth ones are translated first): `²` or `٣` are no digits of a date.
+ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$", re.ASCII)
+SHORT_DATE = re.compile(r"^(\d{1,2})[-/.](\d{1,2})$", re.ASCII)
+CJK_DATE = re.compile(r"^(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]?$", re.ASCII)
+TIME = re.compile(r"^(\d{1,2}):(\d{2})$", re.ASCII)
 SPAN_SPLIT = re.compile(r"\s*(?:-|–|—|~|～|至|到)\s*")
-MONTH_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})$")
-MONTH_CJK = re.compile(r"^(?:(\d{4})年)?(\d{1,2})月(?:份)?$")
-RECEPTION_ID = re.compile(r"^[#＃]?(\d{1,9})$")
+MONTH_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})$", re.ASCII)
+MONTH_CJK = re.compile(r"^(?:(\d{4})年)?(\d{1,2})月(?:份)?$", re.ASCII)
+RECEPTION_ID = re.compile(r"^[#＃]?(\d{1,9})$", re.ASCII)
 
 _ANCHOR = datetime(2026, 1, 1)  # any fixed start, to check that a rule produces dates
 RELATIVE_DAYS = {"today": 0, "今天": 0, "今日": 0, "tomorrow": 1, "明天": 1, "明日": 1, "后天": 2}
@@ -58,6 +60,7 @@ def parse_date(token: str, today: date) -> date | None:
             year, month, day = None, int(groups[0]), int(groups[1])
     else:
         return None
+    check_year(year, token)
     try:
         if year is not None:
             return date(year, month, day)
@@ -106,7 +109,14 @@ def parse_month(token: str, today: date) -> tuple[int, int] | None:
         return None
     if not 1 <= month <= 12:
         raise ParseError(_("「{value}」不是有效的月份。"), value=token)
+    check_year(year, token)
     return year, month
+
+
+def check_year(year: int | None, token: str) -> None:
+    """Refuse a year no station's calendar can mean (0000, 9999: their neighbours do not exist)."""
+    if year is not None and not year_in_range(year):
+        raise ParseError(_("「{value}」的年份应在 {low} 到 {high} 年之间。"), value=token, low=MIN_YEAR, high=MAX_YEAR)
 
 
 def parse_reception_id(token: str) -> int | None:
@@ -131,7 +141,7 @@ ORDINALS_EN = {
 }
 ORDINALS_ZH = {"一": 1, "1": 1, "二": 2, "2": 2, "三": 3, "3": 3, "四": 4, "4": 4, "五": 5, "5": 5}
 
-ZH_MONTHLY_DAY = re.compile(r"^每月(?:的)?(\d{1,2})[日号]$")
+ZH_MONTHLY_DAY = re.compile(r"^每月(?:的)?(\d{1,2})[日号]$", re.ASCII)
 ZH_MONTHLY_LAST_DAY = re.compile(r"^每月(?:的)?最后一天$")
 ZH_MONTHLY_NTH = re.compile(r"^每月(?:的)?(?:第([一二三四五1-5])个?|(最后一)个?)(?:周|星期|礼拜)([一二三四五六日天1-7])$")
 ZH_WEEKLY = re.compile(r"^每(两|2)?(?:周|星期|礼拜)([一二三四五六日天1-7](?:[、,，][一二三四五六日天1-7])*)$")
@@ -187,10 +197,10 @@ def _parse_english(head: str, rest: list[str], text: str) -> str:
         if len(rest) == 1:
             if rest[0].lower() == "last":
                 return "FREQ=MONTHLY;BYMONTHDAY=-1"
-            day = rest[0].lower().rstrip("stndrh") if rest[0][:1].isdigit() else rest[0]
-            if not day.isdigit():
+            day = to_int(rest[0].lower().rstrip("stndrh"), low=0, high=99)
+            if day is None:
                 raise ParseError(RULE_HELP)
-            return _monthly_day(int(day), rest[0])
+            return _monthly_day(day, rest[0])
         if len(rest) == 2:
             ordinal = ORDINALS_EN.get(rest[0].lower())
             if ordinal is None:

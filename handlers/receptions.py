@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 
 from handlers import reception_notify as notify
+from handlers.args import to_id, to_int
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
 from handlers.people import person_name, require_station, resolve_user
@@ -281,8 +282,8 @@ async def _rules(ctx: Context, station: Station) -> None:
 async def _stop(ctx: Context, station: Station) -> None:
     if len(ctx.args) != 2:
         raise ctx.usage_error()
-    token = ctx.args[1].upper().lstrip("R")
-    rule = await ctx.session.get(ReceptionRule, int(token)) if token.isdigit() else None
+    rule_id = to_id(ctx.args[1].upper().lstrip("R"))
+    rule = await ctx.session.get(ReceptionRule, rule_id) if rule_id is not None else None
     if rule is None or rule.station_id != station.id or not rule.active:
         raise ctx.error(_("本站没有编号为 {id} 的重复接待日。发送 /reception rules 查看。"), id=ctx.args[1])
     rule.active = False
@@ -314,16 +315,17 @@ async def _set(ctx: Context, station: Station) -> None:
         if value in ("off", "关闭", "0"):
             settings.report_day = 0
             shown = ctx.tr(_("关闭"))
-        elif value.isdigit() and 1 <= int(value) <= 28:
-            settings.report_day = int(value)
-            shown = ctx.tr(_("每月 {day} 日"), day=int(value))
+        elif (day := to_int(value, low=1, high=28)) is not None:
+            settings.report_day = day
+            shown = ctx.tr(_("每月 {day} 日"), day=day)
         else:
             raise ctx.usage_error(ctx.tr(_("出勤通报日应为 1 到 28 之间的日期，或 off。")))
     elif key in ("deputies", "人数"):
-        if not value.isdigit() or not 1 <= int(value) <= 20:
+        per_reception = to_int(value, low=1, high=20)
+        if per_reception is None:
             raise ctx.usage_error(ctx.tr(_("每场值班人数应为 1 到 20 之间的数字。")))
-        settings.per_reception = int(value)
-        shown = value
+        settings.per_reception = per_reception
+        shown = str(per_reception)
     else:
         raise ctx.usage_error(ctx.tr(_("可设置的项目：holidays（节假日）、report（出勤通报日）、deputies（每场人数）。")))
     await repo.save_settings(session=ctx.session, settings=settings, now=ctx.now())
@@ -337,9 +339,10 @@ async def _set(ctx: Context, station: Station) -> None:
 
 async def receptions_command(ctx: Context) -> None:
     station = require_station(ctx)
-    if len(ctx.args) > 1 or (ctx.args and not ctx.args[0].isdigit()):
+    asked = to_int(ctx.args[0]) if len(ctx.args) == 1 else None
+    if len(ctx.args) > 1 or (ctx.args and asked is None):
         raise ctx.usage_error()
-    limit = min(int(ctx.args[0]), MAX_LISTED) if ctx.args else 5
+    limit = min(asked, MAX_LISTED) if asked is not None else 5
     found = await repo.upcoming(session=ctx.session, station_id=station.id or 0, now=ctx.now(), limit=limit)
     if not found:
         await ctx.reply(ctx.tr(_("{station} 近期没有安排接待日。用 /reception add 或 /reception every 安排。"),
@@ -416,9 +419,9 @@ async def ensure_on_duty(ctx: Context, reception: Reception, duty: Duty | None, 
 
 
 async def _duty_auto(ctx: Context, station: Station) -> None:
-    if len(ctx.args) > 2 or (len(ctx.args) == 2 and not (ctx.args[1].isdigit() and 1 <= int(ctx.args[1]) <= 12)):
+    months = to_int(ctx.args[1], low=1, high=12) if len(ctx.args) == 2 else 1
+    if len(ctx.args) > 2 or months is None:
         raise ctx.usage_error(ctx.tr(_("月数应为 1 到 12 之间的数字。")))
-    months = int(ctx.args[1]) if len(ctx.args) == 2 else 1
     deputies = await repo.deputy_ids(session=ctx.session, station_id=station.id or 0)
     if not deputies:
         raise ctx.error(_("本站还没有代表，请先用 /deputy add 添加。"))

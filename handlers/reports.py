@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from handlers import masking, outbox
+from handlers.args import MAX_YEAR, MIN_YEAR, year_in_range
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
 from handlers.people import require_station
@@ -23,7 +24,7 @@ from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import OPEN_STATUSES, ChatPurpose, Item, Rating, Station
 
-YEAR = re.compile(r"^(\d{4})年?$")
+YEAR = re.compile(r"^(\d{4})年?$", re.ASCII)
 ALL = ("all", "全部")
 
 
@@ -105,6 +106,9 @@ def parse_period(ctx: Context, station: Station) -> Period:
         return Period(None, None, ctx.tr(_("全部")), "all")
     if match := YEAR.match(token):
         year = int(match.group(1))
+        if not year_in_range(year):
+            raise ctx.usage_error(ctx.tr(_("「{value}」的年份应在 {low} 到 {high} 年之间。"), value=token,
+                                         low=MIN_YEAR, high=MAX_YEAR))
         return Period(moment(date(year, 1, 1)), moment(date(year + 1, 1, 1)), ctx.tr(_("{year}年"), year=year),
                       str(year))
     try:
