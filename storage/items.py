@@ -67,6 +67,7 @@ def add_event(
     event = new_row(
         ItemEvent,
         item=item, actor_id=actor_id, at=now, kind=kind, from_status=from_status, to_status=to_status, note=note,
+        due_at=item.due_at,
     )
     session.add(event)
     return event
@@ -206,27 +207,20 @@ async def count_items(
     return int(result.one())
 
 
-async def items_received(
-    *, session: AsyncSession, station_id: int, since: datetime | None, until: datetime | None
-) -> list[Item]:
-    """A station's items created in [since, until) (either end open)."""
-    query = select(Item).where(Item.station_id == station_id)
-    if since is not None:
-        query = query.where(col(Item.created_at) >= since)
-    if until is not None:
-        query = query.where(col(Item.created_at) < until)
-    result = await session.exec(query.order_by(col(Item.number)))
-    return list(result.all())
-
-
-async def last_terminal_events(*, session: AsyncSession, item_ids: Sequence[int]) -> dict[int, str]:
-    """Each item's latest terminal event kind (resolved, answered, rejected): how it ended, even once
-    it is closed."""
-    if not item_ids:
-        return {}
-    result = await session.exec(
-        select(ItemEvent.item_id, ItemEvent.kind)
-        .where(col(ItemEvent.item_id).in_(list(item_ids)), col(ItemEvent.kind).in_(list(TERMINAL_KINDS)))
-        .order_by(col(ItemEvent.at), col(ItemEvent.id))
+async def station_history(
+    *, session: AsyncSession, station_id: int, until: datetime | None
+) -> list[tuple[Item, list[ItemEvent]]]:
+    """A station's items received before `until` (all when None), each with its events in order:
+    everything the period figures are computed from."""
+    items_query = select(Item).where(Item.station_id == station_id)
+    events_query = (
+        select(ItemEvent).join(Item, col(Item.id) == col(ItemEvent.item_id)).where(Item.station_id == station_id)
     )
-    return {item_id: kind for item_id, kind in result.all()}
+    if until is not None:
+        items_query = items_query.where(col(Item.created_at) < until)
+        events_query = events_query.where(col(Item.created_at) < until, col(ItemEvent.at) < until)
+    items = list((await session.exec(items_query.order_by(col(Item.number)))).all())
+    events: dict[int, list[ItemEvent]] = {item.id or 0: [] for item in items}
+    for event in (await session.exec(events_query.order_by(col(ItemEvent.at), col(ItemEvent.id)))).all():
+        events.setdefault(event.item_id, []).append(event)
+    return [(item, events[item.id or 0]) for item in items]

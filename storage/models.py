@@ -231,6 +231,9 @@ class ItemEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str | None = Field(default=None, max_length=20)
     note: str | None = Field(default=None, sa_type=Text)
+    # The item's deadline right after the event, so figures of a past month judge "on time" by the
+    # deadline in force then, not by one set later.
+    due_at: datetime | None = _ts(nullable=True)
 
 
 class Outbox(SQLModel, table=True):

@@ -488,9 +488,11 @@ async def test_stats_for_the_month_and_the_year(station: ChatDriver, app: App) -
     await station.press("alice", "lianxi", feedback2.id, "基本满意")
     await station.say("zhang", "lianxi", "/reject 3 属于个人信访，已转信访办")
     [stats] = await station.say("zhang", "gongzuo", "/stats")
-    assert "受理 4 件，办结 2 件（办结率 50.0%），不予受理 1 件，办理中 1 件" in stats.text
-    assert "按时办结 2 件（按时办结率 100.0%）" in stats.text
-    assert "满意 1、基本满意 1、不满意 0（满意率 100.0%）" in stats.text
+    assert "受理 4 件，截至目前已办结 2 件（办结率 50.0%）。" in stats.text
+    assert "办结 2 件，其中按时办结 2 件（按时办结率 100.0%）；不予受理 1 件。" in stats.text
+    assert "截至目前办理中 1 件，其中超期 0 件。" in stats.text
+    assert "评价 2 件：满意 1、基本满意 1、不满意 0（满意率 100.0%）。" in stats.text
+    assert "统计口径：" in stats.text
     [year] = await station.say("zhang", "gongzuo", "/stats 2026")
     assert "受理 4 件" in year.text
     [other] = await station.say("zhang", "gongzuo", "/stats 2025-01")
@@ -512,7 +514,7 @@ async def test_publish_handled_items_without_personal_data(station: ChatDriver, 
     await station.say("zhang", "lianxi", "/reject 2 属于物业合同纠纷，请联系物业")
     sent = await station.say("zhang", "gongzuo", "/publish")
     public = the_one(sent, "lianxi")
-    assert "【办理情况公示】" in public.text and "共受理 2 件，办结 1 件，不予受理 1 件" in public.text
+    assert "【办理情况公示】" in public.text and "本期受理 2 件，办结 1 件，不予受理 1 件" in public.text
     assert "#1【建议】东门路灯坏了，请联系我 *** —— 已办结：已更换灯泡，回访号码 ***" in public.text
     assert "#2【求助】电梯停了 —— 不予受理：属于物业合同纠纷" in public.text
     assert "alice" not in public.text and "bob" not in public.text and "138" not in public.text
@@ -520,7 +522,7 @@ async def test_publish_handled_items_without_personal_data(station: ChatDriver, 
     assert "已在居民群公示" in answer and "不含任何姓名" in answer
     assert "已隐去个人信息：电话号码 2 处。" in answer
     [again] = await station.say("zhang", "gongzuo", "/publish")
-    assert "已经发布过" in again.text
+    assert "没有变化" in again.text
     [bad] = await station.say("zhang", "gongzuo", "/publish someday")
     assert "用法" in bad.text
     [resident] = await station.say("alice", "lianxi", "/publish")
