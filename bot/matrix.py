@@ -5,7 +5,11 @@ What it owns is Matrix mechanics:
 
 - the sync position (`next_batch`) is stored after each processed batch, so a restart neither
   loses nor replays; gaps (`limited` timelines after downtime) are paged back with `/messages`;
-- the first sync ever only sets the position: a room's history is not news;
+- the first sync (a request sent without `since`) only sets the position: a room's history is not
+  news. A room the bot joins later is news from the bot's invite on: whatever was posted between
+  the invite and the join (a slow join, the bot down) is paged in and handled;
+- every invite is answered: it is stored, then joined or declined by policy, and a failed join
+  (429, network) is tried again, honouring `retry_after`, across restarts;
 - nio's own endless 429 retry is off (``max_limit_exceeded=0``): a rate limit becomes
   `RetryLater(retry_after)` and the outbox decides when to try again, with the outbox row's
   transaction id, so a retried send never posts twice;
@@ -21,12 +25,13 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from cachetools import LRUCache
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -39,6 +44,7 @@ from nio import (
     RoomCreateResponse,
     RoomGetEventResponse,
     RoomGetStateEventResponse,
+    RoomLeaveResponse,
     RoomMessagesResponse,
     RoomPreset,
     RoomSendResponse,
@@ -64,6 +70,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "matrix"
 HTML_FORMAT = "org.matrix.custom.html"
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, ConnectionError)
+MAX_PAGES = 100  # `/messages` pages of 100 events looked back for a gap or an invite
+INVITE_RETRY_CAP = 3600.0  # seconds between tries of a join that keeps failing
 
 
 class MatrixLoginError(RuntimeError):
@@ -119,20 +127,31 @@ def relations(content: dict[str, Any]) -> tuple[str | None, str | None]:
     return reply_to, thread_id
 
 
-class _Seen:
-    """Event ids handled in this run (bounded), so overlapping pages or a re-sync never repeat one."""
+@dataclass
+class PendingInvite:
+    """An invite (or a room upgrade to follow) not answered yet; kept in the database until it is."""
 
-    def __init__(self, size: int = 20_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
+    room_id: str
+    inviter: str
+    direct: bool = False
+    upgrade: bool = False  # the replacement of a bound room: joined without asking the policy
+    attempts: int = 0
+    next_attempt: str = ""  # ISO time, aware UTC
+    last_error: str = ""
 
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+    def due(self, now: datetime) -> bool:
+        return not self.next_attempt or datetime.fromisoformat(self.next_attempt) <= now
 
-    def add(self, event_id: str) -> None:
-        self._ids[event_id] = None
-        while len(self._ids) > self._size:
-            self._ids.popitem(last=False)
+
+def own_membership(event: dict[str, Any], user_id: str) -> str | None:
+    """The membership an event gives `user_id`, or None when it is not that user's member event."""
+    if event.get("type") != "m.room.member" or event.get("state_key") != user_id:
+        return None
+    return (event.get("content") or {}).get("membership")
+
+
+def previous_membership(event: dict[str, Any]) -> str | None:
+    return ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership")
 
 
 class MatrixTransport:
@@ -174,18 +193,21 @@ class MatrixTransport:
         self.next_batch: str | None = None
         self.direct: dict[str, list[str]] = {}  # m.direct: user id -> room ids
         self.batches = 0
-        self._seen = _Seen()
+        # Bounded memories of this run: events handled (overlapping pages, a repeated batch),
+        # presses (to answer under the pressed message), buttons just sent (before the outbox logs them).
+        self._seen: LRUCache[str, bool] = LRUCache(maxsize=20_000)
+        self._presses: LRUCache[str, tuple[str, str]] = LRUCache(maxsize=1000)  # press id -> (sender, bot msg)
+        self._sent_buttons: LRUCache[str, dict[str, str]] = LRUCache(maxsize=1000)  # event id -> label -> data
         self._failures: dict[str, int] = {}
         self.batched_events = 0  # messages handled in runs (App.handle_batch), for tests and the bench
-        self._decided_invites: set[str] = set()
+        self.invites: dict[str, PendingInvite] = {}  # room id -> invite not answered yet (stored)
         self._warned_encrypted: set[str] = set()
-        self._presses: OrderedDict[str, tuple[str, str]] = OrderedDict()  # press id -> (sender, bot msg)
-        self._sent_buttons: OrderedDict[str, dict[str, str]] = OrderedDict()  # event id -> label -> data
         self._dm_lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._limited_until = 0.0  # monotonic time before which the homeserver asked us not to send
         self.max_inline_wait = max_inline_wait
         self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for tests and the bench)
+        self.failed_batches = 0  # sync batches whose processing failed and was repeated (for tests)
         self._started = False
         self._start_lock = asyncio.Lock()
         self._full_state_next = True
@@ -245,13 +267,14 @@ class MatrixTransport:
         log.info("matrix: logged in as %s (device %s)", self.client.user_id, self.client.device_id)
 
     async def start(self) -> None:
-        """Log in and load the stored sync position and direct rooms; idempotent (the sync loop and
-        the outbox may both be first)."""
+        """Log in and load the stored sync position, pending invites and direct rooms; idempotent
+        (the sync loop and the outbox may both be first)."""
         async with self._start_lock:
             if self._started:
                 return
             await self.login()
             self.next_batch = await self._kv_get("next_batch")
+            await self._load_invites()
             await self._load_direct()
             self._started = True
 
@@ -277,7 +300,8 @@ class MatrixTransport:
         """Sync until `stop()`; transient failures back off, a rate limit waits as long as it says.
 
         Only the long-poll request is abandoned on stop: a batch being processed is finished and
-        its position stored, so stopping never leaves half a batch behind.
+        its position stored, so stopping never leaves half a batch behind. Pending invites are
+        answered after each batch; the long poll is cut short when one falls due.
         """
         delay = 1.0
         while not self._started and not self._stop.is_set():
@@ -290,7 +314,7 @@ class MatrixTransport:
         delay = 1.0
         while not self._stop.is_set():
             try:
-                request = asyncio.ensure_future(self.fetch(self.sync_timeout_ms))
+                request = asyncio.ensure_future(self.fetch(self._poll_timeout_ms()))
                 stopping = asyncio.ensure_future(self._stop.wait())
                 done, _pending = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 stopping.cancel()
@@ -298,6 +322,7 @@ class MatrixTransport:
                     request.cancel()
                     break
                 await self.apply(request.result())
+                await self.answer_invites()
                 delay = 1.0
             except SyncFailed as failure:
                 wait = failure.retry_after if failure.retry_after is not None else delay
@@ -308,6 +333,22 @@ class MatrixTransport:
                 log.warning("matrix: sync network error (%r); retrying in %.1fs", error, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, 60.0)
+            except Exception:  # the database failing under a batch: its position is not stored, so it comes again
+                self.failed_batches += 1
+                log.exception("matrix: applying a sync batch failed; it is fetched again in %.1fs", delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    def _poll_timeout_ms(self) -> int:
+        """The long poll's timeout: the configured one, or less when a pending invite falls due sooner."""
+        timeout = self.sync_timeout_ms
+        now = self.app.clock.now()
+        for invite in self.invites.values():
+            if not invite.next_attempt:
+                return 0
+            wait = (datetime.fromisoformat(invite.next_attempt) - now).total_seconds() * 1000
+            timeout = min(timeout, max(0, int(wait)))
+        return timeout
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -316,9 +357,15 @@ class MatrixTransport:
             pass
 
     async def fetch(self, timeout_ms: int = 0) -> SyncResponse:
-        """One sync request from the stored position (full state once per run, to rebuild room state)."""
+        """One sync request from the stored position (full state once per run, to rebuild room state).
+
+        nio sends its own last `next_batch` when `since` is None, even when that batch was never
+        applied; it is reset to ours, so a request without `since` is really a first sync.
+        """
         await self.start()
         initial = self.next_batch is None
+        self.client.next_batch = self.next_batch  # type: ignore[assignment]
+        self.client.loaded_sync_token = None  # type: ignore[assignment]
         resp = await self.client.sync(
             timeout=timeout_ms,
             since=self.next_batch,
@@ -338,11 +385,6 @@ class MatrixTransport:
         self._full_state_next = False
         self.batches += 1
 
-    async def sync_once(self, timeout_ms: int = 0) -> SyncResponse:
-        resp = await self.fetch(timeout_ms)
-        await self.apply(resp)
-        return resp
-
     async def _process(self, resp: SyncResponse, *, since: str | None) -> None:
         initial = since is None
         for event in resp.account_data_events:
@@ -360,50 +402,117 @@ class MatrixTransport:
                 }
                 for ev in invite.invite_state
             ]
-            await self._on_invite(room_id, stripped)
+            await self._note_invite(room_id, stripped)
+        for room_id in (*resp.rooms.join, *resp.rooms.leave):
+            if room_id in self.invites and (room_id in resp.rooms.join or not self.invites[room_id].upgrade):
+                state = "joined" if room_id in resp.rooms.join else "left (withdrawn, or declined elsewhere)"
+                log.info("matrix: the invite to %s is settled: the room is %s", room_id, state)
+                await self._forget_invite(room_id)
+        if initial and (resp.rooms.join or resp.rooms.leave):
+            log.info(
+                "matrix: first sync (no since token): %d rooms' earlier history is not replayed",
+                len(resp.rooms.join) + len(resp.rooms.leave),
+            )
         for section in (resp.rooms.join, resp.rooms.leave):
             for room_id, info in section.items():
                 room = self.client.rooms.get(room_id)
                 if room is not None and room.encrypted:
                     await self._warn_encrypted(room_id)
                 if initial:
-                    continue  # history before the bot's first sync is not news
-                events = [ev.source for ev in info.timeline.events]
-                if info.timeline.limited and info.timeline.prev_batch and since:
-                    events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
-                await self._on_events(room_id, self._after_own_join(events))
+                    continue
+                timeline = [ev.source for ev in info.timeline.events]
+                older = await self._older_events(
+                    room_id, timeline, info.timeline.prev_batch, since, limited=info.timeline.limited
+                )
+                await self._on_events(room_id, self._news(room_id, older + timeline))
 
-    def _after_own_join(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A room the bot just joined comes with its recent history: only what follows the join is news."""
+    # --- what is news in a room ---------------------------------------------------------------
+    def _fresh_join(self, events: list[dict[str, Any]]) -> int | None:
+        """Index of the bot's last join into the room (not a profile change), if among `events`."""
         for index in range(len(events) - 1, -1, -1):
             event = events[index]
-            if (
-                event.get("type") == "m.room.member"
-                and event.get("state_key") == self.user_id
-                and (event.get("content") or {}).get("membership") == "join"
-                and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"
-            ):
-                return events[index + 1 :]
-        return events
+            if own_membership(event, self.user_id) == "join" and previous_membership(event) != "join":
+                return index
+        return None
 
-    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[dict[str, Any]]:
-        """Page back from the timeline's start to the last sync position: what the sync left out."""
-        older: list[dict[str, Any]] = []
-        token = prev_batch
-        for _page in range(100):
-            resp = await self.client.room_messages(
-                room_id, start=token, end=since, direction=MessageDirection.back, limit=100
+    def _invite_missing(self, events: list[dict[str, Any]]) -> bool:
+        """The bot joined on an invite that is older than `events`: paging back must find it."""
+        join = self._fresh_join(events)
+        if join is None or previous_membership(events[join]) != "invite":
+            return False
+        return not any(own_membership(event, self.user_id) is not None for event in events[:join])
+
+    def _news(self, room_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What the bot handles of a room's events: everything, unless it joined in between; then
+        what followed its invite (its join included, which is `BOT_ADDED`)."""
+        join = self._fresh_join(events)
+        if join is None:
+            return events
+        if previous_membership(events[join]) == "invite":
+            for index in range(join - 1, -1, -1):
+                membership = own_membership(events[index], self.user_id)
+                if membership == "invite":
+                    return events[index + 1 :]
+                if membership is not None:
+                    break
+            log.warning(
+                "matrix: the invite before joining %s was not found within %d pages; "
+                "handling the room from the join on",
+                room_id, MAX_PAGES,
             )
-            if not isinstance(resp, RoomMessagesResponse):
-                retry = resp.retry_after_ms / 1000 if isinstance(resp, ErrorResponse) and resp.retry_after_ms else None
-                raise SyncFailed(f"paging {room_id}: {resp}", retry)
-            older.extend(ev.source for ev in resp.chunk)
-            if not resp.chunk or not resp.end or resp.end == token:
-                break
-            token = resp.end
+        else:
+            log.info("matrix: joined %s without an invite: its earlier history is not replayed", room_id)
+        return events[join:]
+
+    async def _older_events(
+        self, room_id: str, timeline: list[dict[str, Any]], prev_batch: str | None, since: str | None, *, limited: bool
+    ) -> list[dict[str, Any]]:
+        """What the sync left out before `timeline`, oldest first: a `limited` timeline's gap back to
+        the last position, and for a room just joined, everything back to the bot's invite (which
+        may be older than the last position: a slow or refused join, the bot down)."""
+        if not prev_batch:
+            return []
+        older: list[dict[str, Any]] = []
+        ids: set[str] = set()
+        token: str | None = prev_batch
+        resume = prev_batch  # where the unbounded search for an invite goes on from
+
+        async def page(end: str | None) -> None:
+            nonlocal token, resume
+            assert token is not None
+            resume = token
+            chunk, token = await self._page(room_id, token, end=end)
+            fresh = [event for event in chunk if event.get("event_id") not in ids]
+            ids.update(str(event.get("event_id")) for event in fresh)
+            older[:0] = fresh
+
+        if limited and since:  # the gap back to the last position
+            for _page in range(MAX_PAGES):
+                await page(end=since)
+                if token is None or self._invite_missing(older + timeline):
+                    break
+        if self._invite_missing(older + timeline):  # past the last position, back to the invite
+            token = token or resume
+            for _page in range(MAX_PAGES):
+                await page(end=None)
+                if token is None or not self._invite_missing(older + timeline):
+                    break
         if older:
-            log.info("matrix: filled a gap of %d events in %s", len(older), room_id)
-        return list(reversed(older))
+            log.info("matrix: paged in %d events of %s that the sync left out", len(older), room_id)
+        return older
+
+    async def _page(self, room_id: str, token: str, *, end: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `/messages` backwards from `token`: its events oldest first, and the token to
+        go on from (None at the end)."""
+        resp = await self.client.room_messages(
+            room_id, start=token, end=end, direction=MessageDirection.back, limit=100
+        )
+        if not isinstance(resp, RoomMessagesResponse):
+            retry = resp.retry_after_ms / 1000 if isinstance(resp, ErrorResponse) and resp.retry_after_ms else None
+            raise SyncFailed(f"paging {room_id}: {resp}", retry)
+        events = [event.source for event in reversed(resp.chunk)]
+        more = bool(resp.chunk) and bool(resp.end) and resp.end != token
+        return events, resp.end if more else None
 
     async def _on_events(self, room_id: str, events: list[dict[str, Any]]) -> None:
         """A room's new events in order: each run of plain messages in one transaction
@@ -430,7 +539,7 @@ class MatrixTransport:
                 self.batched_events += len(run)
                 for event, _ in run:
                     self._failures.pop(event["event_id"], None)
-                    self._seen.add(event["event_id"])
+                    self._seen[event["event_id"]] = True
                 return
         for event, _ in run:
             await self._on_event(room_id, event)
@@ -468,16 +577,14 @@ class MatrixTransport:
                 raise SyncFailed(f"event {event_id} failed") from None
             log.exception("matrix: event %s in %s failed %d times; skipping it", event_id, room_id, failures)
         self._failures.pop(event_id, None)
-        self._seen.add(event_id)
+        self._seen[event_id] = True
 
     async def _dispatch(self, room_id: str, event: dict[str, Any]) -> None:
         kind = event.get("type")
         sender = event.get("sender", "")
         content = event.get("content") or {}
         if kind == "m.room.member" and event.get("state_key") == self.user_id:
-            membership = content.get("membership")
-            if membership in ("leave", "ban") and sender != self.user_id:
-                await self._handle(self._incoming(room_id, event, EventKind.BOT_REMOVED))
+            await self._on_own_membership(room_id, event, content)
             return
         if sender == self.user_id:
             return
@@ -586,8 +693,6 @@ class MatrixTransport:
     async def _press(self, room_id: str, event: dict[str, Any], *, target: str, data: str, label: str) -> None:
         press_id = event["event_id"]
         self._presses[press_id] = (event.get("sender", ""), target)
-        while len(self._presses) > 1000:
-            self._presses.popitem(last=False)
         await self._handle(
             self._incoming(
                 room_id,
@@ -599,6 +704,20 @@ class MatrixTransport:
                 press_id=press_id,
             )
         )
+
+    async def _on_own_membership(self, room_id: str, event: dict[str, Any], content: dict[str, Any]) -> None:
+        """The bot's own join into a group is `BOT_ADDED` (from the inviter: the greeting, once per
+        join event); being kicked or banned is `BOT_REMOVED`."""
+        membership = content.get("membership")
+        sender = event.get("sender", "")
+        if membership in ("leave", "ban") and sender != self.user_id:
+            await self._handle(self._incoming(room_id, event, EventKind.BOT_REMOVED))
+        elif membership == "join" and previous_membership(event) != "join" and room_id not in self._direct_rooms():
+            incoming = self._incoming(room_id, event, EventKind.BOT_ADDED)
+            inviter = (event.get("unsigned") or {}).get("prev_sender")
+            if isinstance(inviter, str) and inviter != self.user_id:
+                incoming.sender = self._user(room_id, inviter)
+            await self._handle(incoming)
 
     async def _on_member(self, room_id: str, event: dict[str, Any], content: dict[str, Any]) -> None:
         membership = content.get("membership")
@@ -618,52 +737,103 @@ class MatrixTransport:
         new_room = content.get("replacement_room")
         if not new_room:
             return
-        joined = await self.client.join(new_room)
-        if not isinstance(joined, JoinResponse):
-            log.warning("matrix: could not join %s, the upgrade of %s: %s", new_room, room_id, joined)
         await self._handle(
             self._incoming(
                 room_id, event, EventKind.CHAT_MIGRATED, message_id=event.get("event_id"), new_chat_id=new_room
             )
         )
+        # The replacement is joined like an accepted invite (and tried again the same way).
+        if new_room not in self.invites:
+            await self._keep_invite(PendingInvite(room_id=new_room, inviter=event.get("sender", ""), upgrade=True))
 
     # --- invites ------------------------------------------------------------------------------
-    async def _on_invite(self, room_id: str, invite_state: list[dict[str, Any]]) -> None:
-        if room_id in self._decided_invites:
+    def _invite_key(self, room_id: str) -> str:
+        return self._kv_key(f"invite:{room_id}")
+
+    async def _load_invites(self) -> None:
+        async with self.app.sessions() as session:
+            stored = await kv.values_with_prefix(session=session, prefix=self._invite_key(""))
+        self.invites = {}
+        for value in stored.values():
+            invite = PendingInvite(**json.loads(value))
+            self.invites[invite.room_id] = invite
+        if self.invites:
+            log.info("matrix: %d invites from before the restart are still to answer", len(self.invites))
+
+    async def _keep_invite(self, invite: PendingInvite) -> None:
+        await self._kv_set(f"invite:{invite.room_id}", json.dumps(asdict(invite)))
+        self.invites[invite.room_id] = invite
+
+    async def _forget_invite(self, room_id: str) -> None:
+        async with self.app.sessions() as session:
+            await kv.delete_value(session=session, key=self._invite_key(room_id))
+            await session.commit()
+        self.invites.pop(room_id, None)
+
+    async def _note_invite(self, room_id: str, invite_state: list[dict[str, Any]]) -> None:
+        """Store an invite seen in a sync (before the sync's position is), to be answered after it.
+        An invite already stored keeps its schedule: a sync repeating it must not hurry a retry."""
+        if room_id in self.invites and not self.invites[room_id].upgrade:
             return
-        own = next(
-            (
-                ev
-                for ev in invite_state
-                if ev.get("type") == "m.room.member"
-                and ev.get("state_key") == self.user_id
-                and (ev.get("content") or {}).get("membership") == "invite"
-            ),
-            None,
-        )
+        own = next((ev for ev in invite_state if own_membership(ev, self.user_id) == "invite"), None)
         if own is None:
             return
-        inviter = own.get("sender", "")
-        is_direct = bool((own.get("content") or {}).get("is_direct"))
-        if await self.may_invite(inviter, direct=is_direct):
-            resp = await self.client.join(room_id)
-            if not isinstance(resp, JoinResponse):
-                log.warning("matrix: joining %s (invited by %s) failed: %s", room_id, inviter, resp)
-                return  # try again on the next sync
-            if is_direct:
-                await self._mark_direct(inviter, room_id)
+        inviter = str(own.get("sender", ""))
+        direct = bool((own.get("content") or {}).get("is_direct"))
+        log.info("matrix: invited to %s by %s%s", room_id, inviter, " (direct chat)" if direct else "")
+        await self._keep_invite(PendingInvite(room_id=room_id, inviter=inviter, direct=direct))
+
+    async def answer_invites(self) -> None:
+        """Join or decline every pending invite that is due. A refusal keeps it pending: a rate
+        limit for as long as `retry_after` says (and holds back the others as long), anything else
+        with a growing pause; it stays stored until answered, so a restart goes on with it."""
+        for room_id in list(self.invites):
+            invite = self.invites.get(room_id)
+            if invite is None or not invite.due(self.app.clock.now()) or self._stop.is_set():
+                continue
+            retry_after = await self._answer(invite)
+            if retry_after is not None:  # the homeserver limits joins per account: the rest wait too
+                hold = (self.app.clock.now() + timedelta(seconds=retry_after)).isoformat()
+                for other in self.invites.values():
+                    if other is not invite and other.due(self.app.clock.now()):
+                        other.next_attempt = hold
+                        await self._keep_invite(other)
+
+    async def _answer(self, invite: PendingInvite) -> float | None:
+        """One try at an invite; the homeserver's `retry_after` (seconds) when it rate-limited us."""
+        join = invite.upgrade or await self.may_invite(invite.inviter, direct=invite.direct)
+        try:
+            resp = await (self.client.join(invite.room_id) if join else self.client.room_leave(invite.room_id))
+        except NETWORK_ERRORS as error:
+            await self._retry_invite(invite, f"network: {error!r}", None)
+            return None
+        if isinstance(resp, JoinResponse | RoomLeaveResponse):
+            await self._forget_invite(invite.room_id)
+            if join and invite.direct:
+                await self._mark_direct(invite.inviter, invite.room_id)
+            if invite.upgrade:
+                log.info("matrix: joined %s, the replacement of an upgraded room", invite.room_id)
+            elif join:
+                log.info("matrix: joined %s, invited by %s", invite.room_id, invite.inviter)
             else:
-                await self.app.handle(
-                    Incoming(
-                        kind=EventKind.BOT_ADDED, platform=PLATFORM, chat_id=room_id, chat_type=ChatType.GROUP,
-                        sender=self._user(room_id, inviter),
-                    )
-                )
-            log.info("matrix: joined %s, invited by %s", room_id, inviter)
-        else:
-            await self.client.room_leave(room_id)  # leaving an invited room declines the invite
-            log.info("matrix: declined %s from %s, who is not staff", room_id, inviter)
-        self._decided_invites.add(room_id)
+                log.info("matrix: declined %s: %s, who invited the bot, is not staff", invite.room_id, invite.inviter)
+            return None
+        retry_after = None
+        if isinstance(resp, ErrorResponse) and resp.status_code == "M_LIMIT_EXCEEDED":
+            retry_after = (resp.retry_after_ms or 1000) / 1000
+        await self._retry_invite(invite, str(resp), retry_after)
+        return retry_after
+
+    async def _retry_invite(self, invite: PendingInvite, error: str, retry_after: float | None) -> None:
+        invite.attempts += 1
+        wait = retry_after if retry_after is not None else min(INVITE_RETRY_CAP, 2.0**invite.attempts)
+        invite.next_attempt = (self.app.clock.now() + timedelta(seconds=wait)).isoformat()
+        invite.last_error = error[:500]
+        await self._keep_invite(invite)
+        log.warning(
+            "matrix: answering the invite to %s (from %s) failed, try %d: %s; trying again in %.1fs",
+            invite.room_id, invite.inviter, invite.attempts, error, wait,
+        )
 
     async def may_invite(self, user_id: str, *, direct: bool) -> bool:
         async with self.app.sessions() as session:
@@ -752,8 +922,6 @@ class MatrixTransport:
                 self._raise_for(resp, dm=message.dm_user_id is not None)
             if message.buttons:
                 self._sent_buttons[resp.event_id] = {button.label: button.data for button in message.buttons}
-                while len(self._sent_buttons) > 1000:
-                    self._sent_buttons.popitem(last=False)
             for index, button in enumerate(message.buttons):
                 reaction = {
                     "m.relates_to": {"rel_type": "m.annotation", "event_id": resp.event_id, "key": button.label}

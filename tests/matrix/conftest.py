@@ -53,7 +53,7 @@ def synapse() -> Iterator[SynapseServer]:
 
 @pytest.fixture
 def synapse_default_limits() -> Iterator[SynapseServer]:
-    """A fresh homeserver that keeps Synapse's default rate limits, for the back-off test only."""
+    """A fresh homeserver that keeps Synapse's default rate limits (the back-off and join-limit tests)."""
     server = _start(SynapseServer(relaxed=False))
     try:
         yield server

@@ -352,8 +352,14 @@ class SynapseServer:
     def exempt_from_ratelimit(self, user_id: str) -> None:
         """Lift message rate limits for one user (e.g. residents in the back-off test, so only the bot
         meets Synapse's defaults)."""
+        self.override_message_limit(user_id, per_second=0, burst_count=0)
+
+    def override_message_limit(self, user_id: str, *, per_second: float, burst_count: int) -> None:
+        """Set one user's rc_message. Non-zero values touch only the message limit (joins, logins
+        keep theirs); zero lifts every limit of that user (Synapse's rule)."""
         path = f"/_synapse/admin/v1/users/{urllib.parse.quote(user_id)}/override_ratelimit"
-        self.request("POST", path, {"messages_per_second": 0, "burst_count": 0}, token=self.admin_token())
+        body = {"messages_per_second": per_second, "burst_count": burst_count}
+        self.request("POST", path, body, token=self.admin_token())
 
 
 def _main(argv: list[str] | None = None) -> int:
