@@ -10,7 +10,12 @@ the real App and handlers on a SQLite file, long-polling sync as in production) 
 - catch-up: the bot is stopped, N tagged messages are posted, the bot is started; time until
   every message is an item (sync + gap paging + intake + acks).
 
+- crash (`--crash`): the bot as its own process (`liaison-bot run`) killed with SIGKILL `--kills`
+  times while `--crash-messages` tagged messages arrive, started again each time; items lost and
+  duplicated, messages without an ack, acks posted twice.
+
     .venv/bin/python -m bench.matrix_bench [--round-trips 50] [--messages 200] [--residents 4]
+    .venv/bin/python -m bench.matrix_bench --crash [--kills 10] [--crash-messages 600]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from storage.db import upgrade_sync
 from storage.models import Item
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.conftest import new_user, register_bot
+from tests.matrix.crash import crash_run
 from tests.matrix.residents import Resident
 from tests.matrix.test_station_flow import reply_to
 from tests.peers.synapse import SynapseServer
@@ -222,9 +228,33 @@ async def main(args: argparse.Namespace) -> None:
         server.cleanup()
 
 
+async def crash(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    server = SynapseServer(relaxed=True, log_level="WARNING")
+    server.start()
+    workdir = Path(tempfile.mkdtemp(prefix="liaison-matrix-crash-"))
+    db_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    await asyncio.to_thread(upgrade_sync, db_url)
+    try:
+        figures = await crash_run(server, db_url, workdir, messages=args.crash_messages, kills=args.kills)
+    finally:
+        server.cleanup()
+    print()
+    print("| measure | figure |")
+    print("| --- | --- |")
+    print(f"| kill -9 during intake: {figures.messages} tagged messages, {figures.kills} kills | "
+          f"{figures.items} items, {figures.lost} lost, {figures.duplicated} duplicated; "
+          f"{figures.unacknowledged} without an ack, {figures.resent} acks posted twice; "
+          f"last ack after {figures.seconds:.1f} s |")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--round-trips", type=int, default=50)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--residents", type=int, default=4)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--crash", action="store_true", help="the kill -9 run instead of the timings")
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--crash-messages", type=int, default=600)
+    arguments = parser.parse_args()
+    asyncio.run(crash(arguments) if arguments.crash else main(arguments))
