@@ -53,9 +53,11 @@ from nio import (
 )
 from nio.api import Api
 
+from bot.intake import Backoff, Outcome, StopSignal
 from handlers import membership
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.router import is_plain_message
+from handlers.set_aside import SetAside
 from handlers.transport import Outgoing, RetryLater, Sent, Undeliverable
 from storage import kv
 from storage import messages as messages_repo
@@ -76,6 +78,10 @@ INVITE_RETRY_CAP = 3600.0  # seconds between tries of a join that keeps failing
 
 class MatrixLoginError(RuntimeError):
     """The homeserver refused the configured credentials; the message says which setting to check."""
+
+
+class StoppedMidBatch(Exception):
+    """`stop()` came while a batch was being handled: its position must not be stored."""
 
 
 class SyncFailed(RuntimeError):
@@ -198,12 +204,12 @@ class MatrixTransport:
         self._seen: LRUCache[str, bool] = LRUCache(maxsize=20_000)
         self._presses: LRUCache[str, tuple[str, str]] = LRUCache(maxsize=1000)  # press id -> (sender, bot msg)
         self._sent_buttons: LRUCache[str, dict[str, str]] = LRUCache(maxsize=1000)  # event id -> label -> data
-        self._failures: dict[str, int] = {}
-        self.batched_events = 0  # messages handled in runs (App.handle_batch), for tests and the bench
         self.invites: dict[str, PendingInvite] = {}  # room id -> invite not answered yet (stored)
+        self.batched_events = 0  # messages handled in runs (App.handle_batch), for tests and the bench
+        self._alone: set[str] = set()  # events of the batch in hand that went through the guard alone
         self._warned_encrypted: set[str] = set()
         self._dm_lock = asyncio.Lock()
-        self._stop = asyncio.Event()
+        self._stop = StopSignal()
         self._limited_until = 0.0  # monotonic time before which the homeserver asked us not to send
         self.max_inline_wait = max_inline_wait
         self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for tests and the bench)
@@ -299,19 +305,20 @@ class MatrixTransport:
     async def run(self) -> None:
         """Sync until `stop()`; transient failures back off, a rate limit waits as long as it says.
 
-        Only the long-poll request is abandoned on stop: a batch being processed is finished and
-        its position stored, so stopping never leaves half a batch behind. Pending invites are
-        answered after each batch; the long poll is cut short when one falls due.
+        On stop the long-poll request is abandoned; a batch being handled stops between events and
+        its position is not stored, so the rest comes again after the restart (events already
+        handled are recognised by their id). Pending invites are answered after each batch; the
+        long poll is cut short when one falls due.
         """
-        delay = 1.0
+        backoff = Backoff(first=1.0, maximum=60.0)
         while not self._started and not self._stop.is_set():
             try:
                 await self.start()
             except NETWORK_ERRORS as error:  # homeserver unreachable: keep trying, refused logins raise
+                delay = backoff.next()
                 log.warning("matrix: cannot reach %s (%r); retrying in %.0fs", self.homeserver, error, delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, 60.0)
-        delay = 1.0
+                await self._stop.sleep(delay)
+        backoff.reset()
         while not self._stop.is_set():
             try:
                 request = asyncio.ensure_future(self.fetch(self._poll_timeout_ms()))
@@ -323,21 +330,22 @@ class MatrixTransport:
                     break
                 await self.apply(request.result())
                 await self.answer_invites()
-                delay = 1.0
+                backoff.reset()
+            except StoppedMidBatch:
+                break  # the batch's position is not stored: the rest comes again after the restart
             except SyncFailed as failure:
-                wait = failure.retry_after if failure.retry_after is not None else delay
-                log.warning("matrix: sync failed (%s); retrying in %.1fs", failure, wait)
-                await self._sleep(wait)
-                delay = min(delay * 2, 60.0)
+                delay = failure.retry_after if failure.retry_after is not None else backoff.next()
+                log.warning("matrix: sync failed (%s); retrying in %.1fs", failure, delay)
+                await self._stop.sleep(delay)
             except NETWORK_ERRORS as error:
+                delay = backoff.next()
                 log.warning("matrix: sync network error (%r); retrying in %.1fs", error, delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, 60.0)
+                await self._stop.sleep(delay)
             except Exception:  # the database failing under a batch: its position is not stored, so it comes again
                 self.failed_batches += 1
+                delay = backoff.next()
                 log.exception("matrix: applying a sync batch failed; it is fetched again in %.1fs", delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, 60.0)
+                await self._stop.sleep(delay)
 
     def _poll_timeout_ms(self) -> int:
         """The long poll's timeout: the configured one, or less when a pending invite falls due sooner."""
@@ -349,12 +357,6 @@ class MatrixTransport:
             wait = (datetime.fromisoformat(invite.next_attempt) - now).total_seconds() * 1000
             timeout = min(timeout, max(0, int(wait)))
         return timeout
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def fetch(self, timeout_ms: int = 0) -> SyncResponse:
         """One sync request from the stored position (full state once per run, to rebuild room state).
@@ -515,34 +517,46 @@ class MatrixTransport:
         return events, resp.end if more else None
 
     async def _on_events(self, room_id: str, events: list[dict[str, Any]]) -> None:
-        """A room's new events in order: each run of plain messages in one transaction
-        (`App.handle_batch`), anything else alone. A run that fails is taken event by event."""
-        run: list[tuple[dict[str, Any], Incoming]] = []
-        for event in events:
-            plain = self._plain_message(room_id, event)
-            if plain is not None:
-                run.append((event, plain))
-                continue
-            await self._on_run(room_id, run)
-            run = []
-            await self._on_event(room_id, event)
-        await self._on_run(room_id, run)
+        """A room's new events in order, through the core's guard (`EventGuard.feed`): each run of
+        plain messages in one transaction, anything else alone; an outage pauses, an event that keeps
+        failing by itself is set aside. Stopping first leaves the batch unstored (it comes again)."""
+        fresh = [event for event in events if event.get("event_id") and event["event_id"] not in self._seen]
+        pairs = [(event, self._plain_message(room_id, event)) for event in fresh]
+        handled = await self.app.guard.feed(
+            pairs, one=lambda event: self._guarded(room_id, event), done=self._done, stop=self._stop,
+            where=f" in {room_id}",
+        )
+        if not handled:
+            raise StoppedMidBatch(room_id)
 
-    async def _on_run(self, room_id: str, run: list[tuple[dict[str, Any], Incoming]]) -> None:
-        if len(run) > 1:
-            try:
-                await self.app.handle_batch([incoming for _, incoming in run])
-            except Exception as exc:
-                log.warning("matrix: a batch of %d messages in %s failed (%r); taking them one by one", len(run),
-                            room_id, exc)
-            else:
-                self.batched_events += len(run)
-                for event, _ in run:
-                    self._failures.pop(event["event_id"], None)
-                    self._seen[event["event_id"]] = True
-                return
-        for event, _ in run:
-            await self._on_event(room_id, event)
+    async def _guarded(self, room_id: str, event: dict[str, Any]) -> Outcome:
+        self._alone.add(event["event_id"])
+        return await self.app.guard.run(
+            lambda: self._dispatch(room_id, event), describe=lambda: self._set_aside_record(room_id, event),
+            stop=self._stop,
+        )
+
+    def _done(self, event: dict[str, Any]) -> None:
+        event_id = event["event_id"]
+        self._seen[event_id] = True
+        if event_id in self._alone:
+            self._alone.discard(event_id)
+        else:
+            self.batched_events += 1
+
+    @staticmethod
+    def _set_aside_record(room_id: str, event: dict[str, Any]) -> SetAside:
+        content = event.get("content") or {}
+        sender = event.get("sender")
+        return SetAside(
+            platform=PLATFORM,
+            event_id=str(event.get("event_id")),
+            chat_id=room_id,
+            message_id=str(event.get("event_id")) if event.get("type") == "m.room.message" else None,
+            sender=f"{PLATFORM}:{sender}" if sender else None,
+            text=str(content.get("body", "")) if isinstance(content, dict) else "",
+            payload=json.dumps(event, ensure_ascii=False),
+        )
 
     def _plain_message(self, room_id: str, event: dict[str, Any]) -> Incoming | None:
         """The event as a new plain message (no command, edit, reply or notice), else None."""
@@ -560,24 +574,6 @@ class MatrixTransport:
             return None  # a reply may name a button (the fallback for reactions): it goes alone
         incoming = self._message_incoming(room_id, event, content, str(content.get("body", "")), None, thread_id)
         return incoming if is_plain_message(incoming) else None
-
-    async def _on_event(self, room_id: str, event: dict[str, Any]) -> None:
-        event_id = event.get("event_id")
-        if not event_id or event_id in self._seen:
-            return
-        try:
-            await self._dispatch(room_id, event)
-        except Exception:
-            failures = self._failures.get(event_id, 0) + 1
-            self._failures[event_id] = failures
-            if failures < 3:
-                log.exception(
-                    "matrix: event %s in %s failed (try %d); the batch will be retried", event_id, room_id, failures
-                )
-                raise SyncFailed(f"event {event_id} failed") from None
-            log.exception("matrix: event %s in %s failed %d times; skipping it", event_id, room_id, failures)
-        self._failures.pop(event_id, None)
-        self._seen[event_id] = True
 
     async def _dispatch(self, room_id: str, event: dict[str, Any]) -> None:
         kind = event.get("type")
