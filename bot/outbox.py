@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 DeadHook = Callable[[AsyncSession, Outbox, str], Awaitable[None]]
 
 BACKOFF_SECONDS = (5, 15, 60, 300, 900, 1800, 3600)
-BATCH = 20  # rows sent per transaction
+BATCH = 20  # rows read per query; each send is committed on its own
 HELD_RECHECK_SECONDS = 1.0  # how often chats held by their flood limit are looked at again
 
 
@@ -43,8 +43,9 @@ def raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
+def backoff(attempts: int, delays: Sequence[float] = BACKOFF_SECONDS) -> timedelta:
+    """The pause after the `attempts`-th failed try: the schedule's entry, its last one after that."""
+    return timedelta(seconds=delays[min(attempts, len(delays)) - 1])
 
 
 class OutboxDispatcher:
@@ -57,8 +58,10 @@ class OutboxDispatcher:
         database_url: str,
         max_attempts: int = 8,
         on_dead: DeadHook | None = None,
+        retry_delays: Sequence[float] = BACKOFF_SECONDS,
     ) -> None:
         self.sessions = sessions
+        self.retry_delays = retry_delays
         self.clock = clock
         self.transports = transports
         self.max_attempts = max_attempts
@@ -70,6 +73,9 @@ class OutboxDispatcher:
         # Flood control pauses a whole platform (its later rows would only hit the same limit, and
         # must not overtake the held one); other platforms keep going.
         self._paused_until: dict[str, datetime] = {}
+
+    def backoff(self, attempts: int) -> timedelta:
+        return backoff(attempts, self.retry_delays)
 
     def stop(self) -> None:
         """Ask `run_forever` to end after the send in hand, its outcome committed. Cancelling
@@ -88,17 +94,15 @@ class OutboxDispatcher:
     async def drain(self, *, limit: int = 1000) -> int:
         """Send every row due now (in due order); returns how many rows were attempted.
 
-        Rows go in batches of `BATCH`, and the outcomes of a batch's sends are committed together:
-        under a backlog that is one commit per batch instead of one per message. The price is
-        at-least-once delivery over a slightly wider window: a crash after a send and before its
-        batch's commit sends that batch's messages again (never fewer). Nothing is written while a
-        batch is being sent (SQLite's write lock stays free for intake), and a row with buttons or
-        a failure is committed at once.
+        Rows are read in batches of `BATCH` (one query), and each send's outcome is committed
+        before the next send leaves: a crash repeats at most the one message in flight (Telegram
+        has no idempotency key; Matrix's transaction id makes even that one harmless). A commit
+        is one short write of SQLite's lock, so intake interleaves with delivery.
 
         With row locks (PostgreSQL, where several processes may drain one database) a batch is
-        claimed FOR UPDATE SKIP LOCKED, so no other process takes its rows until it commits; a
-        commit in the middle releases them, so the rest are claimed again, and any another
-        process took meanwhile are left to it. On SQLite one process drains.
+        claimed FOR UPDATE SKIP LOCKED; each commit releases the claim, so the rest of the batch
+        is claimed again, and rows another process took meanwhile are left to it. On SQLite one
+        process drains.
 
         A chat whose flood limit is spent (`Transport.held_chats`) is passed over: its rows stay
         pending, in order, for a later drain, and every other chat's rows go meanwhile.
@@ -114,32 +118,8 @@ class OutboxDispatcher:
                     if not rows:
                         await session.commit()
                         return attempted
-                    passed_over: set[tuple[str, str | None]] = set()
-                    unsent = list(rows)
                     try:
-                        while unsent and not self._stopping:
-                            row = unsent.pop(0)
-                            if row.platform not in self._open_platforms():
-                                continue  # paused by flood control a moment ago, within this batch
-                            chat = (row.platform, row.chat_id)
-                            if chat in passed_over or (
-                                row.chat_id is not None and self.transports[row.platform].is_held(row.chat_id)
-                            ):
-                                passed_over.add(chat)  # its later rows too: a chat's messages keep their order
-                                continue
-                            with session.no_autoflush:  # no write (and no SQLite write lock) while sending
-                                await self._deliver(session, row)
-                            attempted += 1
-                            raise_if_cancelled()
-                            if row.state != OutboxState.SENT or row.buttons:
-                                # A failure may have written more (a dead letter's notice, a moved
-                                # chat), and people answer buttons at once (a press, a reaction):
-                                # the record of such a row must not wait for the batch.
-                                await session.commit()
-                                if self._lock_rows and unsent:
-                                    unsent = await outbox_repo.claim_again(
-                                        session=session, rows=unsent, now=self.clock.now()
-                                    )
+                        attempted += await self._send_batch(session, rows)
                     except BaseException:
                         await self._record_before_leaving(session)
                         raise
@@ -147,6 +127,36 @@ class OutboxDispatcher:
                     if len(rows) < BATCH or self._stopping:
                         return attempted  # a short batch was everything due (or not locked elsewhere)
         return attempted
+
+    async def _send_batch(self, session: AsyncSession, rows: list[Outbox]) -> int:
+        """Send a batch's rows in order, each outcome committed before the next send; returns
+        how many were attempted."""
+        passed_over: set[tuple[str, str | None]] = set()
+        unsent = list(rows)
+        attempted = 0
+        while unsent and not self._stopping:
+            row = unsent.pop(0)
+            if not self._may_send_now(row, passed_over):
+                continue
+            with session.no_autoflush:  # nothing is written while the platform is being called
+                await self._deliver(session, row)
+            attempted += 1
+            raise_if_cancelled()
+            await session.commit()  # recorded before the next send leaves
+            if self._lock_rows and unsent:
+                unsent = await outbox_repo.claim_again(session=session, rows=unsent, now=self.clock.now())
+        return attempted
+
+    def _may_send_now(self, row: Outbox, passed_over: set[tuple[str, str | None]]) -> bool:
+        """Not if its platform was paused by flood control within this batch, or its chat is held
+        (then its later rows are passed over too: a chat's messages keep their order)."""
+        if row.platform not in self._open_platforms():
+            return False
+        chat = (row.platform, row.chat_id)
+        if chat in passed_over or (row.chat_id is not None and self.transports[row.platform].is_held(row.chat_id)):
+            passed_over.add(chat)
+            return False
+        return True
 
     async def _record_before_leaving(self, session: AsyncSession) -> None:
         """Commit what was sent before a batch was interrupted (cancelled at shutdown, or a bug),
@@ -157,39 +167,15 @@ class OutboxDispatcher:
             log.exception("could not record an interrupted batch of sends; they may be sent again")
 
     async def _deliver(self, session: AsyncSession, row: Outbox) -> None:
+        """One attempt at one row: sent and recorded, or the failure decides when to try again."""
         transport = self.transports[row.platform]
         message = await self._outgoing(session, row)
         now = self.clock.now()
         row.attempts += 1
         try:
             sent = await transport.send(message)
-        except ChatMoved as moved:
-            if row.chat_id is not None:
-                await stations_repo.move_chat(
-                    session=session, platform=row.platform, old_chat_id=row.chat_id,
-                    new_chat_id=moved.new_chat_id, now=now,
-                )
-                row.chat_id = moved.new_chat_id
-                row.reply_to = row.thread_id = None  # the replied-to message stayed in the old chat
-            row.attempts -= 1  # not the message's fault
-            row.next_attempt_at = now
-            row.last_error = str(moved)
-        except RetryLater as temporary:
-            if temporary.retry_after:
-                # Flood control is the platform's pace, not the message's fault: no attempt is spent.
-                row.attempts -= 1
-                until = now + timedelta(seconds=temporary.retry_after)
-                self._paused_until[row.platform] = until
-                self._retry_at(row, str(temporary), until)
-            else:
-                self._retry_at(row, str(temporary), now + backoff(row.attempts))
-        except Undeliverable as permanent:
-            await self._die(session, row, str(permanent), permanent.code)
-        except TransportError as other:
-            self._retry_at(row, str(other), now + backoff(row.attempts))
-        except Exception as unexpected:  # a bug or an unknown library error: keep the row, log loudly
-            log.exception("outbox row %s (%s) failed unexpectedly", row.id, row.key)
-            self._retry_at(row, f"{type(unexpected).__name__}: {unexpected}", now + backoff(row.attempts))
+        except Exception as error:
+            await self._on_failure(session, row, error, now)
         else:
             row.state = OutboxState.SENT
             row.sent_at = now
@@ -202,6 +188,34 @@ class OutboxDispatcher:
             )
         if row.state == OutboxState.PENDING and row.attempts >= self.max_attempts:
             await self._die(session, row, row.last_error or "too many attempts", "exhausted")
+
+    async def _on_failure(self, session: AsyncSession, row: Outbox, error: Exception, now: datetime) -> None:
+        """A moved chat follows its chat, flood control pauses the platform, a permanent refusal
+        kills the row (a human is told); anything else is tried again after a backoff."""
+        if isinstance(error, ChatMoved):
+            if row.chat_id is not None:
+                await stations_repo.move_chat(
+                    session=session, platform=row.platform, old_chat_id=row.chat_id,
+                    new_chat_id=error.new_chat_id, now=now,
+                )
+                row.chat_id = error.new_chat_id
+                row.reply_to = row.thread_id = None  # the replied-to message stayed in the old chat
+            row.attempts -= 1  # not the message's fault
+            row.next_attempt_at = now
+            row.last_error = str(error)
+        elif isinstance(error, RetryLater) and error.retry_after:
+            # Flood control is the platform's pace, not the message's fault: no attempt is spent.
+            row.attempts -= 1
+            until = now + timedelta(seconds=error.retry_after)
+            self._paused_until[row.platform] = until
+            self._retry_at(row, str(error), until)
+        elif isinstance(error, Undeliverable):
+            await self._die(session, row, str(error), error.code)
+        elif isinstance(error, TransportError):
+            self._retry_at(row, str(error), now + self.backoff(row.attempts))
+        else:  # a bug or an unknown library error: keep the row, log loudly
+            log.error("outbox row %s (%s) failed unexpectedly", row.id, row.key, exc_info=error)
+            self._retry_at(row, f"{type(error).__name__}: {error}", now + self.backoff(row.attempts))
 
     def _retry_at(self, row: Outbox, error: str, when: datetime) -> None:
         row.last_error = error

@@ -12,6 +12,7 @@ from bot.app import App
 from handlers import outbox
 from handlers.clock import ManualClock
 from handlers.transport import ChatMoved, RetryLater, Undeliverable
+from storage.db import create_engine, session_factory
 from storage.models import Account, ChatBinding, Message, Outbox, OutboxState
 from tests.harness import ChatDriver, FakeTransport, rows
 
@@ -269,3 +270,35 @@ async def test_a_held_chat_with_a_long_queue_does_not_starve_the_others(app: App
     transport.held.add("busy")
     await asyncio.wait_for(app.settle(), timeout=10)
     assert [d.text for d in transport.sent] == ["quiet"]
+
+
+class RecordCheckingTransport(FakeTransport):
+    """Looks into the database (through a connection of its own) at the start of every send."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__()
+        self.app = app
+        self.recorded_at_each_send: list[int] = []
+
+    async def send(self, message):  # type: ignore[no-untyped-def]
+        engine = create_engine(self.app.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                sent = (await session.exec(select(Outbox).where(Outbox.state == OutboxState.SENT))).all()
+        finally:
+            await engine.dispose()
+        self.recorded_at_each_send.append(len(sent))
+        return await super().send(message)
+
+
+async def test_each_send_is_recorded_before_the_next_one_leaves(app: App) -> None:
+    """So a crash (kill -9) at any moment repeats at most the one message in flight: when send
+    k leaves, the k-1 before it are committed as sent, within one batch and across batches."""
+    from bot.outbox import BATCH
+
+    checking = RecordCheckingTransport(app)
+    app.add_transport(checking)
+    for n in range(BATCH + 5):
+        await enqueue(app, f"k{n}", chat_id=f"chat{n % 3}", text=f"m{n}")
+    assert await app.outbox.drain() == BATCH + 5
+    assert checking.recorded_at_each_send == list(range(BATCH + 5))

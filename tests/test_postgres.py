@@ -109,15 +109,11 @@ async def _two_dispatchers_drain(pg_url: str, clock: ManualClock, *, buttons: bo
             await engine.dispose()
 
 
-async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualClock) -> None:
-    """A batch stays claimed (FOR UPDATE SKIP LOCKED) until its one commit."""
-    await _two_dispatchers_drain(pg_url, clock, buttons=False)
-
-
-async def test_rows_committed_one_by_one_are_claimed_again(pg_url: str, clock: ManualClock) -> None:
-    """A row with buttons is committed as soon as it is sent, which releases the rest of its batch:
-    they are claimed again, and those the other dispatcher took meanwhile are left to it."""
-    await _two_dispatchers_drain(pg_url, clock, buttons=True)
+@pytest.mark.parametrize("buttons", [False, True], ids=["plain", "with-buttons"])
+async def test_two_dispatchers_send_each_row_once(pg_url: str, clock: ManualClock, buttons: bool) -> None:
+    """A batch is claimed FOR UPDATE SKIP LOCKED; each send's commit releases the rest of it, which
+    is claimed again, leaving to the other dispatcher whatever it took meanwhile."""
+    await _two_dispatchers_drain(pg_url, clock, buttons=buttons)
 
 
 async def test_items_and_reception_reminders_on_postgres(pg_app: App, clock: ManualClock) -> None:
