@@ -115,10 +115,18 @@ class StubCore:
     """Stands in for the App to measure the adapter alone: every message is answered at once."""
 
     def __init__(self) -> None:
+        from bot.intake import EventGuard, RetryPolicy
         from handlers.context import CoreConfig
 
         self.config = CoreConfig()
         self.transports: dict[str, Any] = {}
+        self.guard = EventGuard(self, RetryPolicy())  # type: ignore[arg-type]
+
+    async def database_reachable(self) -> bool:
+        return True
+
+    async def set_aside_event(self, event: Any, *, error: str, attempts: int) -> None:
+        raise RuntimeError(f"the stub core failed on {event.event_id}: {error}")
 
     def add_transport(self, transport: Any) -> None:
         self.transports[transport.platform] = transport
