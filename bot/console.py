@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -32,7 +34,7 @@ from bot.app import App
 from handlers.clock import ManualClock, SystemClock
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.i18n import _, translator
-from handlers.transport import Outgoing, RetryLater, Sent
+from handlers.transport import Attachment, Outgoing, RetryLater, Sent
 from storage import messages as messages_repo
 from storage.models import Message
 
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "console"
 DM_PREFIX = "dm:"
+EXPORTS_DIR = Path("exports")  # where files the bot sends (ledgers, charts) are written, under the working directory
 
 _NAME = r"[\w.\-]+"
 SAY_RE = re.compile(rf"^(?P<user>{_NAME})@(?P<chat>{_NAME}(?::{_NAME})?)(?:\^(?P<reply>\d+))?:(?P<text>.*)$", re.S)
@@ -176,12 +179,15 @@ class Shown:
     reply_to: int | str | None = None
     buttons: list[str] = field(default_factory=list)
     sender: str | None = None
+    file: str | None = None  # where a file the bot sent was written (a ledger, a chart)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"id": self.id, "chat": self.chat, "reply_to": self.reply_to, "text": self.text, "buttons": self.buttons},
-            ensure_ascii=False,
-        )
+        shown: dict[str, object] = {
+            "id": self.id, "chat": self.chat, "reply_to": self.reply_to, "text": self.text, "buttons": self.buttons,
+        }
+        if self.file is not None:
+            shown["file"] = self.file
+        return json.dumps(shown, ensure_ascii=False)
 
     def to_plain(self) -> str:
         """`[15] lianxi ↩12 | text  [满意] [不满意]`; an incoming line shows `<alice>`; more lines indented."""
@@ -195,6 +201,8 @@ class Shown:
         lines = [line, *(pad + rest for rest in more)]
         if self.buttons:
             lines[-1] += "  " + " ".join(f"[{label}]" for label in self.buttons)
+        if self.file is not None:
+            lines.append(f"{pad}📎 {self.file}")
         return "\n".join(lines)
 
 
@@ -209,8 +217,9 @@ class ConsoleTransport:
 
     platform = PLATFORM
 
-    def __init__(self, emit: Callable[[Shown], None]) -> None:
+    def __init__(self, emit: Callable[[Shown], None], exports: Path = EXPORTS_DIR) -> None:
         self.emit = emit
+        self.exports = exports
         self._next: dict[str, int] = {}
         self._answers: list[Shown] = []
 
@@ -231,9 +240,25 @@ class ConsoleTransport:
 
     async def send(self, message: Outgoing) -> Sent:
         chat = message.chat_id if message.chat_id is not None else DM_PREFIX + str(message.dm_user_id)
+        written = await asyncio.to_thread(self._write, message.attachment) if message.attachment else None
         number = self.next_id(chat)
-        self.emit(Shown(number, chat, message.text, _reply_ref(message.reply_to), [b.label for b in message.buttons]))
+        self.emit(Shown(number, chat, message.text, _reply_ref(message.reply_to), [b.label for b in message.buttons],
+                        file=written))
         return Sent(message_id=str(number), chat_id=chat)
+
+    def _write(self, attachment: Attachment) -> str:
+        """A file the bot sends lands under ./exports/ (never overwriting an earlier one); its path is shown."""
+        self.exports.mkdir(parents=True, exist_ok=True)
+        stem, suffix = Path(attachment.filename).stem, Path(attachment.filename).suffix
+        target = self.exports / attachment.filename
+        for copy in itertools.count(2):
+            try:
+                with target.open("xb") as out:
+                    out.write(attachment.data)
+                return str(target)
+            except FileExistsError:
+                target = self.exports / f"{stem}-{copy}{suffix}"
+        raise AssertionError("unreachable")
 
     def held_chats(self) -> frozenset[str]:
         return frozenset()  # the console has no flood limits

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import json
 import logging
 import time
@@ -49,6 +50,7 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     SyncResponse,
+    UploadResponse,
     WhoamiResponse,
 )
 from nio.api import Api
@@ -58,7 +60,7 @@ from handlers import membership
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.router import is_plain_message
 from handlers.set_aside import SetAside
-from handlers.transport import Outgoing, RetryLater, Sent, Undeliverable
+from handlers.transport import Attachment, FileKind, Outgoing, RetryLater, Sent, Undeliverable
 from storage import kv
 from storage import messages as messages_repo
 from storage.models import Account
@@ -913,6 +915,8 @@ class MatrixTransport:
                 if replied_sender and replied_sender != self.user_id:
                     mentions.add(replied_sender)
             content = self.content(message, mentions=mentions)
+            if message.attachment is not None:
+                content = await self._with_file(content, message.attachment)
             resp = await self._put(room_id, "m.room.message", content, txn)
             if not isinstance(resp, RoomSendResponse):
                 self._raise_for(resp, dm=message.dm_user_id is not None)
@@ -990,6 +994,19 @@ class MatrixTransport:
         elif message.reply_to:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}
         return content
+
+    async def _with_file(self, content: dict[str, Any], attachment: Attachment) -> dict[str, Any]:
+        """Upload the file to the media repository and make the message an `m.file` (a ledger) or
+        `m.image` (a chart) event; its text stays the body, which with `filename` is the caption."""
+        resp, _keys = await self.client.upload(
+            io.BytesIO(attachment.data), content_type=attachment.mime, filename=attachment.filename,
+            filesize=len(attachment.data),
+        )
+        if not isinstance(resp, UploadResponse):
+            self._raise_for(resp, dm=False)
+        msgtype = "m.image" if attachment.kind is FileKind.PHOTO else "m.file"
+        return {**content, "msgtype": msgtype, "filename": attachment.filename, "url": resp.content_uri,
+                "info": {"mimetype": attachment.mime, "size": len(attachment.data)}}
 
     def _raise_for(self, resp: object, *, dm: bool) -> None:
         """Translate a homeserver refusal into the outbox's vocabulary."""

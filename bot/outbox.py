@@ -17,7 +17,17 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.clock import Clock
-from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Transport, TransportError, Undeliverable
+from handlers.transport import (
+    Attachment,
+    Button,
+    ChatMoved,
+    FileKind,
+    Outgoing,
+    RetryLater,
+    Transport,
+    TransportError,
+    Undeliverable,
+)
 from storage import messages as messages_repo
 from storage import outbox as outbox_repo
 from storage import stations as stations_repo
@@ -181,6 +191,8 @@ class OutboxDispatcher:
             row.sent_at = now
             row.sent_message_id = sent.message_id
             row.last_error = None
+            if message.attachment is not None:
+                await outbox_repo.drop_file_data(session=session, row=row)
             messages_repo.record_outgoing(
                 session=session, platform=row.platform, chat_id=sent.chat_id, message_id=sent.message_id,
                 text=row.text, reply_to=row.reply_to, buttons=row.buttons, item_id=row.item_id,
@@ -245,7 +257,15 @@ class OutboxDispatcher:
             mentions=list(row.mentions),
             txn_id=row.txn_id,
             purpose=row.purpose,
+            attachment=await self._attachment(session, row),
         )
+
+    @staticmethod
+    async def _attachment(session: AsyncSession, row: Outbox) -> Attachment | None:
+        stored = await outbox_repo.file_of(session=session, row=row)
+        if stored is None or stored.data is None:
+            return None
+        return Attachment(kind=FileKind(stored.kind), filename=stored.filename, mime=stored.mime, data=stored.data)
 
     async def run_forever(self, idle_seconds: float = 5.0) -> None:
         """Drain whenever woken (a handler committed rows) or when the next row falls due, until `stop`."""

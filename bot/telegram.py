@@ -40,6 +40,7 @@ from telegram import (
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     MessageEntity,
@@ -66,7 +67,17 @@ from bot.telegram_request import AiohttpRequest, proxy_from_environment
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.router import is_plain_message, parse_command
 from handlers.set_aside import SetAside
-from handlers.transport import Button, ChatMoved, Outgoing, RetryLater, Sent, TransportError, Undeliverable
+from handlers.transport import (
+    Attachment,
+    Button,
+    ChatMoved,
+    FileKind,
+    Outgoing,
+    RetryLater,
+    Sent,
+    TransportError,
+    Undeliverable,
+)
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -81,6 +92,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units
 MAX_ALERT = 200  # answerCallbackQuery text limit
+MAX_CAPTION = 1024  # a document's or photo's caption, in UTF-16 code units
 MAX_CALLBACK_DATA = 64  # bytes
 GROUP_TIME_PERIOD = 60  # seconds: Telegram allows a group `group_max_rate` bot messages per minute
 MAX_PACED_GROUPS = 512  # group buckets kept before the idle ones are forgotten (as PTB's limiter does)
@@ -741,12 +753,16 @@ class TelegramTransport:
             # a reply target that is gone (deleted, or left behind by a migration) must not block delivery
             reply = ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
         thread = int(message.thread_id) if message.thread_id and message.thread_id.isdigit() else None
-        pieces = split_text(message.text)
+        attachment = message.attachment
+        caption = None
+        if attachment is not None and split_text(message.text, MAX_CAPTION) == [message.text]:
+            caption = message.text  # short enough to go with the file; else the text goes first
+        pieces = split_text(message.text) if caption is None and message.text.strip() else []
         pace = self._pace(target)
         sent = None
         try:
             for index, piece in enumerate(pieces):
-                last = index == len(pieces) - 1
+                last = index == len(pieces) - 1 and attachment is None
                 if pace is not None:
                     await pace.acquire()  # at once unless the outbox sent while the group was held
                 sent = await self.bot.send_message(
@@ -757,10 +773,27 @@ class TelegramTransport:
                     message_thread_id=thread,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
+            if attachment is not None:
+                if pace is not None:
+                    await pace.acquire()
+                sent = await self._send_file(int(target), attachment, caption=caption,
+                                             reply=reply if not pieces else None, markup=markup, thread=thread)
         except TelegramError as exc:
             raise transport_error(exc) from exc
         assert sent is not None
         return Sent(message_id=str(sent.message_id), chat_id=str(sent.chat.id))
+
+    async def _send_file(
+        self, chat_id: int, attachment: Attachment, *, caption: str | None, reply: ReplyParameters | None,
+        markup: InlineKeyboardMarkup | None, thread: int | None,
+    ) -> Message:
+        """sendPhoto for a chart, sendDocument for a ledger: a multipart upload of the bytes."""
+        upload = InputFile(attachment.data, filename=attachment.filename)
+        if attachment.kind is FileKind.PHOTO:
+            return await self.bot.send_photo(chat_id=chat_id, photo=upload, caption=caption, reply_parameters=reply,
+                                             reply_markup=markup, message_thread_id=thread)
+        return await self.bot.send_document(chat_id=chat_id, document=upload, caption=caption, reply_parameters=reply,
+                                            reply_markup=markup, message_thread_id=thread)
 
     def _pace(self, chat_id: str) -> AsyncLimiter | None:
         """The group's bucket (Telegram limits groups, whose ids are negative); None for a user."""

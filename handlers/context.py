@@ -18,7 +18,7 @@ from handlers.clock import Clock
 from handlers.events import EventKind, Incoming
 from handlers.i18n import Translator, _, translator
 from handlers.permissions import Audience, station_audiences
-from handlers.transport import Button
+from handlers.transport import Attachment, Button
 from storage.models import Account, ChatBinding, ChatPurpose, Message, Person, RoleAssignment, RoleName, Station
 
 PressAnswer = Callable[[Incoming, str], Awaitable[None]]
@@ -127,9 +127,11 @@ class Context:
 
     # --- speaking -----------------------------------------------------------------------------
     async def reply(
-        self, text: str, *, buttons: Sequence[Button] = (), item_id: int | None = None, purpose: str = "reply"
+        self, text: str, *, buttons: Sequence[Button] = (), item_id: int | None = None, purpose: str = "reply",
+        attachment: Attachment | None = None,
     ) -> None:
-        """Answer in the chat the event came from, as a reply to the triggering message."""
+        """Answer in the chat the event came from, as a reply to the triggering message (with a
+        file, `text` being its caption)."""
         self._replies += 1
         incoming = self.incoming
         # Two presses on one bot message are two events: the press id tells them apart.
@@ -157,6 +159,7 @@ class Context:
             item_id=item_id,
             follow_moves=False,
             private=self.in_private_place,
+            attachment=attachment,
         )
 
     async def answer(self, text: str) -> None:

@@ -12,11 +12,11 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.masking import mask_text
-from handlers.transport import Button
+from handlers.transport import Attachment, Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, ChatPurpose, Item, Outbox, new_row
+from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, new_row
 
 
 async def to_chat(
@@ -39,11 +39,13 @@ async def to_chat(
     follow_moves: bool = True,
     new_key: bool = False,
     private: bool | None = None,
+    attachment: Attachment | None = None,
 ) -> tuple[Outbox, bool]:
     """A message into a chat. `follow_moves=False` when answering in the chat an event just came
     from: it cannot have moved, so the lookup is spared. `item` instead of `item_id` for an item
     staged in this transaction; `new_key` when the key names something made in this transaction
-    (so it cannot exist yet) and the row may simply be staged with it.
+    (so it cannot exist yet) and the row may simply be staged with it. An `attachment` (a register,
+    a chart) is sent with `text` as its caption.
 
     The personal data rule lives here: unless the chat is private (a direct chat, or a bound
     staff chat), personal data in `text` is masked (`handlers.masking`). `private=None` looks the
@@ -78,10 +80,18 @@ async def to_chat(
         txn_id="",
     )
     if new_key:
+        assert attachment is None, "a file is stored with its row (new_key=False)"
         row.item = item
         return outbox_repo.stage(session=session, row=row), True
     assert item is None, "a staged item needs a staged row (new_key=True)"
-    return await outbox_repo.enqueue(session=session, row=row)
+    return await outbox_repo.enqueue(session=session, row=row, file=_stored(attachment, now))
+
+
+def _stored(attachment: Attachment | None, now: datetime) -> OutboxFile | None:
+    if attachment is None:
+        return None
+    return new_row(OutboxFile, kind=attachment.kind.value, filename=attachment.filename, mime=attachment.mime,
+                   size=len(attachment.data), data=attachment.data, created_at=now)
 
 
 async def is_staff_chat(*, session: AsyncSession, platform: str, chat_id: str) -> bool:
@@ -110,8 +120,10 @@ async def to_person(
     buttons: Sequence[Button] = (),
     station_id: int | None = None,
     item_id: int | None = None,
+    attachment: Attachment | None = None,
 ) -> tuple[Outbox | None, bool]:
-    """A direct message; (None, False) when the person has no platform account at all."""
+    """A direct message (with a file, when given); (None, False) when the person has no platform
+    account at all."""
     account = await preferred_account(session=session, person_id=person_id)
     if account is None:
         return None, False
@@ -130,4 +142,4 @@ async def to_person(
         created_at=now,
         txn_id="",
     )
-    return await outbox_repo.enqueue(session=session, row=row)
+    return await outbox_repo.enqueue(session=session, row=row, file=_stored(attachment, now))

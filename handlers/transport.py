@@ -6,6 +6,7 @@ Only the outbox dispatcher calls `send`; handlers write outbox rows (see `handle
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 
@@ -22,6 +23,21 @@ class Button:
         return cls(label=raw["label"], data=raw["data"])
 
 
+class FileKind(StrEnum):
+    DOCUMENT = "document"  # a ledger: Telegram sendDocument, Matrix m.file, a file on the console
+    PHOTO = "photo"  # a chart: Telegram sendPhoto, Matrix m.image
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message; the message's text is its caption."""
+
+    kind: FileKind
+    filename: str
+    mime: str
+    data: bytes
+
+
 @dataclass(slots=True)
 class Outgoing:
     """One message to deliver: to a chat (`chat_id`) or to a person directly (`dm_user_id`)."""
@@ -36,6 +52,7 @@ class Outgoing:
     mentions: list[str] = field(default_factory=list)  # platform user ids to mention intentionally
     txn_id: str | None = None  # idempotency key for platforms that accept one (Matrix)
     purpose: str = ""
+    attachment: Attachment | None = None  # a file to send, `text` as its caption
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Field, Relationship, SQLModel
@@ -236,6 +236,20 @@ class ItemEvent(SQLModel, table=True):
     due_at: datetime | None = _ts(nullable=True)
 
 
+class OutboxFile(SQLModel, table=True):
+    """The file an outbox row sends (a ledger, a chart). Its bytes are dropped once the platform
+    took the message, so sent exports don't pile up in the database; name and size stay."""
+
+    __tablename__ = "outbox_file"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)  # handlers.transport.FileKind
+    filename: str = Field(max_length=255)
+    mime: str = Field(max_length=100)
+    size: int
+    data: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = _ts()
+
+
 class Outbox(SQLModel, table=True):
     """Every bot-initiated message, written before it is sent; the unique key makes it once-only."""
 
@@ -256,6 +270,8 @@ class Outbox(SQLModel, table=True):
     station_id: int | None = Field(default=None, foreign_key="station.id")
     item_id: int | None = Field(default=None, foreign_key="item.id")
     item: Item | None = Relationship(sa_relationship=relationship("Item", lazy="raise"))
+    # A plain id, not a foreign key (as Message.item_id): an ALTER TABLE adds it on SQLite as well.
+    attachment_id: int | None = Field(default=None)
     due_at: datetime = _ts()
     state: str = Field(default=OutboxState.PENDING, max_length=10)
     attempts: int = Field(default=0)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Outbox, OutboxState
+from storage.models import Outbox, OutboxFile, OutboxState
 
 
 async def get_by_key(*, session: AsyncSession, key: str) -> Outbox | None:
@@ -20,15 +20,23 @@ async def get_by_key(*, session: AsyncSession, key: str) -> Outbox | None:
     return result.first()
 
 
-async def enqueue(*, session: AsyncSession, row: Outbox) -> tuple[Outbox, bool]:
+async def enqueue(*, session: AsyncSession, row: Outbox, file: OutboxFile | None = None) -> tuple[Outbox, bool]:
     """Insert the row unless its key exists; returns (row, created). Never sends anything.
 
     One `INSERT … ON CONFLICT (key) DO NOTHING RETURNING id` round trip: a reminder tick writes
-    thousands of rows, and two processes racing on one key cannot both insert it.
+    thousands of rows, and two processes racing on one key cannot both insert it. A file is
+    stored only when its row is new (an existing key keeps the file it was sent with).
     """
     if not row.txn_id:
         row.txn_id = uuid.uuid4().hex
     row.next_attempt_at = row.due_at
+    if file is not None:
+        existing = await get_by_key(session=session, key=row.key)
+        if existing is not None:
+            return existing, False
+        session.add(file)
+        await session.flush()
+        row.attachment_id = file.id
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
@@ -136,3 +144,22 @@ async def next_due_at(*, session: AsyncSession, held: HeldChats | None = None) -
 async def rows_for_item(*, session: AsyncSession, item_id: int) -> list[Outbox]:
     result = await session.exec(select(Outbox).where(Outbox.item_id == item_id).order_by(col(Outbox.id)))
     return list(result.all())
+
+
+
+async def file_of(*, session: AsyncSession, row: Outbox) -> OutboxFile | None:
+    """The file a row sends, with its bytes; None for a plain message (or once the bytes are gone)."""
+    if row.attachment_id is None:
+        return None
+    stored = await session.get(OutboxFile, row.attachment_id)
+    return stored if stored is not None and stored.data is not None else None
+
+
+async def drop_file_data(*, session: AsyncSession, row: Outbox) -> None:
+    """Forget a sent file's bytes (its name and size stay): the platform has it now."""
+    if row.attachment_id is None:
+        return
+    stored = await session.get(OutboxFile, row.attachment_id)
+    if stored is not None:
+        stored.data = None
+        session.add(stored)

@@ -159,6 +159,7 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.answers: list[JSON] = []  # answerCallbackQuery parameters, in order
+        self.files: list[JSON] = []  # files the bot uploaded (sendDocument, sendPhoto): filename, content_type, data
         self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope key, language) -> commands
         self.webhook: JSON | None = None
         self.confirmed_offset = 0  # every update below this id was confirmed by getUpdates
@@ -184,6 +185,8 @@ class FakeTelegram:
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
+            "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "answerCallbackQuery": self._answer_callback_query,
@@ -278,7 +281,9 @@ class FakeTelegram:
         form = await request.post()
         for key, value in form.items():
             if isinstance(value, web.FileField):
-                params[key] = {"filename": value.filename, "size": len(value.file.read())}
+                data = value.file.read()
+                params[key] = {"filename": value.filename, "size": len(data), "data": data,
+                               "content_type": value.content_type}
             else:
                 params[key] = value
         return params
@@ -721,6 +726,52 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message text is empty")
         if utf16_len(text) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
+        content: JSON = {"text": text}
+        entities = _json_field(params, "entities")
+        if entities:
+            content["entities"] = entities
+        return self._post(state, params, content)
+
+    def _uploaded(self, params: JSON, field: str) -> JSON:
+        """The multipart file part named ``field``, as the bot uploaded it (a file_id or URL is refused:
+        this bot only ever uploads what it made)."""
+        upload = params.get(field)
+        if not isinstance(upload, dict) or "data" not in upload:
+            raise ApiError(400, f"Bad Request: there is no {field} in the request")
+        if not upload["data"]:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        return upload
+
+    def _caption(self, params: JSON, content: JSON) -> JSON:
+        caption = params.get("caption")
+        if caption:
+            if utf16_len(caption) > 1024:
+                raise ApiError(400, "Bad Request: message caption is too long")
+            content["caption"] = caption
+        return content
+
+    def _send_document(self, params: JSON) -> JSON:
+        state = self._chat_for_send(params)
+        upload = self._uploaded(params, "document")
+        document = {
+            "file_id": f"BQAC-out-{len(self.files)}", "file_unique_id": f"AgADout{len(self.files)}",
+            "file_name": upload["filename"], "mime_type": upload["content_type"], "file_size": len(upload["data"]),
+        }
+        self.files.append(upload)
+        return self._post(state, params, self._caption(params, {"document": document}))
+
+    def _send_photo(self, params: JSON) -> JSON:
+        state = self._chat_for_send(params)
+        upload = self._uploaded(params, "photo")
+        if len(upload["data"]) > 10 * 1024 * 1024:
+            raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        photo = [{"file_id": f"AgAC-out-{len(self.files)}", "file_unique_id": f"AQADout{len(self.files)}",
+                  "width": 1280, "height": 960, "file_size": len(upload["data"])}]
+        self.files.append(upload)
+        return self._post(state, params, self._caption(params, {"photo": photo}))
+
+    def _post(self, state: _Chat, params: JSON, content: JSON) -> JSON:
+        """Store a message the bot sends (text, document or photo) with its reply, thread and buttons."""
         markup = _json_field(params, "reply_markup")
         self._check_markup(markup)
         chat = state.data
@@ -735,7 +786,7 @@ class FakeTelegram:
             "from": self.bot_user,
             "chat": chat,
             "date": int(self.clock()),
-            "text": text,
+            **content,
         }
         thread = _maybe_int(params.get("message_thread_id"))
         if thread is not None and chat.get("is_forum"):
@@ -752,9 +803,6 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message to be replied not found")
             if original is not None:
                 message["reply_to_message"] = _without_reply(original)
-        entities = _json_field(params, "entities")
-        if entities:
-            message["entities"] = entities
         if markup and markup.get("inline_keyboard"):
             message["reply_markup"] = markup
         return self._store(message)
