@@ -29,8 +29,8 @@ log = logging.getLogger("liaison-bot")
 EXIT_USAGE = 2
 OUTBOX_STOP_SECONDS = 20.0  # the send in hand at shutdown; past this it is cut off (and may go again)
 # Modules that register more sub-commands when imported (the receptions feature's `bot.calendar`
-# calls `register("calendar", …)` at import).
-EXTENSION_MODULES: tuple[str, ...] = ("bot.calendar",)
+# calls `register("calendar", …)` at import; the reports feature's `bot.export`, "export").
+EXTENSION_MODULES: tuple[str, ...] = ("bot.calendar", "bot.export")
 
 
 @dataclass(frozen=True)
@@ -274,35 +274,6 @@ async def run_console(
         await app.close()
 
 
-# --- export -------------------------------------------------------------------------------------
-def _configure_export(parser: argparse.ArgumentParser) -> None:
-    what = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
-    items = what.add_parser("items", help="one row per item (群众意见建议台账)")
-    items.add_argument("--station", metavar="CODE", help="only this station")
-    items.add_argument("--format", choices=("csv", "xlsx"), help="default: from the --out suffix, else csv")
-    items.add_argument("--out", metavar="FILE", help="write here instead of stdout")
-    items.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
-
-
-def _export(args: argparse.Namespace) -> int:
-    from bot.export import export_items
-
-    settings = settings_for(args)
-    _configure_logging(settings, quiet=True)
-    fmt = args.format or ("xlsx" if args.out and args.out.lower().endswith(".xlsx") else "csv")
-    if fmt == "xlsx" and not args.out and sys.stdout.isatty():
-        raise CliError("--format xlsx: give --out FILE.xlsx (a workbook is not for the terminal)")
-    try:
-        count = asyncio.run(
-            export_items(database_url=settings.database_url, station_code=args.station, fmt=fmt, out=args.out)
-        )
-    except LookupError as missing:
-        raise CliError(str(missing.args[0])) from None
-    if args.out:
-        print(f"exported {count} items to {args.out}", file=sys.stderr)
-    return 0
-
-
 # --- db -----------------------------------------------------------------------------------------
 def _configure_db(parser: argparse.ArgumentParser) -> None:
     action = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -322,7 +293,6 @@ def _db(args: argparse.Namespace) -> int:
 
 register("run", "run the bot on every configured platform (the console when none is)", _configure_run, _run)
 register("console", "talk to the bot in the terminal or run a script (DESIGN.md §4)", _configure_console, _console)
-register("export", "export ledgers as csv or xlsx", _configure_export, _export)
 register("db", "database maintenance", _configure_db, _db)
 
 

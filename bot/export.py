@@ -1,76 +1,130 @@
-"""`liaison-bot export items`: the items ledger (群众意见建议台账) as CSV or xlsx.
+"""`liaison-bot export <register> --station CODE [--period P] [--out FILE] [--format csv] [--full]`.
 
-Offices live in Excel: the CSV starts with a UTF-8 BOM so Excel reads Chinese correctly, and
-the xlsx has a bold, frozen header and readable column widths. The header keeps the English
-column keys so scripts can rely on them; statuses and ratings are the stored values.
+The same registers as `/export` in a chat (`handlers.ledgers`), written straight into the file
+(rows streamed, constant memory), with a progress bar on a terminal. Without --station, every
+station; without --period, all time (an archive). Like the chat's, the register shows the
+reporter's surname only and masks phone and ID numbers unless --full is given.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import csv
-import io
 import sys
-from collections.abc import Sequence
+from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
+from zoneinfo import ZoneInfo
 
+from sqlmodel import select
+from tqdm import tqdm
+
+from handlers.i18n import translator
+from handlers.ledgers import LEDGERS, Ledger, Scope, count_items, write_csv, write_xlsx
+from handlers.periods import Period, parse_period
+from handlers.reception_parse import ParseError
+from storage import reports as figures_repo
 from storage.db import create_engine, session_factory
-from storage.export import ITEM_COLUMNS, item_rows
+from storage.models import Station
 
-# Column widths in characters; CJK text counts double in Excel's width unit.
-WIDTHS = {"station": 12, "number": 8, "created_at": 26, "reporter": 14, "tag": 10, "text": 60, "status": 13,
-          "assignee": 14, "closed_at": 26, "result": 50, "rating": 20}
+CHOICES = (*LEDGERS, "all")
 
 
-def to_csv(rows: Sequence[dict[str, object]], columns: Sequence[str] = ITEM_COLUMNS) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8-sig")
+class ExportError(Exception):
+    """A problem with the arguments found against the database (unknown station, bad period)."""
 
 
-def to_xlsx(rows: Sequence[dict[str, object]], columns: Sequence[str] = ITEM_COLUMNS, title: str = "items") -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = title
-    sheet.append(list(columns))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([row.get(column, "") for column in columns])
-    sheet.freeze_panes = "A2"
-    for index, column in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = WIDTHS.get(column, 16)
-        if column in ("text", "result"):
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-async def export_items(
-    *, database_url: str, station_code: str | None, fmt: str, out: str | None, stdout: BinaryIO | None = None
-) -> int:
-    """Write the items ledger to `out` (or stdout); returns the number of items written."""
+async def export(
+    *, database_url: str, ledger: str, station_code: str | None, period_token: str | None, fmt: str,
+    out: IO[bytes] | Path, full: bool, now: datetime, language: str, zone: str, progress: bool = False,
+) -> dict[str, int]:
+    """Write the register(s); returns the rows written per register."""
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
-            rows = await item_rows(session=session, station_code=station_code)
+            root: Station | None = None
+            if station_code is not None:
+                root = (await session.exec(select(Station).where(Station.code == station_code))).first()
+                if root is None:
+                    raise ExportError(f"--station: no station with code {station_code!r}")
+                zone = root.timezone
+                language = root.language or language
+            today = now.astimezone(ZoneInfo(zone)).date()
+            period = Period.all()
+            if period_token:
+                try:
+                    found = parse_period(period_token, today)
+                except ParseError as error:
+                    raise ExportError(f"--period: {translator('en')(error.msgid, **error.values)}") from None
+                if found is None:
+                    raise ExportError(f"--period: {period_token!r} is not a period (2026-11, 2026Q4, 2026, "
+                                      "2026-10..2026-12, all)")
+                period = found
+            tree = await figures_repo.station_tree(session=session, root_id=root.id if root else None)
+            if not tree:
+                raise ExportError("there is no station yet")
+            scope = Scope(session=session, stations=tree, period=period, now=now, tr=translator(language),
+                          full=full, everything=root is None)
+            chosen: list[Ledger] = list(LEDGERS.values()) if ledger == "all" else [LEDGERS[ledger]]
+            total = await count_items(scope) if any(one.name == "items" for one in chosen) else None
+            with tqdm(total=total, unit=" rows", disable=not progress, file=sys.stderr, leave=False) as bar:
+                if fmt == "csv":
+                    with ExitStack() as stack:
+                        stream = stack.enter_context(out.open("wb")) if isinstance(out, Path) else out
+                        written = {chosen[0].name: await write_csv(stream, chosen[0], scope, bar.update)}
+                else:
+                    written = await write_xlsx(out, chosen, scope, bar.update)
+            return written
     finally:
         await engine.dispose()
-    data = to_xlsx(rows) if fmt == "xlsx" else to_csv(rows)
-    if out is not None:
-        await asyncio.to_thread(Path(out).write_bytes, data)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ledger", choices=CHOICES, metavar="REGISTER",
+                        help="items, receptions, attendance, deputies, summary, or all (one workbook)")
+    parser.add_argument("--station", metavar="CODE", help="this station and those below it (default: every station)")
+    parser.add_argument("--period", metavar="P", help="2026-11, 2026Q4, 2026, 2026-10..2026-12 or all (default: all)")
+    parser.add_argument("--format", choices=("csv", "xlsx"), help="default: from the --out suffix, else csv")
+    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--full", action="store_true", help="reporters' full names and unmasked texts")
+    parser.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.cli import CliError, _configure_logging, settings_for
+    from handlers.clock import SystemClock
+
+    settings = settings_for(args)
+    _configure_logging(settings, quiet=True)
+    fmt = args.format or ("xlsx" if args.out and args.out.lower().endswith(".xlsx") else "csv")
+    if fmt == "csv" and args.ledger == "all":
+        raise CliError("--format csv holds one register: name it (items, receptions, …), or write xlsx")
+    if fmt == "xlsx" and not args.out and sys.stdout.isatty():
+        raise CliError("--format xlsx: give --out FILE.xlsx (a workbook is not for the terminal)")
+    target: IO[bytes] | Path = Path(args.out) if args.out else sys.stdout.buffer
+    try:
+        written = asyncio.run(export(
+            database_url=settings.database_url, ledger=args.ledger, station_code=args.station,
+            period_token=args.period, fmt=fmt, out=target, full=args.full, now=SystemClock().now(),
+            language=settings.language, zone=settings.timezone, progress=bool(args.out) and sys.stderr.isatty(),
+        ))
+    except ExportError as problem:
+        raise CliError(str(problem)) from None
+    except OSError as problem:
+        raise CliError(f"cannot write {args.out}: {problem.strerror}") from None
+    if args.out:
+        rows = ", ".join(f"{name} {count}" for name, count in written.items())
+        print(f"exported {rows} rows to {args.out}", file=sys.stderr)
     else:
-        target = stdout if stdout is not None else sys.stdout.buffer
-        target.write(data)
-        target.flush()
-    return len(rows)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def _register() -> None:
+    from bot.cli import register
+
+    register("export", "export the registers (台账) as xlsx or csv", configure, run)
+
+
+_register()

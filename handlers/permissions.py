@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     # reports
     "stats": STAFF,
     "publish": STAFF,
+    "export": STAFF,
     # reception days
     "reception": STAFF,
     "receptions": STAFF | {A.DEPUTY},

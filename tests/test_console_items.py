@@ -103,10 +103,10 @@ li@dm: /close 1 已更换灯泡并加装了一盏
     assert (status, rating, reopened) == ("closed", "satisfied", 1)
 
     out = tmp_path / "items.csv"
-    assert cli.main(["export", "items", "--db", db_url, "--out", str(out)]) == 0
+    assert cli.main(["export", "items", "--full", "--db", db_url, "--out", str(out)]) == 0
     [row] = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"), newline="")))
-    assert row["status"] == "closed" and row["rating"] == "satisfied" and row["assignee"] == "li"
-    assert row["reporter"] == "alice" and row["closed_at"] == "2026-12-03T09:00:00+08:00"
+    assert row["status"] == "已关闭" and row["rating"] == "满意" and row["deputy"] == "li"
+    assert row["reporter"] == "alice" and row["resolved_on"] == "2026-12-02", "resolved again on day 2, rated on day 3"
     assert row["result"] == "已更换灯泡并加装了一盏"
 
 

