@@ -7,8 +7,8 @@ into the workbook, so a county's year is never all in memory.
 
 The columns are data: a column of the items register is one line (`Column(key, header, kind,
 value)`); a value that is a field of `Item` is read as `lambda row: row.item.<field>`.
-Outside the full register (`full`) the reporter's name is shortened to its first character and
-the text and result go through the masking of public texts.
+Outside the full register (`full`) the reporter's name is shortened to the surname and the text
+and result go through the masking of public texts (`handlers.masking`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Translator, _
 from handlers.items import STATUS_LABELS
+from handlers.masking import mask, mask_name
 from handlers.periods import Period
 from handlers.rating import RATING_LABELS
-from handlers.reports import redact
 from handlers.workbook import CellKind, Column, CsvWriter, LedgerBook
 from storage import reports as figures_repo
 from storage.models import OPEN_STATUSES, Item, ItemEvent, Person, StationLevel
@@ -87,12 +87,6 @@ class Scope:
         return next(node for node in self.stations if node.id == station_id)
 
 
-def mask_name(name: str) -> str:
-    """王阿姨 → 王**: enough for a clerk to tell entries apart, not to identify the resident."""
-    name = name.strip()
-    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
-
-
 def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -134,7 +128,9 @@ class ItemRow:
         return None
 
     def private(self, text: str | None) -> str:
-        return (text or "") if self.scope.full else redact(text or "")
+        """The full text in the full register; else masked like any public text (and the reporter's
+        name, wherever it appears)."""
+        return (text or "") if self.scope.full else mask(text or "", names=[self.reporter]).text
 
 
 def _label(tr: Translator, labels: dict[Any, str], value: str | None) -> str | None:

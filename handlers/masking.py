@@ -184,3 +184,10 @@ def describe_hidden(tr: Translator, hidden: Counter[Kind]) -> str:
     return "、".join(
         tr(_("{what} {count} 处"), what=tr(KIND_LABELS[kind]), count=hidden[kind]) for kind in Kind if hidden[kind]
     )
+
+
+def mask_name(name: str) -> str:
+    """A resident's name in a register that is not the full one: the surname only (王阿姨 → 王**),
+    enough for a clerk to tell entries apart, not to identify the resident."""
+    name = name.strip()
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
