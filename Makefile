@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 CATALOGS := $(wildcard handlers/locales/*/LC_MESSAGES/liaison.po)
 
-.PHONY: run test install catalogs catalogs-update merge-driver migrate lint peers bench clean
+.PHONY: run test install catalogs fonts catalogs-update merge-driver migrate lint peers bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,14 @@ $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP) catalogs
+install: $(STAMP) catalogs fonts
 
 catalogs: $(STAMP)
 	$(VENV)/bin/pybabel compile -d handlers/locales -D liaison --statistics
+
+# Charts draw Chinese: install a CJK font (Debian's fonts-noto-cjk) when matplotlib finds none.
+fonts: $(STAMP)
+	$(PY) tools/cjk_font.py
 
 migrate: install
 	$(VENV)/bin/liaison-bot db upgrade

@@ -39,10 +39,8 @@ def menu_commands(*, private: bool | None, staff: bool) -> list[Command]:
 
 
 def all_jobs() -> list[DueJob]:
+    from schedules.monthly import MonthlyNotice
     from schedules.overdue import OverdueChaser
-
-    jobs: list[DueJob] = [OverdueChaser()]
     from schedules.receptions import reception_jobs
 
-    jobs += reception_jobs()
-    return jobs
+    return [OverdueChaser(), *reception_jobs(), MonthlyNotice()]

@@ -1,8 +1,9 @@
-"""Reception days on ticks: materialize recurring rules, remind, mark absences, report monthly.
+"""Reception days on ticks: materialize recurring rules, remind, mark absences.
 
 Everything is computed from the database at `now`; each stage of a reception records the
 revision it was handled for, and every message has a unique outbox key, so repeated ticks,
-restarts and several processes never send twice. `next_due` returns the exact next moment
+restarts and several processes never send twice. The monthly attendance notice is part of the
+monthly notice (`schedules.monthly`). `next_due` returns the exact next moment
 (the reminder hour in the station's zone, converted to UTC; a reception's end), so a console
 clock line like `~ +3d` produces each message at its own time, in order.
 
@@ -14,18 +15,16 @@ than a day ago is recorded but not posted.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
 
 from dateutil.rrule import rrulestr
 from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import outbox
 from handlers import reception_notify as notify
 from handlers.context import CoreConfig
-from handlers.i18n import _, translator
+from handlers.i18n import translator
 from schedules import DueJob
 from storage import receptions as repo
 from storage.models import Station
@@ -34,7 +33,6 @@ from storage.receptions import (
     Outcome,
     Reception,
     ReceptionRule,
-    ReceptionSettings,
     ReceptionStatus,
     local_instant,
     reminder_moment,
@@ -246,94 +244,6 @@ class ReceptionCloser:
         return result.first()
 
 
-def _month_key(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _previous_month(day: date) -> date:
-    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def report_moment(year: int, month: int, report_day: int, hour: int, zone: str) -> datetime:
-    return local_instant(date(year, month, report_day), time(hour), zone)
-
-
-class AttendanceReports:
-    """Monthly (on the station's report day, at the reminder hour): each deputy's record and the station's rate."""
-
-    name = "attendance-report"
-
-    async def _stations(self, session: AsyncSession) -> list[tuple[Station, ReceptionSettings]]:
-        stations = list((await session.exec(select(Station).order_by(col(Station.id)))).all())
-        settings = {row.station_id: row for row in (await session.exec(select(ReceptionSettings))).all()}
-        return [(station, settings.get(station.id or 0) or ReceptionSettings(station_id=station.id or 0))
-                for station in stations]
-
-    async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
-        due: dict[date, list[tuple[Station, ReceptionSettings]]] = {}
-        for station, settings in await self._stations(session):
-            if settings.report_day <= 0:
-                continue
-            local = now.astimezone(ZoneInfo(station.timezone)).date()
-            this_month = report_moment(local.year, local.month, settings.report_day, config.reminder_hour,
-                                       station.timezone)
-            # Before this month's report moment, the report still due is the one of the month before last.
-            period = _previous_month(local if now >= this_month else _previous_month(local))
-            if settings.last_report_month is None or settings.last_report_month < _month_key(period):
-                due.setdefault(period, []).append((station, settings))
-        for period, stations in due.items():
-            tallies = await repo.month_tallies_bulk(
-                session=session, station_ids=[station.id or 0 for station, _settings in stations],
-                year=period.year, month=period.month,
-            )
-            for station, settings in stations:
-                if station.id in tallies:
-                    await self._report(session, station, period, tallies[station.id], now, config)
-                settings.last_report_month = _month_key(period)
-                settings.updated_at = now
-                session.add(settings)
-
-    async def _report(
-        self, session: AsyncSession, station: Station, period: date,
-        tallied: tuple[dict[int, repo.Tally], repo.Tally, int], now: datetime, config: CoreConfig,
-    ) -> None:
-        tallies, total, held = tallied
-        if not held:
-            return
-        tr = translator(station.language or config.language)
-        station_rate = notify.fmt_rate(total.present, total.on_duty)
-        names = await notify.names_of(session, list(tallies))
-        for person_id, tally in tallies.items():
-            text = tr(
-                _("【{year}年{month}月出勤通报】{name}代表您好！{month}月您在 {station} 值班 {duties} 次，到场 {present} 次，"
-                  "请假 {leave} 次，缺勤 {absent} 次，个人出勤率 {rate}；全站 {held} 场接待日，出勤率 {station_rate}。"),
-                year=period.year, month=period.month, name=names.get(person_id, ""), station=station.name,
-                duties=tally.on_duty, present=tally.present, leave=tally.leave, absent=tally.absent,
-                rate=notify.fmt_rate(tally.present, tally.on_duty), held=held, station_rate=station_rate,
-            )
-            if tally.walk_in:
-                text += tr(_("另有 {count} 次主动到站，谢谢！"), count=tally.walk_in)
-            await outbox.to_person(
-                session=session, key=f"attendance-report:station:{station.id}:{_month_key(period)}:person:{person_id}",
-                purpose="attendance_report", person_id=person_id, text=text, now=now, station_id=station.id,
-            )
-
-    async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
-        best: datetime | None = None
-        for station, settings in await self._stations(session):
-            if settings.report_day <= 0:
-                continue
-            local = now.astimezone(ZoneInfo(station.timezone)).date()
-            moment = report_moment(local.year, local.month, settings.report_day, config.reminder_hour,
-                                   station.timezone)
-            if moment <= now:
-                following = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
-                moment = report_moment(following.year, following.month, settings.report_day,
-                                       config.reminder_hour, station.timezone)
-            best = moment if best is None else min(best, moment)
-        return best
-
-
 class RosterRepublisher:
     """Residents who were told the deputies' names hear about a change of the roster (leave, substitute)."""
 
@@ -357,5 +267,5 @@ class RosterRepublisher:
 
 
 def reception_jobs() -> list[DueJob]:
-    return [ReceptionPlanner(), ReceptionReminders(), RosterRepublisher(), ReceptionCloser(), AttendanceReports()]
+    return [ReceptionPlanner(), ReceptionReminders(), RosterRepublisher(), ReceptionCloser()]
 

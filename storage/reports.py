@@ -27,7 +27,10 @@ from storage.receptions import Duty, Outcome, Reception, ReceptionStatus
 
 CHUNK = 900  # ids per IN (…): under SQLite's old 999-parameter limit
 OPEN = [status.value for status in OPEN_STATUSES]
+# A round of handling ends resolved (by the assignee or staff), answered (by the station itself,
+# on the spot) or rejected (not accepted, referred elsewhere).
 RESOLVED, REJECTED, RATED = "resolved", "rejected", "rated"
+RESOLUTION_KINDS = (RESOLVED, "answered")
 
 
 # --- the station tree ---------------------------------------------------------------------------
@@ -210,16 +213,19 @@ async def _closed(
     session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int], since: datetime,
     until: datetime, grouping: Grouping, bounds: Sequence[datetime],
 ) -> None:
-    """Items resolved (and of those, on time) and items rejected in the span, each counted once
-    per month it was resolved in; on time = resolved by its deadline, or it had none."""
+    """Items resolved or answered (and of those, on time) and items rejected in the span, each
+    counted once per month it was resolved in; on time = resolved by its deadline, or it had none
+    (a direct answer by the station)."""
     item = Item.__table__.c  # type: ignore[attr-defined]
     event = ItemEvent.__table__.c  # type: ignore[attr-defined]
     bucket = month_bucket(event.at, bounds) if grouping == "month" else literal(0)
+    outcome = case((event.kind == REJECTED, REJECTED), else_=RESOLVED)
     closings = (
-        select(event.item_id, event.kind, bucket.label("bucket"), func.max(event.at).label("at"))
+        select(event.item_id, outcome.label("kind"), bucket.label("bucket"), func.max(event.at).label("at"))
         .join(Item.__table__, item.id == event.item_id)  # type: ignore[attr-defined]
-        .where(item.station_id.in_(ids), event.kind.in_([RESOLVED, REJECTED]), event.at >= since, event.at < until)
-        .group_by(event.item_id, event.kind, bucket)
+        .where(item.station_id.in_(ids), event.kind.in_([*RESOLUTION_KINDS, REJECTED]), event.at >= since,
+               event.at < until)
+        .group_by(event.item_id, outcome, bucket)
         .subquery()
     )
     dims: list[ColumnElement[Any]] = [item.station_id]

@@ -34,6 +34,7 @@ from storage.receptions import Duty, Outcome, Reception, ReceptionStatus, set_ti
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=SH)
+CREATED = datetime(2026, 1, 5, 9, 0, tzinfo=SH)  # the stations were set up in January
 
 
 def at(month: int, day: int, hour: int = 10, minute: int = 0, year: int = 2026) -> datetime:
@@ -61,7 +62,7 @@ class Seeded:
 
 async def seed(session: AsyncSession) -> Seeded:
     stations = {
-        "xian": Station(code="xian", name="县代表之家", level=StationLevel.HOME),
+        "xian": Station(code="xian", name="县代表之家", level=StationLevel.HOME, created_at=CREATED),
     }
     session.add(stations["xian"])
     await session.flush()
@@ -70,7 +71,7 @@ async def seed(session: AsyncSession) -> Seeded:
         ("hukou", "湖口镇联络站", StationLevel.STATION, "xian"),
         ("lianxi", "濂溪社区联络室", StationLevel.ROOM, "jiangzhou"),
     ):
-        stations[code] = Station(code=code, name=name, level=level, parent_id=stations[parent].id)
+        stations[code] = Station(code=code, name=name, level=level, parent_id=stations[parent].id, created_at=CREATED)
         session.add(stations[code])
         await session.flush()
     people = {name: Person(display_name=display) for name, display in (
@@ -144,6 +145,8 @@ async def seed(session: AsyncSession) -> Seeded:
          [assigned(at(11, 3, 11)), resolved(at(11, 6)), rated(at(11, 7), Rating.SATISFIED)],
          assignee="zhao", due_at=due(11, 10), result="已更换")
     item("lianxi", at(11, 25), "健身器材损坏", "bob", [])
+    item("lianxi", at(11, 26), "垃圾清运时间是几点？", "alice",
+         [Step(at(11, 26, 11), "answered", ItemStatus.RESOLVED, "每天早上七点")], result="每天早上七点")  # 当场答复
     # 湖口镇联络站 — sun
     item("hukou", at(11, 8), "路面坑洼", "alice",
          [assigned(at(11, 8, 11)), resolved(at(11, 18)), rated(at(11, 19), Rating.SATISFIED)],

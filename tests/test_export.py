@@ -76,7 +76,7 @@ def test_items_csv_has_the_documented_keys_and_masks(county: str, tmp_path: Path
     keys, rows = read_csv(out.read_bytes())
     assert keys == ["station", *ITEM_KEYS], "江州 has a room below it: the rows name their station"
     assert [(row["station"], row["number"]) for row in rows] == [
-        ("江州镇联络站", str(n)) for n in (4, 5, 6, 7, 8, 9)] + [("濂溪社区联络室", "1"), ("濂溪社区联络室", "2")]
+        ("江州镇联络站", str(n)) for n in (4, 5, 6, 7, 8, 9)] + [("濂溪社区联络室", str(n)) for n in (1, 2, 3)]
     late = rows[0]
     assert late == {
         "station": "江州镇联络站", "number": "4", "received_on": "2026-11-02", "reporter": "刘**", "tag": "建议",
@@ -110,7 +110,7 @@ def test_workbook_of_five_registers(county: str, tmp_path: Path) -> None:
     items = book["意见建议登记簿"]
     values = list(items.iter_rows(values_only=True))
     assert values[0] == ("联络站", *ITEM_HEADERS)
-    assert len(values) == 1 + 1 + 6 + 2 + 0, "hukou 1, jiangzhou 6, lianxi 2, xian none received in November"
+    assert len(values) == 1 + 1 + 6 + 3 + 0, "hukou 1, jiangzhou 6, lianxi 3, xian none received in November"
     received = items["C2"]
     assert received.is_date and received.number_format == "yyyy-mm-dd" and received.value == datetime(2026, 11, 8)
     phone_row = next(row for row in values if row[1] == 4 and row[0] == "江州镇联络站")
@@ -150,9 +150,9 @@ def test_workbook_of_five_registers(county: str, tmp_path: Path) -> None:
     names = [row[0] for row in summary[1:]]
     assert names == ["县代表之家", "　湖口镇联络站", "　江州镇联络站", "　　濂溪社区联络室", "江州镇联络站 小计", "县代表之家 小计"]
     county_total = summary[-1]
-    assert county_total[2:16] == (9, 5, 4, pytest.approx(0.8), 1, 7, 3, 5, 3, 1, 1, pytest.approx(0.8), 3,
+    assert county_total[2:16] == (10, 6, 5, pytest.approx(5 / 6), 1, 7, 3, 5, 3, 1, 1, pytest.approx(0.8), 3,
                                   pytest.approx(0.6))
-    assert summary[-2][2:9] == (8, 4, 3, pytest.approx(0.75), 1, 6, 3)
+    assert summary[-2][2:9] == (9, 5, 4, pytest.approx(0.8), 1, 6, 3)
     assert book["统计汇总"]["A7"].font.bold and not book["统计汇总"]["A2"].font.bold
 
 
@@ -228,11 +228,11 @@ async def test_export_in_the_staff_chat_sends_a_document(county_app: App, chat: 
     assert attachment.filename == "jiangzhou-意见建议登记簿-2026-11.xlsx"
     assert attachment.mime == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert sent.chat == "gongzuo" and sent.reply_to == chat.last_message_id
-    assert sent.text.splitlines()[:2] == ["江州镇联络站 2026年11月台账：", "意见建议登记簿 8 行"]
+    assert sent.text.splitlines()[:2] == ["江州镇联络站 2026年11月台账：", "意见建议登记簿 9 行"]
     assert "含下级站点 1 个。" in sent.text and "/export items 2026-11 full" in sent.text
     sheet = load_workbook(io.BytesIO(attachment.data)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert len(rows) == 9 and rows[1][3] == "刘**" and rows[1][5] == "超期办结，电话 ***"
+    assert len(rows) == 10 and rows[1][3] == "刘**" and rows[1][5] == "超期办结，电话 ***"
     async with county_app.sessions() as session:
         from storage.models import OutboxFile
 

@@ -78,8 +78,11 @@ async def test_reminders_go_out_at_the_local_hour_once(chat: ChatDriver, app: Ap
 
     assert await chat.advance(at(2026, 12, 31, 23, 0)) == []
     monthly = await chat.advance(at(2027, 1, 1, 9, 0))
-    assert chats(monthly) == ["dm:li", "dm:zhao"]
-    assert "2026年12月出勤通报" in monthly[0].text and "缺勤 1 次" in monthly[0].text
+    assert chats(monthly) == ["dm:li", "dm:qian", "dm:zhao", "gongzuo"], "the monthly notice: each deputy, the staff"
+    li = next(d for d in monthly if d.chat == "dm:li")
+    assert "2026年12月履职通报" in li.text and "值班 1 次，到场 0 次，请假 0 次，缺勤 1 次，出勤率 0.0%" in li.text
+    qian = next(d for d in monthly if d.chat == "dm:qian")
+    assert "值班 0 次" in qian.text and "本期没有承办事项" in qian.text
     assert await chat.advance(at(2027, 1, 20)) == []
 
 

@@ -12,10 +12,11 @@ of the end of November (2026-12-01 00:00).
 - ratings given in November that are still the item's rating: J3 满意, J4 基本满意, J8 不满意
 - open at the end: J2 (resolved only on 12-01 08:30: the event-by-event path), J5, J7, J8
   (reopened by 不满意), J9 = 5; overdue then: J2 (due 10-20), J5 (11-19), J8 (11-27) = 3
-濂溪社区联络室: received 2, resolved 1 on time, 满意 1, open 1.
+濂溪社区联络室: received 3, resolved 2 on time (one answered on the spot by the station, which had no
+deadline to miss), 满意 1, open 1.
 湖口镇联络站: received 1, resolved 1 on time, 满意 1, open 0.
 县代表之家 itself: one item from 10-30, still open, no deadline.
-Whole county: received 6+2+1 = 9, resolved 3+1+1 = 5, on time 2+1+1 = 4, rejected 1,
+Whole county: received 6+3+1 = 10, resolved 3+2+1 = 6, on time 2+2+1 = 5, rejected 1,
 open 5+1+0+1 = 7, overdue 3, 满意 3, 基本满意 1, 不满意 1 (satisfaction 4/5 = 80%).
 
 Attendance (receptions held in November; the cancelled one and the December one don't count):
@@ -41,11 +42,11 @@ NOVEMBER = Span(date(2026, 11, 1), date(2026, 12, 1), NOW)
 EXPECTED_OWN = {
     "jiangzhou": ItemFigures(received=6, resolved=3, on_time=2, rejected=1, open=5, overdue=3, satisfied=1,
                              basically_satisfied=1, unsatisfied=1),
-    "lianxi": ItemFigures(received=2, resolved=1, on_time=1, open=1, satisfied=1),
+    "lianxi": ItemFigures(received=3, resolved=2, on_time=2, open=1, satisfied=1),
     "hukou": ItemFigures(received=1, resolved=1, on_time=1, satisfied=1),
     "xian": ItemFigures(open=1),
 }
-EXPECTED_COUNTY = ItemFigures(received=9, resolved=5, on_time=4, rejected=1, open=7, overdue=3, satisfied=3,
+EXPECTED_COUNTY = ItemFigures(received=10, resolved=6, on_time=5, rejected=1, open=7, overdue=3, satisfied=3,
                               basically_satisfied=1, unsatisfied=1)
 # 李明: J4 J8 received; J3 J4 J8 resolved (J3 J8 on time); J8 open and overdue.
 # 王芳: J5 J7 received; J2 J5 J7 open, J2 J5 overdue. Unassigned: J6 (rejected), J9 (open).
