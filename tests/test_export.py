@@ -236,7 +236,7 @@ async def test_export_in_the_staff_chat_sends_a_document(county_app: App, chat: 
     async with county_app.sessions() as session:
         from storage.models import OutboxFile
 
-        [stored] = (await session.exec(select(OutboxFile))).all()
+        [stored] = (await session.exec(select(OutboxFile).where(OutboxFile.filename == attachment.filename))).all()
     assert stored.data is None and stored.size == len(attachment.data), "sent: the bytes are not kept"
 
 
