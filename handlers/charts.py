@@ -122,7 +122,7 @@ def render_png(data: ChartData, tr: Translator) -> bytes:
         _rate_panel(top_right, labels, [_percent(p.content, p.rated) for p in data.months],
                     [p.rated for p in data.months], tr(_("满意率（满意＋基本满意）")), tr(_("评价")), COLORS["satisfaction"])
         _rate_panel(bottom_left, labels, [_percent(p.on_time, p.resolved) for p in data.months],
-                    [p.resolved for p in data.months], tr(_("按期办结率")), tr(_("办结")), COLORS["on_time"])
+                    [p.resolved for p in data.months], tr(_("按时办结率")), tr(_("办结")), COLORS["on_time"])
         _attendance_panel(bottom_right, data.deputies, tr(_("代表出勤率（{period}）"), period=data.deputies_period), tr)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", facecolor="white")

@@ -7,12 +7,12 @@ from schedules import DueJob
 
 
 def all_features() -> list[Feature]:
-    from handlers import attendance, exports, items, people, receptions, reports, stations
+    from handlers import attendance, exports, items, people, receptions, reports, stations, stats
     from handlers import help as help_feature
 
     return [
         stations.FEATURE, people.FEATURE, help_feature.FEATURE, items.FEATURE,
-        receptions.FEATURE, attendance.FEATURE, reports.FEATURE, exports.FEATURE,
+        receptions.FEATURE, attendance.FEATURE, stats.FEATURE, reports.FEATURE, exports.FEATURE,
     ]
 
 

@@ -119,7 +119,7 @@ class ItemRow:
         return self.item.status not in OPEN_STATUSES
 
     def on_time(self) -> str | None:
-        """是否按期: 是/否 once resolved (no deadline counts as on time); 否 while open past it."""
+        """是否按时: 是/否 once resolved (no deadline counts as on time); 否 while open past it."""
         item, tr = self.item, self.scope.tr
         if self.handled and item.resolved_at is not None:
             return tr(_("是")) if item.due_at is None or item.resolved_at <= item.due_at else tr(_("否"))
@@ -147,7 +147,7 @@ ITEM_COLUMNS: list[Column] = [
     Column("assigned_on", _("交办日期"), C.DATE, lambda r: _day(r.assigned_at, r.zone)),
     Column("deadline", _("办理时限"), C.DATE, lambda r: _day(r.item.due_at, r.zone)),
     Column("resolved_on", _("办结日期"), C.DATE, lambda r: _day(r.item.resolved_at, r.zone) if r.handled else None),
-    Column("on_time", _("是否按期"), C.TEXT, lambda r: r.on_time()),
+    Column("on_time", _("是否按时"), C.TEXT, lambda r: r.on_time()),
     Column("result", _("办理结果"), C.LONG, lambda r: r.private(r.item.result) if r.item.result else None),
     Column("rating", _("评价"), C.TEXT, lambda r: _label(r.scope.tr, RATING_LABELS, r.item.rating)),
     Column("status", _("状态"), C.TEXT, lambda r: _label(r.scope.tr, STATUS_LABELS, r.item.status)),
@@ -320,7 +320,7 @@ DEPUTY_COLUMNS: list[Column] = [
     Column("attendance_rate", _("出勤率"), C.PERCENT, lambda r: rate(r.tally.present, r.tally.on_duty)),
     Column("items", _("承办事项"), C.INT, lambda r: r.items.received),
     Column("resolved", _("办结"), C.INT, lambda r: r.items.resolved),
-    Column("on_time", _("按期办结"), C.INT, lambda r: r.items.on_time),
+    Column("on_time", _("按时办结"), C.INT, lambda r: r.items.on_time),
     Column("satisfaction", _("满意率"), C.PERCENT, lambda r: rate(r.items.content, r.items.rated)),
 ]
 
@@ -356,9 +356,11 @@ SUMMARY_COLUMNS: list[Column] = [
     Column("station", _("联络站"), C.TEXT, lambda r: r.name),
     Column("level", _("级别"), C.TEXT, lambda r: r.level),
     Column("received", _("受理"), C.INT, lambda r: r.items.received),
+    Column("received_resolved", _("其中已办结"), C.INT, lambda r: r.items.received_resolved),
+    Column("resolution_rate", _("办结率"), C.PERCENT, lambda r: rate(r.items.received_resolved, r.items.received)),
     Column("resolved", _("办结"), C.INT, lambda r: r.items.resolved),
-    Column("on_time", _("按期办结"), C.INT, lambda r: r.items.on_time),
-    Column("on_time_rate", _("按期办结率"), C.PERCENT, lambda r: rate(r.items.on_time, r.items.resolved)),
+    Column("on_time", _("按时办结"), C.INT, lambda r: r.items.on_time),
+    Column("on_time_rate", _("按时办结率"), C.PERCENT, lambda r: rate(r.items.on_time, r.items.resolved)),
     Column("rejected", _("不予受理"), C.INT, lambda r: r.items.rejected),
     Column("open", _("办理中"), C.INT, lambda r: r.items.open),
     Column("overdue", _("超期"), C.INT, lambda r: r.items.overdue),

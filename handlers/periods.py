@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.args import MAX_YEAR, MIN_YEAR, year_in_range
 from handlers.i18n import Translator, _
 from handlers.reception_parse import ParseError, normalize, parse_date, parse_month
 
@@ -151,7 +152,17 @@ def _endpoint(token: str, today: date) -> Period | None:
 
 def parse_period(token: str, today: date) -> Period | None:
     """`2026-11` `11月` `2026Q4` `四季度` `2026` `2026-10..2026-12` `2026-10-08..2026-11-15` `all`;
-    None when the token is not a period. Raises ParseError for one that is malformed."""
+    None when the token is not a period. Raises ParseError for one that is malformed or outside
+    the years the bot knows (2000–2099)."""
+    found = _parse(token, today)
+    if found is not None and found.kind != "all" and not (
+        year_in_range(found.start.year) and year_in_range((found.end - timedelta(days=1)).year)
+    ):
+        raise ParseError(_("「{value}」的年份应在 {low} 到 {high} 年之间。"), value=token, low=MIN_YEAR, high=MAX_YEAR)
+    return found
+
+
+def _parse(token: str, today: date) -> Period | None:
     text = normalize(token)
     if match := SPAN.match(text):
         first, last = _endpoint(match.group(1), today), _endpoint(match.group(2), today)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,7 +94,7 @@ def subtree_of(tree: list[StationNode], station_id: int) -> list[StationNode]:
 
 def figures_line(tr: Translator, items: ItemFigures, tally: Attendance) -> str:
     """One station's figures on one line (a roll-up's rows)."""
-    line = tr(_("受理 {received}，办结 {resolved}（按期 {on_time}），不予受理 {rejected}，办理中 {open}（超期 {overdue}），"
+    line = tr(_("受理 {received}，办结 {resolved}（按时 {on_time}），不予受理 {rejected}，办理中 {open}（超期 {overdue}），"
                 "满意率 {satisfaction}"),
               received=items.received, resolved=items.resolved, on_time=items.on_time, rejected=items.rejected,
               open=items.open, overdue=items.overdue, satisfaction=percent(items.content, items.rated))
@@ -102,18 +103,26 @@ def figures_line(tr: Translator, items: ItemFigures, tally: Attendance) -> str:
     return line
 
 
-def figures_block(tr: Translator, items: ItemFigures, tally: Attendance) -> list[str]:
-    """A station's (or a total's) figures, spelled out."""
+def as_of(tr: Translator, period: Period, zone: ZoneInfo, now: datetime) -> str:
+    """'截至2026年10月31日' for a period that is over, '截至目前' while it lasts."""
+    if period.bounds(zone)[1] > now or period.kind == "all":
+        return tr(_("截至目前"))
+    day = period.end - timedelta(days=1)
+    return tr(_("截至{year}年{month}月{day}日"), year=day.year, month=day.month, day=day.day)
+
+
+def figures_block(tr: Translator, items: ItemFigures, tally: Attendance, ended: str) -> list[str]:
+    """A station's (or a total's) figures, spelled out; `ended` says as of when (`as_of`)."""
     lines = [
-        tr(_("受理 {received} 件；办结 {resolved} 件，其中按期办结 {on_time} 件（按期办结率 {on_time_rate}）；"
-             "不予受理 {rejected} 件；期末办理中 {open} 件，其中超期 {overdue} 件。"),
-           received=items.received, resolved=items.resolved, on_time=items.on_time,
-           on_time_rate=percent(items.on_time, items.resolved), rejected=items.rejected, open=items.open,
-           overdue=items.overdue),
-        tr(_("评价 {rated} 件：满意 {satisfied}、基本满意 {basically}、不满意 {unsatisfied}，满意率 {satisfaction}。"),
+        tr(_("受理 {received} 件，{as_of}已办结 {done} 件（办结率 {resolution}）。"), received=items.received,
+           as_of=ended, done=items.received_resolved, resolution=percent(items.received_resolved, items.received)),
+        tr(_("办结 {resolved} 件，其中按时办结 {on_time} 件（按时办结率 {on_time_rate}）；不予受理 {rejected} 件。"),
+           resolved=items.resolved, on_time=items.on_time, on_time_rate=percent(items.on_time, items.resolved),
+           rejected=items.rejected),
+        tr(_("{as_of}办理中 {open} 件，其中超期 {overdue} 件。"), as_of=ended, open=items.open, overdue=items.overdue),
+        tr(_("评价 {rated} 件：满意 {satisfied}、基本满意 {basically}、不满意 {unsatisfied}（满意率 {satisfaction}）。"),
            rated=items.rated, satisfied=items.satisfied, basically=items.basically_satisfied,
-           unsatisfied=items.unsatisfied, satisfaction=percent(items.content, items.rated))
-        if items.rated else tr(_("本期暂无居民评价。")),
+           unsatisfied=items.unsatisfied, satisfaction=percent(items.content, items.rated)),
     ]
     if tally.held:
         lines.append(tr(_("接待日 {held} 场，代表应到 {on_duty} 人次、实到 {present} 人次，出勤率 {rate}。"),
@@ -122,7 +131,8 @@ def figures_block(tr: Translator, items: ItemFigures, tally: Attendance) -> list
     return lines
 
 
-BASIS = _("统计口径：受理、办结、评价按发生时间计入当期；满意率＝（满意＋基本满意）÷ 评价数；办理中、超期为期末状态。")
+BASIS = _("统计口径：受理按收到时间，办结、不予受理按办结时间，评价按评价时间计入本期（同一事项只计最新一轮评价）；"
+          "没有办理时限的（如当场答复）算按时办结。")
 
 
 async def station_report(session: AsyncSession, tr: Translator, stations: list[StationNode], period: Period,
@@ -131,15 +141,16 @@ async def station_report(session: AsyncSession, tr: Translator, stations: list[S
     root = stations[0]
     computed = await station_figures(session, stations, Span(period.start, period.end, now))
     label = period.label(tr)
+    ended = as_of(tr, period, ZoneInfo(root.timezone), now)
     if len(stations) == 1:
         items, tally = computed.own.get(root.id, ItemFigures()), computed.tallies.get(root.id, Attendance())
         return [tr(_("{station} {period}事项统计："), station=root.name, period=label),
-                *figures_block(tr, items, tally), tr(BASIS)]
+                *figures_block(tr, items, tally, ended), tr(BASIS)]
     total_items, total_tally = computed.subtree(root.id)
     lines = [tr(_("{station} {period}事项统计（含下级 {count} 个站点）："), station=root.name, period=label,
                 count=len(stations) - 1),
              *[(tr(_("合计：")) if index == 0 else "") + line
-               for index, line in enumerate(figures_block(tr, total_items, total_tally))]]
+               for index, line in enumerate(figures_block(tr, total_items, total_tally, ended))]]
     if each:
         rows = [(node, computed.own.get(node.id, ItemFigures()), computed.tallies.get(node.id, Attendance()))
                 for node in stations]
@@ -186,7 +197,7 @@ def deputy_line(tr: Translator, items: ItemFigures, tally: Attendance) -> str:
     if not (items.received or items.resolved or items.open or items.rated):
         line = tr(_("本期没有承办事项"))
     else:
-        line = tr(_("承办 {received} 件，办结 {resolved} 件（按期 {on_time} 件），办理中 {open} 件（超期 {overdue} 件），满意率 {satisfaction}"),
+        line = tr(_("承办 {received} 件，办结 {resolved} 件（按时 {on_time} 件），办理中 {open} 件（超期 {overdue} 件），满意率 {satisfaction}"),
                   received=items.received, resolved=items.resolved, on_time=items.on_time, open=items.open,
                   overdue=items.overdue, satisfaction=percent(items.content, items.rated))
     if tally.on_duty or tally.walk_in:
@@ -211,12 +222,10 @@ def chart_months(period: Period) -> list[date]:
 async def chart_data(session: AsyncSession, tr: Translator, stations: list[StationNode], period: Period,
                      now: datetime) -> charts.ChartData:
     months = chart_months(period)
-    span = Span(months[0], next_month(months[-1]), now)
-    monthly = await figures_repo.item_figures(session=session, stations=stations, span=span, grouping="month",
-                                              months=months)
+    monthly = await figures_repo.monthly_figures(session=session, stations=stations, months=months, now=now)
     points = []
-    for index, month in enumerate(months):
-        total = ItemFigures.total(value for key, value in monthly.items() if key[1] == index)
+    for month, figures in zip(months, monthly, strict=True):
+        total = ItemFigures.total(figures.values())
         points.append(charts.MonthPoint(month, total.received, total.resolved, total.rejected, total.on_time,
                                         total.rated, total.content))
     tallies = await figures_repo.attendance(session=session, station_ids=[node.id for node in stations],
@@ -265,6 +274,6 @@ FEATURE = Feature(
     name="stats",
     commands=[
         Command("stats", stats_command, _("/stats [时间] [站点代码|all] [by deputy] [chart]"),
-                _("事项统计：受理、办结、按期办结率、满意率、出勤率；可按代表、看下级站点、发图表")),
+                _("事项统计：受理、办结、按时办结率、满意率、出勤率；可按代表、看下级站点、发图表")),
     ],
 )

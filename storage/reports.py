@@ -22,15 +22,16 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import aliased
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import OPEN_STATUSES, Item, ItemEvent, Person, Rating, RoleAssignment, RoleName, Station
+from storage.items import RESOLUTION_KINDS
+from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleAssignment, RoleName, Station
 from storage.receptions import Duty, Outcome, Reception, ReceptionStatus
 
 CHUNK = 900  # ids per IN (…): under SQLite's old 999-parameter limit
 OPEN = [status.value for status in OPEN_STATUSES]
 # A round of handling ends resolved (by the assignee or staff), answered (by the station itself,
 # on the spot) or rejected (not accepted, referred elsewhere).
-RESOLVED, REJECTED, RATED = "resolved", "rejected", "rated"
-RESOLUTION_KINDS = (RESOLVED, "answered")
+REJECTED, RATED = "rejected", "rated"
+DONE = [ItemStatus.RESOLVED.value, ItemStatus.CLOSED.value]  # 办结 at a moment: resolved, maybe rated
 
 
 # --- the station tree ---------------------------------------------------------------------------
@@ -88,7 +89,10 @@ def descendants(tree: Sequence[StationNode], station_id: int) -> list[int]:
 # --- item figures -------------------------------------------------------------------------------
 @dataclass
 class ItemFigures:
+    """A period's figures (the definitions: `item_figures`)."""
+
     received: int = 0
+    received_resolved: int = 0
     resolved: int = 0
     on_time: int = 0
     rejected: int = 0
@@ -129,8 +133,7 @@ RATING_FIELDS = {
 
 @dataclass(frozen=True)
 class Span:
-    """Local dates [start, end) and the moment figures are taken at (`now`: open and overdue are
-    counted as of the end of the span, or now when it has not ended)."""
+    """Local dates [start, end) and the moment the figures are taken at."""
 
     start: date
     end: date
@@ -153,165 +156,215 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield list(ids[start : start + CHUNK])
 
 
-def month_bucket(column: Any, bounds: Sequence[datetime | date]) -> ColumnElement[int]:
-    """The index of the month a moment falls in, given the months' starts after the first; the
-    moments are already limited to the span, so the last month takes the rest."""
-    if not bounds:
-        return literal(0)
-    return case(*((column < bound, index) for index, bound in enumerate(bounds)), else_=len(bounds))
+Grouping = str  # "station", or "deputy": (station, the item's assignee)
 
 
-Grouping = str  # "station", "deputy" (the item's assignee) or "month"
+@dataclass(frozen=True)
+class _Window:
+    """One zone's period as instants: [since, until), and the cutoff (the end of a period that is
+    over; None while it lasts, when every event up to now counts)."""
 
+    since: datetime
+    until: datetime
+    cutoff: datetime | None
+    now: datetime
 
-def _dims(grouping: Grouping, item: Any, moment: Any, bounds: Sequence[datetime]) -> list[ColumnElement[Any]]:
-    dims: list[ColumnElement[Any]] = [item.station_id]
-    if grouping == "deputy":
-        dims.append(item.assignee_id)
-    elif grouping == "month":
-        dims.append(month_bucket(moment, bounds))
-    return dims
+    @property
+    def end(self) -> datetime:
+        return self.cutoff or self.now
 
 
 async def item_figures(
     *, session: AsyncSession, stations: Sequence[StationNode], span: Span, grouping: Grouping = "station",
-    months: Sequence[date] = (),
 ) -> dict[tuple[Any, ...], ItemFigures]:
-    """Figures per (station,), (station, assignee) or (station, month index) over the span.
+    """Figures per (station,) or (station, assignee) for a period; each event counts in the period
+    it happened in, and events after the end of a period that is over are not looked at, so a past
+    month's figures never change:
 
-    `months` (for "month") are the first days of the span's months. Open and overdue are not
-    counted per month: they are states at a moment, not events in a month.
+    - received: items received in the period; received_resolved: of those, the ones resolved or
+      closed (办结: resolved or answered and maybe rated, not rejected) at the period's end — the
+      resolution rate is received_resolved / received;
+    - resolved: items with a resolution ('resolved', or 'answered' by the station) in the period,
+      whenever received; on_time: of those, the ones whose last resolution in the period came by the
+      deadline in force then (`itemevent.due_at`; none, as for a direct answer, is on time);
+    - rejected: items referred / not accepted ('rejected') in the period;
+    - open, overdue: items open at the period's end (now, while it lasts), and of those the ones past
+      the deadline in force then;
+    - satisfied, basically_satisfied, unsatisfied: the ratings given in the period that are their
+      item's latest round at the period's end (a resolution after a rating makes it history); the
+      satisfaction rate is (满意 + 基本满意) / all of them.
     """
     result: dict[tuple[Any, ...], ItemFigures] = defaultdict(ItemFigures)
     for zone, ids in _by_zone(stations).items():
         since, until = _instant(span.start, zone), _instant(span.end, zone)
-        bounds = [_instant(month, zone) for month in months[1:]]
+        window = _Window(since, until, until if until <= span.now else None, span.now)
         for chunk in _chunks(ids):
-            await _received(session, result, chunk, since, until, grouping, bounds)
-            await _closed(session, result, chunk, since, until, grouping, bounds)
-            await _ratings(session, result, chunk, since, until, grouping, bounds)
-            if grouping != "month":
-                await _open_at(session, result, chunk, min(until, span.now), grouping)
+            await _received(session, result, chunk, window, grouping)
+            await _resolved(session, result, chunk, window, grouping)
+            await _rejected(session, result, chunk, window, grouping)
+            await _ratings(session, result, chunk, window, grouping)
+            await _open_at_end(session, result, chunk, window, grouping)
     return dict(result)
 
 
-async def _received(
-    session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int], since: datetime,
-    until: datetime, grouping: Grouping, bounds: Sequence[datetime],
-) -> None:
-    item = Item.__table__.c  # type: ignore[attr-defined]
-    dims = _dims(grouping, item, item.created_at, bounds)
+ITEM = Item.__table__.c  # type: ignore[attr-defined]
+EVENT = ItemEvent.__table__.c  # type: ignore[attr-defined]
+ITEM_TABLE = Item.__table__  # type: ignore[attr-defined]
+EVENT_TABLE = ItemEvent.__table__  # type: ignore[attr-defined]
+
+
+def _dims(grouping: Grouping) -> list[ColumnElement[Any]]:
+    return [ITEM.station_id, ITEM.assignee_id] if grouping == "deputy" else [ITEM.station_id]
+
+
+def _later(other: Any, event: Any) -> ColumnElement[bool]:
+    """`other` comes after `event` in the item's history (events in order of time, then of id)."""
+    return and_(other.c.item_id == event.item_id,
+                or_(other.c.at > event.at, and_(other.c.at == event.at, other.c.id > event.id)))
+
+
+def _at_cutoff(cutoff: datetime | None) -> tuple[Any, Any]:
+    """The status and the deadline of an item as its events before `cutoff` left them."""
+    last = select(EVENT.to_status).where(EVENT.item_id == ITEM.id, EVENT.to_status.is_not(None))
+    deadline = select(EVENT.due_at).where(EVENT.item_id == ITEM.id)
+    if cutoff is not None:
+        last, deadline = last.where(EVENT.at < cutoff), deadline.where(EVENT.at < cutoff)
+    order = (EVENT.at.desc(), EVENT.id.desc())
+    return last.order_by(*order).limit(1).scalar_subquery(), deadline.order_by(*order).limit(1).scalar_subquery()
+
+
+async def _states_at_end(
+    session: AsyncSession, ids: list[int], window: _Window, grouping: Grouping, where: list[Any],
+    measures: Any,
+) -> list[Any]:
+    """Rows of `measures(status, deadline)` per group, over the items matching `where`, with each
+    item's status and deadline at the period's end: an item not changed since then is as it is now;
+    one changed since is as its last events before then left it (so only items touched since the
+    end are looked at event by event, found by the index on updated_at)."""
+    dims = _dims(grouping)
+    base = [ITEM.station_id.in_(ids), *where]
+    if window.cutoff is None:
+        rows = await session.exec(  # type: ignore[call-overload]
+            select(*dims, *measures(ITEM.status, ITEM.due_at)).where(*base).group_by(*dims))
+        return list(rows.all())
+    status, deadline = _at_cutoff(window.cutoff)
+    unchanged = await session.exec(  # type: ignore[call-overload]
+        select(*dims, *measures(ITEM.status, ITEM.due_at))
+        .where(*base, ITEM.created_at < window.cutoff, ITEM.updated_at < window.cutoff).group_by(*dims))
+    changed = await session.exec(  # type: ignore[call-overload]
+        select(*dims, *measures(status, deadline))
+        .where(*base, ITEM.created_at < window.cutoff, ITEM.updated_at >= window.cutoff).group_by(*dims))
+    return [*unchanged.all(), *changed.all()]
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+async def _received(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
+                    window: _Window, grouping: Grouping) -> None:
+    rows = await _states_at_end(
+        session, ids, window, grouping, [ITEM.created_at >= window.since, ITEM.created_at < window.until],
+        lambda status, _deadline: (func.count(), _count_if(status.in_(DONE))),
+    )
+    for *key, count, done in rows:
+        figures = result[tuple(key)]
+        figures.received += count
+        figures.received_resolved += int(done or 0)
+
+
+async def _open_at_end(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
+                       window: _Window, grouping: Grouping) -> None:
+    """Items open at the period's end, and of those past the deadline in force then."""
+    end, dims = window.end, _dims(grouping)
+    late = _count_if(and_(ITEM.due_at.is_not(None), ITEM.due_at < end))
+    mine = ITEM.station_id.in_(ids)
+    queries = [select(*dims, func.count(), late).where(mine, ITEM.status.in_(OPEN))]
+    if window.cutoff is not None:
+        status, deadline = _at_cutoff(window.cutoff)
+        queries = [
+            queries[0].where(ITEM.created_at < window.cutoff, ITEM.updated_at < window.cutoff),
+            select(*dims, func.count(), _count_if(and_(deadline.is_not(None), deadline < end)))
+            .where(mine, ITEM.created_at < window.cutoff, ITEM.updated_at >= window.cutoff, status.in_(OPEN)),
+        ]
+    for query in queries:
+        rows = await session.exec(query.group_by(*dims))  # type: ignore[call-overload]
+        for *key, count, overdue in rows.all():
+            figures = result[tuple(key)]
+            figures.open += count
+            figures.overdue += int(overdue or 0)
+
+
+async def _resolved(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
+                    window: _Window, grouping: Grouping) -> None:
+    """Each item's last resolution in the period, on time by the deadline it carried."""
+    later = EVENT_TABLE.alias("later")
+    in_period = (EVENT.at >= window.since, EVENT.at < window.until)
+    superseded = exists().where(_later(later, EVENT), later.c.kind.in_(RESOLUTION_KINDS),
+                                later.c.at >= window.since, later.c.at < window.until)
+    dims = _dims(grouping)
     rows = await session.exec(  # type: ignore[call-overload]
-        select(*dims, func.count()).where(item.station_id.in_(ids), item.created_at >= since, item.created_at < until)
+        select(*dims, func.count(), _count_if(or_(EVENT.due_at.is_(None), EVENT.at <= EVENT.due_at)))
+        .select_from(EVENT_TABLE).join(ITEM_TABLE, ITEM.id == EVENT.item_id)
+        .where(ITEM.station_id.in_(ids), EVENT.kind.in_(RESOLUTION_KINDS), *in_period, ~superseded)
+        .group_by(*dims)
+    )
+    for *key, count, timely in rows.all():
+        figures = result[tuple(key)]
+        figures.resolved += count
+        figures.on_time += int(timely or 0)
+
+
+async def _rejected(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
+                    window: _Window, grouping: Grouping) -> None:
+    dims = _dims(grouping)
+    rows = await session.exec(  # type: ignore[call-overload]
+        select(*dims, func.count(func.distinct(EVENT.item_id)))
+        .select_from(EVENT_TABLE).join(ITEM_TABLE, ITEM.id == EVENT.item_id)
+        .where(ITEM.station_id.in_(ids), EVENT.kind == REJECTED, EVENT.at >= window.since, EVENT.at < window.until)
         .group_by(*dims)
     )
     for *key, count in rows.all():
-        result[tuple(key)].received += count
+        result[tuple(key)].rejected += count
 
 
-async def _closed(
-    session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int], since: datetime,
-    until: datetime, grouping: Grouping, bounds: Sequence[datetime],
-) -> None:
-    """Items resolved or answered (and of those, on time) and items rejected in the span, each
-    counted once per month it was resolved in; on time = resolved by its deadline, or it had none
-    (a direct answer by the station)."""
-    item = Item.__table__.c  # type: ignore[attr-defined]
-    event = ItemEvent.__table__.c  # type: ignore[attr-defined]
-    bucket = month_bucket(event.at, bounds) if grouping == "month" else literal(0)
-    outcome = case((event.kind == REJECTED, REJECTED), else_=RESOLVED)
-    closings = (
-        select(event.item_id, outcome.label("kind"), bucket.label("bucket"), func.max(event.at).label("at"))
-        .join(Item.__table__, item.id == event.item_id)  # type: ignore[attr-defined]
-        .where(item.station_id.in_(ids), event.kind.in_([*RESOLUTION_KINDS, REJECTED]), event.at >= since,
-               event.at < until)
-        .group_by(event.item_id, outcome, bucket)
-        .subquery()
-    )
-    dims: list[ColumnElement[Any]] = [item.station_id]
-    if grouping == "deputy":
-        dims.append(item.assignee_id)
-    elif grouping == "month":
-        dims.append(closings.c.bucket)
-    on_time = case((or_(item.due_at.is_(None), closings.c.at <= item.due_at), 1), else_=0)
+def _rating_of(note: Any) -> ColumnElement[str | None]:
+    """The rating code a 'rated' event's note starts with (`satisfied` or `satisfied: 评语`)."""
+    return case(*((or_(note == code, note.startswith(f"{code}:", autoescape=True)), code) for code in RATING_FIELDS),
+                else_=None)
+
+
+async def _ratings(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
+                   window: _Window, grouping: Grouping) -> None:
+    """Ratings given in the period that are still their item's latest round at the period's end: no
+    later rating and no later resolution before the end."""
+    later = EVENT_TABLE.alias("later")
+    ends_round = or_(later.c.kind.in_(RESOLUTION_KINDS), and_(later.c.kind == RATED, _rating_of(later.c.note).is_not(None)))
+    newer = exists().where(_later(later, EVENT), ends_round,
+                           *([later.c.at < window.cutoff] if window.cutoff is not None else []))
+    rating = _rating_of(EVENT.note)
+    dims = _dims(grouping)
     rows = await session.exec(  # type: ignore[call-overload]
-        select(*dims, closings.c.kind, func.count(), func.sum(on_time))
-        .join(Item.__table__, item.id == closings.c.item_id)  # type: ignore[attr-defined]
-        .group_by(*dims, closings.c.kind)
+        select(*dims, rating, func.count())
+        .select_from(EVENT_TABLE).join(ITEM_TABLE, ITEM.id == EVENT.item_id)
+        .where(ITEM.station_id.in_(ids), EVENT.kind == RATED, EVENT.at >= window.since, EVENT.at < window.until,
+               rating.is_not(None), ~newer)
+        .group_by(*dims, rating)
     )
-    for *key, kind, count, timely in rows.all():
+    for *key, code, count in rows.all():
         figures = result[tuple(key)]
-        if kind == RESOLVED:
-            figures.resolved += count
-            figures.on_time += int(timely or 0)
-        else:
-            figures.rejected += count
+        name = RATING_FIELDS[code]
+        setattr(figures, name, getattr(figures, name) + count)
 
 
-async def _ratings(
-    session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int], since: datetime,
-    until: datetime, grouping: Grouping, bounds: Sequence[datetime],
-) -> None:
-    """Ratings given in the span that are still their item's rating (a new resolution clears the
-    old one): the item's latest 'rated' event, when it falls in the span."""
-    item = Item.__table__.c  # type: ignore[attr-defined]
-    event = ItemEvent.__table__.c  # type: ignore[attr-defined]
-    later = ItemEvent.__table__.alias("later")  # type: ignore[attr-defined]
-    newer = exists().where(
-        later.c.item_id == event.item_id, later.c.kind == RATED,
-        or_(later.c.at > event.at, and_(later.c.at == event.at, later.c.id > event.id)),
-    )
-    dims = _dims(grouping, item, event.at, bounds)
-    rows = await session.exec(  # type: ignore[call-overload]
-        select(*dims, item.rating, func.count())
-        .select_from(ItemEvent.__table__)  # type: ignore[attr-defined]
-        .join(Item.__table__, item.id == event.item_id)  # type: ignore[attr-defined]
-        .where(item.station_id.in_(ids), event.kind == RATED, event.at >= since, event.at < until,
-               item.rating.is_not(None), ~newer)
-        .group_by(*dims, item.rating)
-    )
-    for *key, rating, count in rows.all():
-        name = RATING_FIELDS.get(rating)
-        if name is not None:
-            figures = result[tuple(key)]
-            setattr(figures, name, getattr(figures, name) + count)
-
-
-async def _open_at(
-    session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int], moment: datetime,
-    grouping: Grouping,
-) -> None:
-    """Items open at `moment`, and of those overdue (past their deadline then).
-
-    An item not changed since `moment` is in its present status; one changed since is in the
-    status its last event before `moment` gave it. So an index on status finds the first kind and
-    one on updated_at the second, and only items touched since then are looked at event by event.
-    """
-    item = Item.__table__.c  # type: ignore[attr-defined]
-    event = ItemEvent.__table__.c  # type: ignore[attr-defined]
-    dims = _dims(grouping, item, None, ())
-    overdue = func.sum(case((and_(item.due_at.is_not(None), item.due_at < moment), 1), else_=0))
-    unchanged = await session.exec(  # type: ignore[call-overload]
-        select(*dims, func.count(), overdue)
-        .where(item.station_id.in_(ids), item.status.in_(OPEN), item.created_at < moment, item.updated_at < moment)
-        .group_by(*dims)
-    )
-    status_then = (
-        select(event.to_status)
-        .where(event.item_id == item.id, event.to_status.is_not(None), event.at < moment)
-        .order_by(event.at.desc(), event.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    changed = await session.exec(  # type: ignore[call-overload]
-        select(*dims, func.count(), overdue)
-        .where(item.station_id.in_(ids), item.created_at < moment, item.updated_at >= moment, status_then.in_(OPEN))
-        .group_by(*dims)
-    )
-    for *key, count, late in [*unchanged.all(), *changed.all()]:
-        figures = result[tuple(key)]
-        figures.open += count
-        figures.overdue += int(late or 0)
+async def monthly_figures(
+    *, session: AsyncSession, stations: Sequence[StationNode], months: Sequence[date], now: datetime,
+) -> list[dict[tuple[Any, ...], ItemFigures]]:
+    """Per month (first days given), the figures of each station, each month exactly as the period
+    of that month: what a chart of the months shows."""
+    following = [date(m.year + (m.month == 12), m.month % 12 + 1, 1) for m in months]
+    return [await item_figures(session=session, stations=stations, span=Span(month, after, now))
+            for month, after in zip(months, following, strict=True)]
 
 
 # --- attendance ---------------------------------------------------------------------------------
@@ -342,6 +395,14 @@ class Attendance:
         for tally in many:
             result.add(tally)
         return result
+
+
+def month_bucket(column: Any, bounds: Sequence[date]) -> ColumnElement[int]:
+    """The index of the month a day falls in, given the months' starts after the first; the days
+    are already limited to the span, so the last month takes the rest."""
+    if not bounds:
+        return literal(0)
+    return case(*((column < bound, index) for index, bound in enumerate(bounds)), else_=len(bounds))
 
 
 def _counted(outcome: str) -> ColumnElement[int]:

@@ -95,8 +95,12 @@ async def seed(session: AsyncSession) -> Seeded:
                    due_at=due_at, result=result, created_at=created, updated_at=created)
         session.add(row)
         history = [Step(created, "created", ItemStatus.NEW), *steps]
+        deadline = None  # each event keeps the deadline in force then, as /assign's events do
         for step in history:
-            session.add(ItemEvent(item=row, at=step.at, kind=step.kind, to_status=step.to, note=step.note))
+            if step.kind == "assigned":
+                deadline = due_at
+            session.add(ItemEvent(item=row, at=step.at, kind=step.kind, to_status=step.to, note=step.note,
+                                  due_at=deadline))
             row.status = step.to
             row.updated_at = step.at
             if step.kind in ("resolved", "rejected"):

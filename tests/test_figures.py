@@ -7,16 +7,15 @@ September item resolved again. Each month's figures are computed as of its end a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.app import App
 from handlers.clock import ManualClock
-from handlers.reports import Period, period_figures
-from storage import items as items_repo
-from storage.models import Rating
+from storage import reports
+from storage.reports import ItemFigures, Span
 from tests.harness import ChatDriver, Delivered
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -138,8 +137,9 @@ async def test_three_months_of_figures(station: ChatDriver, app: App) -> None:
     assert "受理 5 件" in year and "不予受理 1 件" in year
 
 
-async def test_period_figures_counts_only_the_latest_round(station: ChatDriver, app: App) -> None:
-    """The function itself: a rating followed by a new resolution in the period is history."""
+async def test_figures_count_only_the_latest_round(station: ChatDriver, app: App) -> None:
+    """The figures themselves (`storage.reports.item_figures`): a rating followed by a new
+    resolution in the period is history."""
     chat = station
     await chat.say("alice", "lianxi", "#建议 东门路灯坏了")
     await chat.say("zhang", "gongzuo", "/assign 1 li 5")
@@ -147,7 +147,7 @@ async def test_period_figures_counts_only_the_latest_round(station: ChatDriver, 
     await chat.press("alice", "lianxi", first.id, "不满意")
     await chat.say("li", "dm:li", "/close 1 换了新灯")
     async with app.sessions() as session:
-        history = await items_repo.station_history(session=session, station_id=1, until=None)
-    figures = period_figures(history, Period(None, None, "all", "all"), at(9, 8))
-    assert (figures.resolved, figures.on_time, figures.rated, figures.open) == (1, 1, 0, 0)
-    assert figures.ratings[Rating.UNSATISFIED] == 0
+        tree = await reports.station_tree(session=session, root_id=1)
+        found = await reports.item_figures(session=session, stations=tree,
+                                           span=Span(date(2026, 9, 1), date(2026, 10, 1), at(9, 8)))
+    assert found[(1,)] == ItemFigures(received=1, received_resolved=1, resolved=1, on_time=1)

@@ -70,23 +70,25 @@ async def test_notices_on_the_first_at_the_reminder_hour(db_url: str) -> None:
     rollup = one(sent, "xian-staff")
     assert rollup.text.splitlines()[:2] == [
         "【月通报】县代表之家 2026年11月事项统计（含下级 3 个站点）：",
-        "合计：受理 10 件；办结 6 件，其中按期办结 5 件（按期办结率 83.3%）；不予受理 1 件；期末办理中 7 件，其中超期 3 件。",
+        "合计：受理 10 件，截至2026年11月30日已办结 4 件（办结率 40.0%）。",
     ]
-    assert "· 江州镇联络站（含下级）：受理 9，办结 5（按期 4），不予受理 1，办理中 6（超期 3），满意率 75.0%，出勤率 60.0%" in rollup.text
-    assert "· 湖口镇联络站：受理 1，办结 1（按期 1），不予受理 0，办理中 0（超期 0），满意率 100.0%" in rollup.text
+    assert "办结 6 件，其中按时办结 5 件（按时办结率 83.3%）；不予受理 1 件。" in rollup.text
+    assert "截至2026年11月30日办理中 7 件，其中超期 3 件。" in rollup.text
+    assert "· 江州镇联络站（含下级）：受理 9，办结 5（按时 4），不予受理 1，办理中 6（超期 3），满意率 75.0%，出勤率 60.0%" in rollup.text
+    assert "· 湖口镇联络站：受理 1，办结 1（按时 1），不予受理 0，办理中 0（超期 0），满意率 100.0%" in rollup.text
     chart = rollup.outgoing.attachment
     assert chart is not None and chart.kind is FileKind.PHOTO and chart.filename == "xian-2026-11.png"
     assert Image.open(io.BytesIO(chart.data)).size == (1440, 1020)
 
     station = one(sent, "jiangzhou-staff")
-    assert "评价 4 件：满意 2、基本满意 1、不满意 1，满意率 75.0%。" in station.text
+    assert "评价 4 件：满意 2、基本满意 1、不满意 1（满意率 75.0%）。" in station.text
     assert "接待日 3 场，代表应到 5 人次、实到 3 人次，出勤率 60.0%。" in station.text
     assert station.outgoing.attachment is not None
 
     li = one(sent, "dm:li").text
     assert li.startswith("【2026年11月履职通报】李明代表您好！以下是您2026年11月在 江州镇联络站 的履职情况：")
     assert "接待日：值班 2 次，到场 2 次，请假 0 次，缺勤 0 次，出勤率 100.0%。" in li
-    assert "事项：承办 2 件，办结 3 件（按期 2 件），办理中 1 件（超期 1 件），满意率 66.7%。" in li
+    assert "事项：承办 2 件，办结 3 件（按时 2 件），办理中 1 件（超期 1 件），满意率 66.7%。" in li
     assert "全站当月接待日 2 场，出勤率 50.0%。" in li
     assert "请假 1 次，缺勤 1 次，出勤率 0.0%" in one(sent, "dm:wang").text
     walk_in = next(d.text for d in sent if d.chat == "dm:zhao" and "江州" in d.text)

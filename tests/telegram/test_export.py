@@ -54,7 +54,7 @@ async def test_a_chart_is_a_photo_and_a_long_caption_goes_first_as_text(bot: Tel
     assert call.params["photo"]["filename"] == "lx-2026-11.png" and call.params["photo"]["data"] == png
     assert sent.message_id == str(call.result["message_id"])
 
-    long_text = "\n".join(f"· 第{n}个联络室：受理 3，办结 2（按期 2），不予受理 0，办理中 1（超期 0），满意率 100.0%" for n in range(30))
+    long_text = "\n".join(f"· 第{n}个联络室：受理 3，办结 2（按时 2），不予受理 0，办理中 1（超期 0），满意率 100.0%" for n in range(30))
     before = len(fake.sent(world.staff["id"]))
     sent = await bot.transport.send(Outgoing(text=long_text, chat_id=str(world.staff["id"]), attachment=chart))
     [text] = fake.sent(world.staff["id"])[before:]
