@@ -1,4 +1,4 @@
-"""`python -m bench [telegram|matrix|receptions …]`: run the named benchmarks (all by default),
+"""`python -m bench [telegram|matrix|receptions|reports …]`: run the named benchmarks (all by default),
 each in its own interpreter so one's imports and memory don't colour another's figures."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import sys
 
 BENCHES = {
     "receptions": "bench.reception_bench",
+    "reports": "bench.reports_bench",
     "telegram": "bench.telegram_bench",
     "matrix": "bench.matrix_bench",
 }
