@@ -115,6 +115,7 @@ class TelegramOptions:
     overall_max_rate: float = 30.0  # messages per second, all chats together (Telegram's limit)
     group_max_rate: float = 20.0  # messages per minute per group (Telegram's limit)
     max_retries: int = 2  # 429 retries inside one send before the outbox takes over
+    read_timeout: float = 15.0  # seconds to wait for a Bot API answer (long polling adds its own)
     default_language: str = "zh_CN"  # command menu for users whose language has no menu
     publish_commands: bool = True
 
@@ -157,7 +158,11 @@ def build_application(options: TelegramOptions) -> Application:  # type: ignore[
         .base_file_url(file_url_for(options.base_url))
         .rate_limiter(limiter)
         .updater(None)
-        .request(AiohttpRequest(connect_timeout=10, read_timeout=15, write_timeout=15, pool_timeout=10, proxy=proxy))
+        .request(
+            AiohttpRequest(
+                connect_timeout=10, read_timeout=options.read_timeout, write_timeout=15, pool_timeout=10, proxy=proxy
+            )
+        )
         # Long polling holds a connection of its own (`_poll_loop` sets its read timeout per call).
         .get_updates_request(
             AiohttpRequest(

@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import itertools
 import json
+import random
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -84,6 +85,39 @@ class Failure:
     error: ApiError
     times: int = 1
     chat_id: int | None = None
+
+
+FAULT_KINDS = ("429", "500", "timeout-lost", "timeout-done")
+
+
+@dataclass
+class InjectedFault:
+    """A fault the server chose for one call: 429 with ``retry_after``, 500, or a call that hangs
+    past the client's read timeout, either before doing anything (``timeout-lost``) or after doing
+    it (``timeout-done``: the message exists, but the client never hears so)."""
+
+    method: str
+    kind: str
+    call: Call
+
+
+@dataclass
+class FaultPlan:
+    """Random faults on a share of the calls (seeded, so a failing run can be replayed)."""
+
+    rate: float
+    methods: frozenset[str] | None  # lower-case method names; None: every method
+    hang: float  # seconds a timed-out call hangs: longer than the client's read timeout
+    retry_after: int
+    rng: random.Random
+    injected: list[InjectedFault] = field(default_factory=list)
+
+    def draw(self, method: str) -> str | None:
+        if self.methods is not None and method.lower() not in self.methods:
+            return None
+        if self.rng.random() >= self.rate:
+            return None
+        return self.rng.choice(FAULT_KINDS)
 
 
 @dataclass
@@ -158,6 +192,7 @@ class FakeTelegram:
         self.port: int | None = None
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
+        self.faults: FaultPlan | None = None  # random faults (`inject_faults`)
         self.answers: list[JSON] = []  # answerCallbackQuery parameters, in order
         self.files: list[JSON] = []  # files the bot uploaded (sendDocument, sendPhoto): filename, content_type, data
         self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope key, language) -> commands
@@ -258,7 +293,18 @@ class FakeTelegram:
         call = Call(method=name, params=params, at=time.monotonic())
         self.calls.append(call)
         await self._notify()
+        fault = self.faults.draw(name) if self.faults is not None else None
+        if fault is not None:
+            assert self.faults is not None
+            self.faults.injected.append(InjectedFault(name, fault, call))
         try:
+            if fault == "429":
+                raise retry_after(self.faults.retry_after)  # type: ignore[union-attr]
+            if fault == "500":
+                raise ApiError(500, "Internal Server Error")
+            if fault == "timeout-lost":
+                await asyncio.sleep(self.faults.hang)  # type: ignore[union-attr]
+                raise ApiError(504, "Gateway Timeout")  # nobody is listening any more
             self._inject_failure(name, params)
             result = handler(params)
             if asyncio.iscoroutine(result):
@@ -269,6 +315,8 @@ class FakeTelegram:
             return web.json_response(exc.body(), status=exc.code)
         call.result = result
         await self._notify()
+        if fault == "timeout-done":
+            await asyncio.sleep(self.faults.hang)  # type: ignore[union-attr]
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -303,6 +351,27 @@ class FakeTelegram:
             self._changed.notify_all()
 
     # ------------------------------------------------------------------ test-facing helpers
+
+    def inject_faults(
+        self,
+        rate: float,
+        *,
+        methods: Iterable[str] | None = None,
+        hang: float = 1.0,
+        retry_after: int = 1,
+        seed: int = 0,
+    ) -> FaultPlan:
+        """From now on answer a share ``rate`` of the calls (of ``methods``, default all) with a
+        random fault: 429 (``retry_after``), 500, or hanging ``hang`` seconds before or after
+        doing the work. ``stop_faults`` ends it; the plan records every fault injected."""
+        self.faults = FaultPlan(
+            rate=rate, methods=frozenset(m.lower() for m in methods) if methods is not None else None, hang=hang,
+            retry_after=retry_after, rng=random.Random(seed),
+        )
+        return self.faults
+
+    def stop_faults(self) -> None:
+        self.faults = None
 
     def fail_next(self, method: str, error: ApiError, *, times: int = 1, chat_id: int | None = None) -> Failure:
         """Make the next ``times`` calls of ``method`` (to ``chat_id`` if given) answer ``error``."""
