@@ -1,0 +1,260 @@
+"""Crash scenarios against the production bot in its own process (`liaison-bot run`), killed -9.
+
+Each scenario runs the same way scaled down in `make test` (tests/telegram/test_crashes.py)
+and at full size in `bench/faults_bench.py`, and reports what the fake Bot API saw and what the
+database holds afterwards, so both check the same promises:
+
+- intake: tagged messages keep arriving while the bot is killed and restarted; every message
+  becomes exactly one item, every message is acknowledged, and a kill makes at most one
+  acknowledgement go out a second time (the one in flight);
+- a reminder wave: thousands of reception reminders fall due at once and the bot is killed and
+  restarted while sending them; none is missed, at most one per kill goes out twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert
+from sqlmodel import select
+
+from storage.db import create_engine, session_factory, upgrade
+from storage.models import Account, Item, Outbox, OutboxState, Person, RoleAssignment, Station
+from storage.receptions import Duty, Reception
+from tests.peers.bot_process import BotProcess
+from tests.peers.fake_telegram import JSON, Call, FakeTelegram
+
+ACK_PREFIX = "已受理"
+
+
+@dataclass
+class CrashReport:
+    """What a scenario produced; `repeats_per_kill[k]` counts messages sent again after kill k."""
+
+    expected: int  # messages that must arrive (acks, reminders)
+    delivered: int  # distinct ones that arrived
+    copies: Counter[object] = field(default_factory=Counter)  # per message: how many times it arrived
+    repeats_per_kill: list[int] = field(default_factory=list)
+    kills: int = 0
+    items: int = 0  # intake: items in the database
+    distinct_items: int = 0  # intake: distinct source messages among them
+    pending_rows: int = 0  # outbox rows not sent at the end
+    seconds: float = 0.0
+
+    @property
+    def repeated(self) -> int:
+        return sum(copies - 1 for copies in self.copies.values() if copies > 1)
+
+
+def repeats_by_window(calls: list[Call], kill_marks: list[int], key: Callable[[Call], object | None]) -> list[int]:
+    """For each kill, how many sends after it (up to the next kill) repeated one sent before."""
+    seen: set[object] = set()
+    windows = [0] * len(kill_marks)
+    for index, call in enumerate(calls):
+        if not call.ok or call.result is None:
+            continue
+        identity = key(call)
+        if identity is None:
+            continue
+        if identity in seen:
+            window = sum(1 for mark in kill_marks if mark <= index) - 1
+            if window >= 0:
+                windows[window] += 1
+        seen.add(identity)
+    return windows
+
+
+def _ack_identity(call: Call) -> object | None:
+    result = call.result
+    if call.method != "sendMessage" or not isinstance(result, dict) or not result.get("text", "").startswith(
+        ACK_PREFIX
+    ):
+        return None
+    return result["chat"]["id"], result.get("reply_to_message", {}).get("message_id")
+
+
+async def intake_under_kills(
+    fake: FakeTelegram, db_url: str, workdir: Path, *, groups: int, per_group: int, kills: int, seed: int = 1
+) -> CrashReport:
+    """Residents of `groups` groups post `per_group` tagged messages each, one every few
+    milliseconds, while the bot is killed -9 `kills` times (at evenly spread numbers of acks seen)
+    and restarted at once."""
+    rng = random.Random(seed)
+    admin = fake.user("站务管理员")
+    residents = [fake.user(f"居民{n}") for n in range(8)]
+    chats = [fake.group(f"居民{n}群", members=residents, admins=[admin]) for n in range(groups)]
+    bot = BotProcess(fake, db_url, workdir=workdir, admins=f"telegram:{admin['id']}")
+    began = time.monotonic()
+    await bot.start()
+    await _reply_to(fake, fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站"))
+    for chat in chats:
+        await _reply_to(fake, fake.text(chat, admin, "/bind lx"))
+
+    total = groups * per_group
+    posted: list[JSON] = []
+
+    async def post_all() -> None:
+        for n in range(per_group):
+            for g, chat in enumerate(chats):
+                posted.append(fake.text(chat, rng.choice(residents), f"#建议 {g}群第{n}件：小区路灯坏了"))
+                await asyncio.sleep(rng.uniform(0.0, 0.004))
+
+    def acks_seen() -> int:
+        return len({identity for call in fake.calls_of("sendMessage") if (identity := _ack_identity(call))})
+
+    kill_marks: list[int] = []
+    poster = asyncio.create_task(post_all())
+    for k in range(1, kills + 1):
+        await fake.wait_for(lambda k=k: acks_seen() >= k * total // (kills + 1), 120)
+        await bot.kill()
+        kill_marks.append(len(fake.calls))
+        await bot.start()
+    await poster
+    await fake.wait_for(lambda: acks_seen() >= total, 300)
+    await bot.stop()
+
+    report = CrashReport(expected=total, delivered=acks_seen(), kills=bot.kills)
+    report.copies = Counter(i for call in fake.calls_of("sendMessage") if (i := _ack_identity(call)))
+    report.repeats_per_kill = repeats_by_window(fake.calls, kill_marks, _ack_identity)
+    engine = create_engine(db_url)
+    try:
+        async with session_factory(engine)() as session:
+            items = list((await session.exec(select(Item))).all())
+            report.pending_rows = (await session.exec(
+                select(func.count()).select_from(Outbox).where(Outbox.state != OutboxState.SENT)
+            )).one()
+    finally:
+        await engine.dispose()
+    report.items = len(items)
+    report.distinct_items = len({item.source_message_id for item in items})
+    texts = {u["message"]["text"].removeprefix("#建议 ") for u in posted}
+    assert {item.text for item in items} <= texts
+    report.seconds = time.monotonic() - began
+    return report
+
+
+async def _reply_to(fake: FakeTelegram, update: JSON, within: float = 60.0) -> JSON:
+    message = update["message"]
+
+    def found() -> JSON | None:
+        for sent in fake.sent(message["chat"]["id"]):
+            if sent.get("reply_to_message", {}).get("message_id") == message["message_id"]:
+                return sent
+        return None
+
+    return await fake.wait_for(found, within)
+
+
+# --- a reminder wave ------------------------------------------------------------------------------
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+async def seed_reminder_wave(fake: FakeTelegram, db_url: str, *, stations: int, per_station: int) -> int:
+    """Stations whose receptions are three days ahead with two deputies on duty each, so their
+    3-day reminders are all due now (the reminder hour is this local hour); returns how many."""
+    await upgrade(db_url)
+    now = datetime.now(UTC)
+    day: date = now.astimezone(ZONE).date() + timedelta(days=3)
+    deputies = stations * 2
+    users = [fake.user(f"代表{n}") for n in range(deputies)]
+    for user in users:
+        fake.private(user)
+    engine = create_engine(db_url)
+    try:
+        async with session_factory(engine)() as session:
+            await session.exec(insert(Station), params=[  # type: ignore[call-overload]
+                {"id": n, "code": f"s{n}", "name": f"联络站{n}", "level": "station", "timezone": "Asia/Shanghai",
+                 "tags": ["建议"], "next_item_number": 1, "created_at": now}
+                for n in range(1, stations + 1)
+            ])
+            await session.exec(insert(Person), params=[  # type: ignore[call-overload]
+                {"id": n + 1, "display_name": f"代表{n}", "created_at": now} for n in range(deputies)
+            ])
+            await session.exec(insert(Account), params=[  # type: ignore[call-overload]
+                {"person_id": n + 1, "platform": "telegram", "user_id": str(user["id"]), "dm_blocked": False,
+                 "created_at": now}
+                for n, user in enumerate(users)
+            ])
+            await session.exec(insert(RoleAssignment), params=[  # type: ignore[call-overload]
+                {"person_id": n + 1, "station_id": n // 2 + 1, "role": "deputy", "active": True, "created_at": now}
+                for n in range(deputies)
+            ])
+            receptions = []
+            for s in range(1, stations + 1):
+                for k in range(per_station):
+                    start = clock_time(8 + k % 9, 0)
+                    begins = datetime.combine(day, start, tzinfo=ZONE)
+                    receptions.append({
+                        "id": s * 1000 + k, "station_id": s, "local_date": day, "start_time": start,
+                        "end_time": clock_time(start.hour, 50), "timezone": "Asia/Shanghai",
+                        "starts_at": begins.astimezone(UTC), "ends_at": (begins + timedelta(minutes=50)).astimezone(UTC),
+                        "place": f"服务中心{s}-{k}", "status": "scheduled", "revision": 0, "revised_at": now,
+                        "done7": -1, "done3": -1, "notice3": -1, "done1": -1, "liaisons_told": False,
+                        "residents_told": False, "created_at": now, "updated_at": now,
+                    })
+            await session.exec(insert(Reception), params=receptions)  # type: ignore[call-overload]
+            await session.exec(insert(Duty), params=[  # type: ignore[call-overload]
+                {"reception_id": row["id"], "station_id": row["station_id"],
+                 "person_id": (row["station_id"] - 1) * 2 + k + 1, "on_duty": True, "told": False,
+                 "leave_count": 0, "assigned_at": now}
+                for row in receptions
+                for k in (0, 1)
+            ])
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return len(receptions) * 2
+
+
+def _direct_identity(call: Call) -> object | None:
+    result = call.result
+    if call.method != "sendMessage" or not isinstance(result, dict) or result["chat"]["id"] < 0:
+        return None
+    return result["chat"]["id"], result["text"]
+
+
+async def reminder_wave_under_kills(
+    fake: FakeTelegram, db_url: str, workdir: Path, *, stations: int, per_station: int, kills: int
+) -> CrashReport:
+    """`stations` × `per_station` receptions × 2 deputies: 3-day reminders all due at once; the
+    bot (ticking every second, Telegram's real flood limits) is killed -9 `kills` times while
+    sending them, at evenly spread numbers of reminders seen, and restarted at once."""
+    expected = await seed_reminder_wave(fake, db_url, stations=stations, per_station=per_station)
+    bot = BotProcess(fake, db_url, workdir=workdir, reminder_hour=str(datetime.now(ZONE).hour), tick_seconds="1")
+
+    def seen() -> int:
+        return len({identity for call in fake.calls_of("sendMessage") if (identity := _direct_identity(call))})
+
+    began = time.monotonic()
+    kill_marks: list[int] = []
+    await bot.start()
+    for k in range(1, kills + 1):
+        await fake.wait_for(lambda k=k: seen() >= k * expected // (kills + 1), 900)
+        await bot.kill()
+        kill_marks.append(len(fake.calls))
+        await bot.start()
+    await fake.wait_for(lambda: seen() >= expected, 900)
+    seconds = time.monotonic() - began
+    await bot.stop()
+
+    report = CrashReport(expected=expected, delivered=seen(), kills=bot.kills, seconds=seconds)
+    report.copies = Counter(i for call in fake.calls_of("sendMessage") if (i := _direct_identity(call)))
+    report.repeats_per_kill = repeats_by_window(fake.calls, kill_marks, _direct_identity)
+    engine = create_engine(db_url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = list((await session.exec(select(Outbox).where(Outbox.purpose == "reception_remind3"))).all())
+    finally:
+        await engine.dispose()
+    report.items = len(rows)
+    report.pending_rows = len([row for row in rows if row.state != OutboxState.SENT])
+    return report
