@@ -129,16 +129,23 @@ def _single(token: str, today: date) -> Period | None:
     if folded in LAST_YEAR:
         return Period.year(today.year - 1)
     if match := YEAR.match(text):
-        return Period.year(int(match.group(1)))
+        return Period.year(_known_year(int(match.group(1)), token))
     if (match := QUARTER_ISO.match(text)) or (match := QUARTER_CJK.match(text)):
         quarter = QUARTER_NUMBERS[match.group(2)]
-        year = _latest_begun(int(match.group(1)) if match.group(1) else None, 3 * quarter - 2, today)
-        return Period.quarter(year, quarter)
+        named = _known_year(int(match.group(1)), token) if match.group(1) else None
+        return Period.quarter(_latest_begun(named, 3 * quarter - 2, today), quarter)
     month = parse_month(text, today)
     if month is not None:
         explicit = re.match(r"^\d{4}", text) is not None
         return Period.month(_latest_begun(month[0] if explicit else None, month[1], today), month[1])
     return None
+
+
+def _known_year(year: int, token: str) -> int:
+    """A year the bot knows (2000–2099), checked before any date is built from it (9999 + 1 is no year)."""
+    if not year_in_range(year):
+        raise ParseError(_("「{value}」的年份应在 {low} 到 {high} 年之间。"), value=token, low=MIN_YEAR, high=MAX_YEAR)
+    return year
 
 
 def _endpoint(token: str, today: date) -> Period | None:
