@@ -196,7 +196,12 @@ class Message(SQLModel, table=True):
 
 
 class Item(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("station_id", "number", name="uq_item_number"),)
+    __table_args__ = (
+        UniqueConstraint("station_id", "number", name="uq_item_number"),
+        # The figures (storage/reports.py): items received in a period, and those changed since one ended.
+        Index("ix_item_station_created", "station_id", "created_at"),
+        Index("ix_item_updated_at", "updated_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     station_id: int = Field(foreign_key="station.id", index=True)
     number: int
@@ -221,6 +226,9 @@ class Item(SQLModel, table=True):
 
 class ItemEvent(SQLModel, table=True):
     """Append-only history of an item: who did what, when, from which status to which."""
+
+    # The figures: events of a kind in a period (resolved, rejected, rated), and an item's events in order.
+    __table_args__ = (Index("ix_itemevent_kind_at", "kind", "at"), Index("ix_itemevent_item_at", "item_id", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)

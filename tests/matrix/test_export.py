@@ -1,5 +1,6 @@
-"""/export on Matrix: the register is uploaded to Synapse's media repository, then posted as an
-`m.file` event replying to the command; a liaison downloads it and opens it."""
+"""/export and /stats chart on Matrix: the file is uploaded to Synapse's media repository, then posted
+as an `m.file` (a register) or `m.image` (a chart) event replying to the command; a liaison
+downloads it and opens it."""
 
 from __future__ import annotations
 
@@ -36,4 +37,11 @@ async def test_export_posts_an_m_file(make_bot: MakeBot, matrix_users: MakeUser)
     rows = list(load_workbook(io.BytesIO(downloaded.body)).worksheets[0].iter_rows(values_only=True))
     assert rows[0][:3] == ("编号", "受理日期", "提出人")
     assert rows[1][4] == "东门路灯坏了，电话 ***"
+
+    charted = await zhang.say(staff, "!stats chart")
+    [image] = await zhang.wait_for(reply_to(bot.user_id, charted), staff, what="the chart")
+    assert image["content"]["msgtype"] == "m.image" and image["content"]["info"]["mimetype"] == "image/png"
+    assert image["content"]["filename"].startswith("lianxi-") and image["content"]["body"].startswith("濂溪社区联络站 ")
+    picture = await zhang.client.download(mxc=image["content"]["url"])
+    assert isinstance(picture, MemoryDownloadResponse) and picture.body.startswith(b"\x89PNG")
     bot.check_alive()
