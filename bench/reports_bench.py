@@ -79,9 +79,11 @@ def items_and_events(total: int, seed: int = 7) -> tuple[list[dict[str, object]]
     items: list[dict[str, object]] = []
     events: list[dict[str, object]] = []
 
+    station = 0
+
     def event(item_id: int, at: datetime, kind: str, to: str, due: datetime | None, note: str | None = None) -> None:
-        events.append({"item_id": item_id, "actor_id": 1, "at": at, "kind": kind, "from_status": None,
-                       "to_status": to, "note": note, "due_at": due})
+        events.append({"item_id": item_id, "station_id": station, "actor_id": 1, "at": at, "kind": kind,
+                       "from_status": None, "to_status": to, "note": note, "due_at": due})
 
     for item_id in range(1, total + 1):
         station = rng.randint(1, STATIONS)

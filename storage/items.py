@@ -67,7 +67,7 @@ def add_event(
     event = new_row(
         ItemEvent,
         item=item, actor_id=actor_id, at=now, kind=kind, from_status=from_status, to_status=to_status, note=note,
-        due_at=item.due_at,
+        due_at=item.due_at, station_id=item.station_id,
     )
     session.add(event)
     return event

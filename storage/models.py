@@ -198,8 +198,10 @@ class Message(SQLModel, table=True):
 class Item(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("station_id", "number", name="uq_item_number"),
-        # The figures (storage/reports.py): items received in a period, and those changed since one ended.
+        # The figures (storage/reports.py): items received in a period, a station's open items, and
+        # the items changed since a period ended.
         Index("ix_item_station_created", "station_id", "created_at"),
+        Index("ix_item_station_status", "station_id", "status", "updated_at", "due_at"),
         Index("ix_item_updated_at", "updated_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -227,8 +229,12 @@ class Item(SQLModel, table=True):
 class ItemEvent(SQLModel, table=True):
     """Append-only history of an item: who did what, when, from which status to which."""
 
-    # The figures: events of a kind in a period (resolved, rejected, rated), and an item's events in order.
-    __table_args__ = (Index("ix_itemevent_kind_at", "kind", "at"), Index("ix_itemevent_item_at", "item_id", "at"))
+    # The figures: a station's events of a kind in a period (resolved, rejected, rated), and an
+    # item's events in order.
+    __table_args__ = (
+        Index("ix_itemevent_station_kind_at", "station_id", "kind", "at"),
+        Index("ix_itemevent_item_at", "item_id", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
@@ -239,6 +245,9 @@ class ItemEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str | None = Field(default=None, max_length=20)
     note: str | None = Field(default=None, sa_type=Text)
+    # The item's station, repeated so a station's events of a month are one index range (the
+    # figures); a plain id (the item's foreign key already holds), so adding it needs no table rebuild.
+    station_id: int | None = Field(default=None)
     # The item's deadline right after the event, so figures of a past month judge "on time" by the
     # deadline in force then, not by one set later.
     due_at: datetime | None = _ts(nullable=True)

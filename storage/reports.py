@@ -217,6 +217,17 @@ def _dims(grouping: Grouping) -> list[ColumnElement[Any]]:
     return [ITEM.station_id, ITEM.assignee_id] if grouping == "deputy" else [ITEM.station_id]
 
 
+def _event_dims(grouping: Grouping) -> list[ColumnElement[Any]]:
+    """Event queries group by the event's own station (an index range per station); by deputy they
+    also need the item's assignee."""
+    return [EVENT.station_id, ITEM.assignee_id] if grouping == "deputy" else [EVENT.station_id]
+
+
+def _from_events(query: Any, grouping: Grouping) -> Any:
+    query = query.select_from(EVENT_TABLE)
+    return query.join(ITEM_TABLE, ITEM.id == EVENT.item_id) if grouping == "deputy" else query
+
+
 def _later(other: Any, event: Any) -> ColumnElement[bool]:
     """`other` comes after `event` in the item's history (events in order of time, then of id)."""
     return and_(other.c.item_id == event.item_id,
@@ -257,6 +268,20 @@ async def _states_at_end(
     return [*unchanged.all(), *changed.all()]
 
 
+FEW_STATIONS = 50  # up to this many, a station's own items are the quickest way to its changed ones
+
+
+def _changed_since(ids: list[int], cutoff: datetime) -> list[ColumnElement[bool]]:
+    """Items of these stations created before the cutoff and changed since. For a few stations
+    their items are found by station; for many, by the index on updated_at: then the other terms
+    are written so that no index serves them (`+ 0`, `coalesce`), or SQLite's planner walks a
+    station index through every item of every station."""
+    if len(ids) <= FEW_STATIONS:
+        return [ITEM.station_id.in_(ids), ITEM.created_at < cutoff, ITEM.updated_at >= cutoff]
+    return [(ITEM.station_id + 0).in_(ids), ITEM.updated_at >= cutoff,
+            func.coalesce(ITEM.created_at, ITEM.updated_at) < cutoff]
+
+
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
@@ -278,14 +303,16 @@ async def _open_at_end(session: AsyncSession, result: dict[tuple[Any, ...], Item
     """Items open at the period's end, and of those past the deadline in force then."""
     end, dims = window.end, _dims(grouping)
     late = _count_if(and_(ITEM.due_at.is_not(None), ITEM.due_at < end))
-    mine = ITEM.station_id.in_(ids)
-    queries = [select(*dims, func.count(), late).where(mine, ITEM.status.in_(OPEN))]
+    # The open items as they are now: read from the index on (station, status, updated_at, due_at)
+    # alone (an item changed before the cutoff was also created before it).
+    queries = [select(*dims, func.count(), late).where(ITEM.station_id.in_(ids), ITEM.status.in_(OPEN))]
     if window.cutoff is not None:
         status, deadline = _at_cutoff(window.cutoff)
         queries = [
-            queries[0].where(ITEM.created_at < window.cutoff, ITEM.updated_at < window.cutoff),
+            queries[0].where(ITEM.updated_at < window.cutoff),
+            # The few items changed since the cutoff.
             select(*dims, func.count(), _count_if(and_(deadline.is_not(None), deadline < end)))
-            .where(mine, ITEM.created_at < window.cutoff, ITEM.updated_at >= window.cutoff, status.in_(OPEN)),
+            .where(*_changed_since(ids, window.cutoff), status.in_(OPEN)),
         ]
     for query in queries:
         rows = await session.exec(query.group_by(*dims))  # type: ignore[call-overload]
@@ -302,11 +329,11 @@ async def _resolved(session: AsyncSession, result: dict[tuple[Any, ...], ItemFig
     in_period = (EVENT.at >= window.since, EVENT.at < window.until)
     superseded = exists().where(_later(later, EVENT), later.c.kind.in_(RESOLUTION_KINDS),
                                 later.c.at >= window.since, later.c.at < window.until)
-    dims = _dims(grouping)
+    dims = _event_dims(grouping)
     rows = await session.exec(  # type: ignore[call-overload]
-        select(*dims, func.count(), _count_if(or_(EVENT.due_at.is_(None), EVENT.at <= EVENT.due_at)))
-        .select_from(EVENT_TABLE).join(ITEM_TABLE, ITEM.id == EVENT.item_id)
-        .where(ITEM.station_id.in_(ids), EVENT.kind.in_(RESOLUTION_KINDS), *in_period, ~superseded)
+        _from_events(select(*dims, func.count(), _count_if(or_(EVENT.due_at.is_(None), EVENT.at <= EVENT.due_at))),
+                     grouping)
+        .where(EVENT.station_id.in_(ids), EVENT.kind.in_(RESOLUTION_KINDS), *in_period, ~superseded)
         .group_by(*dims)
     )
     for *key, count, timely in rows.all():
@@ -317,11 +344,10 @@ async def _resolved(session: AsyncSession, result: dict[tuple[Any, ...], ItemFig
 
 async def _rejected(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
                     window: _Window, grouping: Grouping) -> None:
-    dims = _dims(grouping)
+    dims = _event_dims(grouping)
     rows = await session.exec(  # type: ignore[call-overload]
-        select(*dims, func.count(func.distinct(EVENT.item_id)))
-        .select_from(EVENT_TABLE).join(ITEM_TABLE, ITEM.id == EVENT.item_id)
-        .where(ITEM.station_id.in_(ids), EVENT.kind == REJECTED, EVENT.at >= window.since, EVENT.at < window.until)
+        _from_events(select(*dims, func.count(func.distinct(EVENT.item_id))), grouping)
+        .where(EVENT.station_id.in_(ids), EVENT.kind == REJECTED, EVENT.at >= window.since, EVENT.at < window.until)
         .group_by(*dims)
     )
     for *key, count in rows.all():
@@ -343,11 +369,10 @@ async def _ratings(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigu
     newer = exists().where(_later(later, EVENT), ends_round,
                            *([later.c.at < window.cutoff] if window.cutoff is not None else []))
     rating = _rating_of(EVENT.note)
-    dims = _dims(grouping)
+    dims = _event_dims(grouping)
     rows = await session.exec(  # type: ignore[call-overload]
-        select(*dims, rating, func.count())
-        .select_from(EVENT_TABLE).join(ITEM_TABLE, ITEM.id == EVENT.item_id)
-        .where(ITEM.station_id.in_(ids), EVENT.kind == RATED, EVENT.at >= window.since, EVENT.at < window.until,
+        _from_events(select(*dims, rating, func.count()), grouping)
+        .where(EVENT.station_id.in_(ids), EVENT.kind == RATED, EVENT.at >= window.since, EVENT.at < window.until,
                rating.is_not(None), ~newer)
         .group_by(*dims, rating)
     )

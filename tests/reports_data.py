@@ -99,8 +99,8 @@ async def seed(session: AsyncSession) -> Seeded:
         for step in history:
             if step.kind == "assigned":
                 deadline = due_at
-            session.add(ItemEvent(item=row, at=step.at, kind=step.kind, to_status=step.to, note=step.note,
-                                  due_at=deadline))
+            session.add(ItemEvent(item=row, station_id=station.id, at=step.at, kind=step.kind, to_status=step.to,
+                                  note=step.note, due_at=deadline))
             row.status = step.to
             row.updated_at = step.at
             if step.kind in ("resolved", "rejected"):
