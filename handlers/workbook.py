@@ -129,8 +129,8 @@ class SheetWriter:
     def _cell(self, row: int, col: int, kind: CellKind, value: object) -> None:
         book, sheet = self.book, self.sheet
         if value is None or value == "":
-            sheet.write_blank(row, col, None, book.formats.get(kind))
-        elif isinstance(value, bool):
+            return  # an empty cell need not exist (most of a register's cells are empty: a third of the time)
+        if isinstance(value, bool):
             sheet.write_string(row, col, str(value))
         elif isinstance(value, int | float):
             sheet.write_number(row, col, value, book.formats.get(kind))

@@ -233,7 +233,7 @@ class ItemEvent(SQLModel, table=True):
     # item's events in order.
     __table_args__ = (
         Index("ix_itemevent_station_kind_at", "station_id", "kind", "at"),
-        Index("ix_itemevent_item_at", "item_id", "at"),
+        Index("ix_itemevent_item_at", "item_id", "at", "kind"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

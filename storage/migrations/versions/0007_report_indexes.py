@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.add_column('itemevent', sa.Column('station_id', sa.Integer(), nullable=True))
     op.execute("UPDATE itemevent SET station_id = (SELECT item.station_id FROM item WHERE item.id = itemevent.item_id)")
     op.create_index('ix_itemevent_station_kind_at', 'itemevent', ['station_id', 'kind', 'at'], unique=False)
-    op.create_index('ix_itemevent_item_at', 'itemevent', ['item_id', 'at'], unique=False)
+    op.create_index('ix_itemevent_item_at', 'itemevent', ['item_id', 'at', 'kind'], unique=False)
     op.create_index('ix_item_station_created', 'item', ['station_id', 'created_at'], unique=False)
     op.create_index('ix_item_station_status', 'item', ['station_id', 'status', 'updated_at', 'due_at'], unique=False)
     op.create_index('ix_item_updated_at', 'item', ['updated_at'], unique=False)
