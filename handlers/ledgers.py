@@ -103,7 +103,7 @@ def _day(moment: datetime | None, zone: ZoneInfo) -> date | None:
 # --- 意见建议登记簿 ------------------------------------------------------------------------------
 @dataclass
 class ItemRow:
-    item: Item
+    item: Any  # the item's columns by name (a row of the item table)
     station: StationNode
     reporter: str
     assignee: str | None
@@ -156,33 +156,37 @@ STATION_COLUMN = Column("station", _("联络站"), C.TEXT, lambda r: r.station.n
 
 
 async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
-    """Items received in the period, station by station (tree order), by number."""
+    """Items received in the period, station by station (tree order), by number. Rows are read as
+    plain rows (the item's columns by name, `row.item.<field>`), not as ORM objects: a county's
+    year is tens of thousands of them."""
+    table = Item.__table__  # type: ignore[attr-defined]
     reporter, assignee = aliased(Person), aliased(Person)
     assigned = (
-        select(func.max(ItemEvent.at)).where(ItemEvent.item_id == Item.id, ItemEvent.kind == "assigned")
-        .correlate(Item).scalar_subquery()
+        select(func.max(ItemEvent.at)).where(ItemEvent.item_id == table.c.id, ItemEvent.kind == "assigned")
+        .correlate(table).scalar_subquery()
     )
     for station in scope.stations:
         since, until = scope.period.bounds(ZoneInfo(station.timezone))
         after = 0
         while True:
             query = (
-                select(Item, reporter.display_name, assignee.display_name, assigned)
-                .join(reporter, col(reporter.id) == col(Item.reporter_id))
-                .outerjoin(assignee, col(assignee.id) == col(Item.assignee_id))
-                .where(Item.station_id == station.id, col(Item.created_at) >= since, col(Item.created_at) < until,
-                       col(Item.number) > after)
-                .order_by(col(Item.number)).limit(PAGE)
+                select(table, reporter.display_name.label("reporter_name"),
+                       assignee.display_name.label("assignee_name"), assigned.label("assigned_at"))
+                .join(reporter, col(reporter.id) == table.c.reporter_id)
+                .outerjoin(assignee, col(assignee.id) == table.c.assignee_id)
+                .where(table.c.station_id == station.id, table.c.created_at >= since, table.c.created_at < until,
+                       table.c.number > after)
+                .order_by(table.c.number).limit(PAGE)
             )
-            page = (await scope.session.exec(query)).all()
-            for item, reporter_name, assignee_name, assigned_at in page:
+            page = (await scope.session.exec(query)).all()  # type: ignore[call-overload]
+            for row in page:
+                assigned_at = row.assigned_at
                 if isinstance(assigned_at, str):  # SQLite returns max() of a custom type as text
                     assigned_at = datetime.fromisoformat(assigned_at).replace(tzinfo=ZoneInfo("UTC"))
-                yield ItemRow(item, station, reporter_name, assignee_name, assigned_at, scope)
+                yield ItemRow(row, station, row.reporter_name, row.assignee_name, assigned_at, scope)
             if len(page) < PAGE:
                 break
-            after = page[-1][0].number
-            scope.session.expunge_all()  # the page's rows are written: let them go
+            after = page[-1].number
 
 
 async def count_items(scope: Scope) -> int:
