@@ -10,11 +10,13 @@ the real App and handlers on a SQLite file, long-polling sync as in production) 
 - catch-up: the bot is stopped, N tagged messages are posted, the bot is started; time until
   every message is an item (sync + gap paging + intake + acks).
 
+- encrypted (`--encrypted`): the same round trip in an end-to-end encrypted room with an encrypting
+  resident, against the plain room's in the same run (goal: at most 1.5 times).
 - crash (`--crash`): the bot as its own process (`liaison-bot run`) killed with SIGKILL `--kills`
   times while `--crash-messages` tagged messages arrive, started again each time; items lost and
   duplicated, messages without an ack, acks posted twice.
 
-    .venv/bin/python -m bench.matrix_bench [--round-trips 50] [--messages 200] [--residents 4]
+    .venv/bin/python -m bench.matrix_bench [--round-trips 50] [--messages 200] [--residents 4] [--encrypted]
     .venv/bin/python -m bench.matrix_bench --crash [--kills 10] [--crash-messages 600]
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from nio import AsyncClient, RoomMessageText, SyncResponse
+from nio import AsyncClient, AsyncClientConfig, RoomMessageText, SyncResponse
 from sqlmodel import func, select
 
 from storage.db import upgrade_sync
@@ -70,7 +72,7 @@ class EchoBot:
 
     async def start(self) -> str:
         user_id, token = self.server.register(f"echo-{int(time.time() * 1000)}", "pw")
-        self.client = AsyncClient(self.server.url, user_id)
+        self.client = AsyncClient(self.server.url, user_id, config=AsyncClientConfig(encryption_enabled=False))
         self.client.restore_login(user_id, "", token)
         first = await self.client.sync(timeout=0)
         assert isinstance(first, SyncResponse)
@@ -156,6 +158,21 @@ async def main(args: argparse.Namespace) -> None:
         await echo.stop()
 
         bot_times = await round_trips(residents[0], room, user_id, args.round_trips, "#建议 往返")
+        e2e_times: list[float] = []
+        if args.encrypted:  # the same round trip, end-to-end encrypted, between two plain runs
+            secret = await new_user(server, "encrypted", encrypted=True)
+            residents.append(secret)
+            encryption = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            e2e_room = await admin.create_room(invite=[user_id, secret.user_id], initial_state=[encryption])
+            await secret.wait_for_invite(e2e_room)
+            await secret.join(e2e_room)
+            await admin.wait_for_join(e2e_room, user_id)
+            bound = await admin.say(e2e_room, "!bind bench")  # the admin's client sends it unencrypted: setup only
+            await admin.wait_for(lambda ev: ev.get("type") == "m.room.encrypted" and ev.get("sender") == user_id,
+                                 e2e_room, what="the bind answer")
+            del bound
+            e2e_times = await round_trips(secret, e2e_room, user_id, args.round_trips, "#建议 加密往返")
+            bot_times += await round_trips(residents[0], room, user_id, args.round_trips, "#建议 往返")
 
         # Live intake: everyone posts at once.
         before = await count_items(bot)
@@ -212,6 +229,13 @@ async def main(args: argparse.Namespace) -> None:
             f"| round trip, liaison bot: resident `#建议` → ack ({args.round_trips} sequential) | median "
             f"{statistics.median(bot_times) * 1000:.0f} ms, p99 {pct(bot_times, 0.99) * 1000:.0f} ms |"
         )
+        if e2e_times:
+            ratio = statistics.median(e2e_times) / statistics.median(bot_times)
+            print(
+                f"| round trip, encrypted room ({args.round_trips} sequential, between two plain runs) | median "
+                f"{statistics.median(e2e_times) * 1000:.0f} ms, p99 {pct(e2e_times, 0.99) * 1000:.0f} ms = "
+                f"{ratio:.2f} × the plain room's median |"
+            )
         print(
             f"| live intake: {len(wanted)} tagged messages from {len(residents)} residents at once "
             f"(posted in {posted:.1f} s) | last ack after {live:.1f} s = {len(wanted) / live:.1f} items/s |"
@@ -253,6 +277,7 @@ if __name__ == "__main__":
     parser.add_argument("--round-trips", type=int, default=50)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--residents", type=int, default=4)
+    parser.add_argument("--encrypted", action="store_true", help="also the round trip in an encrypted room")
     parser.add_argument("--crash", action="store_true", help="the kill -9 run instead of the timings")
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--crash-messages", type=int, default=600)

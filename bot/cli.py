@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -291,9 +291,54 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- matrix -------------------------------------------------------------------------------------
+def _configure_matrix(parser: argparse.ArgumentParser) -> None:
+    action = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    verify = action.add_parser(
+        "verify",
+        help="verify a member's device (LIAISON_MATRIX_TRUST=verified-only shares room keys only with verified ones)",
+        description="Compare the device's key with its owner (Element: Settings → Sessions → the session's key) "
+        "first; the running bot applies it at its next sync and refuses a key that does not match.",
+    )
+    verify.add_argument("user", help="the member's Matrix id, e.g. @li:example.org")
+    verify.add_argument("device", help="the device (session) id, e.g. ABCDEFGHIJ")
+    verify.add_argument("fingerprint", help="the device's ed25519 key as its owner reads it to you")
+    verify.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from storage import kv
+    from storage.db import create_engine, session_factory
+
+    settings = settings_for(args)
+    _configure_logging(settings, quiet=True)
+    if not settings.matrix_user:
+        raise CliError("LIAISON_MATRIX_USER is not set: which bot account should trust the device?")
+    if not args.user.startswith("@") or ":" not in args.user:
+        raise CliError(f"{args.user!r} is not a Matrix id like @li:example.org")
+
+    async def store() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                await kv.set_value(
+                    session=session, key=f"matrix:{settings.matrix_user}:verify:{args.user}|{args.device}",
+                    value=args.fingerprint, now=datetime.now(UTC),
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(store())
+    print(f"{args.user}'s device {args.device} will be verified at the bot's next sync if its key matches",
+          file=sys.stderr)
+    return 0
+
+
 register("run", "run the bot on every configured platform (the console when none is)", _configure_run, _run)
 register("console", "talk to the bot in the terminal or run a script (DESIGN.md §4)", _configure_console, _console)
 register("db", "database maintenance", _configure_db, _db)
+register("matrix", "Matrix end-to-end encryption: verify members' devices", _configure_matrix, _matrix)
 
 
 def _load_extensions() -> None:

@@ -14,12 +14,18 @@ What it owns is Matrix mechanics:
   `RetryLater(retry_after)` and the outbox decides when to try again, with the outbox row's
   transaction id, so a retried send never posts twice;
 - buttons are reactions the bot seeds under its own message; a resident's reaction (or a text
-  reply naming the button) is a press.
+  reply naming the button) is a press;
+- end-to-end encryption (matrix-nio on vodozemac, a crypto store on disk): encrypted events are
+  decrypted before they reach the same intake as plain ones; one that cannot be decrypted yet is
+  kept, its key requested, retried when keys arrive, and reported to the staff when it stays
+  unreadable; everything sent to an encrypted room is encrypted for its members' devices, trusted
+  on first use or, with `verified-only`, only for devices an admin verified.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import io
 import json
@@ -29,6 +35,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -36,12 +43,17 @@ from cachetools import LRUCache
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    DeleteDevicesAuthResponse,
     DirectRoomsErrorResponse,
     DirectRoomsResponse,
+    EncryptionError,
     ErrorResponse,
     JoinResponse,
+    LocalProtocolError,
     LoginResponse,
+    MegolmEvent,
     MessageDirection,
+    OlmUnverifiedDeviceError,
     RoomCreateResponse,
     RoomGetEventResponse,
     RoomGetStateEventResponse,
@@ -54,6 +66,8 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import Api
+from nio.event_builders import EnableEncryptionBuilder
+from nio.store import SqliteStore
 
 from bot.intake import Backoff, Outcome, StopSignal
 from handlers import membership
@@ -76,6 +90,9 @@ HTML_FORMAT = "org.matrix.custom.html"
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 MAX_PAGES = 100  # `/messages` pages of 100 events looked back for a gap or an invite
 INVITE_RETRY_CAP = 3600.0  # seconds between tries of a join that keeps failing
+MEGOLM = "m.megolm.v1.aes-sha2"
+TRUST_POLICIES = ("tofu", "verified-only")
+UNREADABLE_KEPT = timedelta(days=7)  # how long an undecryptable event waits for its key at most
 
 
 class MatrixLoginError(RuntimeError):
@@ -151,6 +168,16 @@ class PendingInvite:
         return not self.next_attempt or datetime.fromisoformat(self.next_attempt) <= now
 
 
+@dataclass
+class Unreadable:
+    """An encrypted event whose room key has not arrived yet; kept in the database until it does."""
+
+    room_id: str
+    event: dict[str, Any]
+    first_seen: str  # ISO time, aware UTC
+    reported: bool = False
+
+
 def own_membership(event: dict[str, Any], user_id: str) -> str | None:
     """The membership an event gives `user_id`, or None when it is not that user's member event."""
     if event.get("type") != "m.room.member" or event.get("state_key") != user_id:
@@ -180,9 +207,14 @@ class MatrixTransport:
         sync_timeout_ms: int = 30_000,
         request_timeout: float = 60.0,
         max_inline_wait: float = 6.0,
+        store_path: str | Path = "./data/matrix-store/",
+        trust: str = "tofu",
+        report_unreadable_after: float = 600.0,
     ) -> None:
         if not (password or access_token):
             raise MatrixLoginError("LIAISON_MATRIX_PASSWORD or LIAISON_MATRIX_ACCESS_TOKEN is required")
+        if trust not in TRUST_POLICIES:
+            raise MatrixLoginError(f"LIAISON_MATRIX_TRUST must be one of {', '.join(TRUST_POLICIES)}, not {trust!r}")
         self.app = app
         self.homeserver = homeserver.rstrip("/")
         self.password = password
@@ -194,10 +226,15 @@ class MatrixTransport:
             max_limit_exceeded=0,  # 429s come back to us: the outbox owns retries
             max_timeouts=0,
             request_timeout=request_timeout,
-            encryption_enabled=False,
+            encryption_enabled=True,
+            store=SqliteStore,  # keys, sessions and device trust in one file per device
+            store_sync_tokens=False,  # the sync position is ours, in the database
         )
         self.configured_user = user
-        self.client = AsyncClient(self.homeserver, user, config=config)
+        self.store_path = Path(store_path)
+        self.trust = trust
+        self.report_unreadable_after = timedelta(seconds=report_unreadable_after)
+        self.client = AsyncClient(self.homeserver, user, store_path=str(self.store_path), config=config)
         self.next_batch: str | None = None
         self.direct: dict[str, list[str]] = {}  # m.direct: user id -> room ids
         self.batches = 0
@@ -209,9 +246,13 @@ class MatrixTransport:
         self.invites: dict[str, PendingInvite] = {}  # room id -> invite not answered yet (stored)
         self.batched_events = 0  # messages handled in runs (App.handle_batch), for tests and the bench
         self._alone: set[str] = set()  # events of the batch in hand that went through the guard alone
-        self._warned_encrypted: set[str] = set()
+        self.unreadable: dict[str, Unreadable] = {}  # event id -> encrypted event without its key yet
         self._dm_lock = asyncio.Lock()
+        self._crypto_lock = asyncio.Lock()  # one key query/claim/share at a time (nio keeps no lock of its own)
         self._stop = StopSignal()
+        self._synced = asyncio.Event()  # set after each applied sync (rooms just created become known)
+        self._synced_rooms: set[str] = set()  # rooms whose state a sync of this run has brought
+        self._invitees: dict[str, str] = {}  # direct room just created -> the person invited to it
         self._limited_until = 0.0  # monotonic time before which the homeserver asked us not to send
         self.max_inline_wait = max_inline_wait
         self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for tests and the bench)
@@ -230,6 +271,8 @@ class MatrixTransport:
             password=settings.matrix_password,
             access_token=settings.matrix_access_token,
             device_name=settings.matrix_device_name,
+            store_path=settings.matrix_store_path,
+            trust=settings.matrix_trust,
         )
 
     # --- identity and state -------------------------------------------------------------------
@@ -251,15 +294,27 @@ class MatrixTransport:
             await session.commit()
 
     async def login(self) -> None:
-        """Log in reusing the stored device id (so restarts don't pile up devices) and remember it."""
+        """Log in reusing the stored device id (so restarts don't pile up devices, and the device's
+        keys in the crypto store stay valid) and remember it. A device whose crypto store is gone
+        cannot be used again (its published keys are lost): the bot logs in as a new device and
+        deletes the old one, so nobody keeps encrypting for it."""
+        self.store_path.mkdir(parents=True, exist_ok=True)
         device_id = await self._kv_get("device_id")
+        if device_id and not self._store_file(device_id) and not self.access_token:
+            log.warning(
+                "matrix: the crypto store of device %s is missing from %s; logging in as a new device "
+                "(messages encrypted for the old one cannot be read and are reported)", device_id, self.store_path,
+            )
+            lost_device, device_id = device_id, None
+        else:
+            lost_device = None
         if self.access_token:
-            self.client.restore_login(self.configured_user, device_id or "", self.access_token)
+            self.client.user_id = self.configured_user
+            self.client.access_token = self.access_token  # just enough to ask who we are
             who = await self.client.whoami()
             if not isinstance(who, WhoamiResponse):
                 raise MatrixLoginError(f"LIAISON_MATRIX_ACCESS_TOKEN was refused by {self.homeserver}: {who}")
-            self.client.user_id = who.user_id
-            self.client.device_id = who.device_id or device_id or ""
+            self.client.restore_login(who.user_id, who.device_id or device_id or "", self.access_token)
         else:
             assert self.password is not None
             self.client.device_id = device_id or ""  # nio sends it, so the homeserver reuses the device
@@ -270,9 +325,47 @@ class MatrixTransport:
                 )
         if self.client.device_id and self.client.device_id != device_id:
             await self._kv_set("device_id", self.client.device_id)
+        if lost_device:
+            await self._delete_device(lost_device)
         names = self.app.config.bot_usernames.setdefault(PLATFORM, set())
         names.update({self.client.user_id, self.client.user_id[1:].split(":", 1)[0]})  # `!bind@lianxi-bot`
-        log.info("matrix: logged in as %s (device %s)", self.client.user_id, self.client.device_id)
+        log.info(
+            "matrix: logged in as %s (device %s, key %s)",
+            self.client.user_id, self.client.device_id, self.client.olm.account.identity_keys["ed25519"]
+            if self.client.olm else "-",
+        )
+        self._reconcile_trust()
+        await self._crypto_upkeep()
+
+    def _reconcile_trust(self) -> None:
+        """Undo what the other policy left in the store: devices blacklisted under `verified-only`
+        get keys again under trust on first use; devices merely seen (ignored) under trust on first
+        use get none under `verified-only` until an admin verifies them."""
+        for device in list(self.client.device_store):
+            if self.trust == "tofu" and device.blacklisted:
+                self.client.unblacklist_device(device)
+            elif self.trust == "verified-only" and device.ignored:
+                self.client.unignore_device(device)
+
+    def _store_file(self, device_id: str) -> Path | None:
+        """The crypto store nio keeps for a device (named `<user>_<device>.db`), if it exists."""
+        return next(iter(self.store_path.glob(f"*_{device_id}.db")), None)
+
+    async def _delete_device(self, device_id: str) -> None:
+        """Remove a device whose keys are lost (user-interactive auth with the bot's password)."""
+        first = await self.client.delete_devices([device_id])
+        if isinstance(first, DeleteDevicesAuthResponse):
+            auth = {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": self.client.user_id},
+                "password": self.password or "",
+                "session": first.session,
+            }
+            first = await self.client.delete_devices([device_id], auth)
+        if isinstance(first, ErrorResponse):
+            log.warning("matrix: could not delete the old device %s: %s", device_id, first)
+        else:
+            log.info("matrix: deleted the old device %s", device_id)
 
     async def start(self) -> None:
         """Log in and load the stored sync position, pending invites and direct rooms; idempotent
@@ -283,6 +376,7 @@ class MatrixTransport:
             await self.login()
             self.next_batch = await self._kv_get("next_batch")
             await self._load_invites()
+            await self._load_unreadable()
             await self._load_direct()
             self._started = True
 
@@ -332,6 +426,8 @@ class MatrixTransport:
                     break
                 await self.apply(request.result())
                 await self.answer_invites()
+                await self._crypto_upkeep()
+                await self.retry_unreadable()
                 backoff.reset()
             except StoppedMidBatch:
                 break  # the batch's position is not stored: the rest comes again after the restart
@@ -384,17 +480,22 @@ class MatrixTransport:
     async def apply(self, resp: SyncResponse) -> None:
         """Process every event of a batch, then store its position (so a crash replays, never skips)."""
         await self._process(resp, since=self.next_batch)
+        self._synced_rooms.update(resp.rooms.join, resp.rooms.leave)
         await self._kv_set("next_batch", resp.next_batch)
         self.next_batch = resp.next_batch
         self._full_state_next = False
         self.batches += 1
+        self._synced.set()
 
     async def _process(self, resp: SyncResponse, *, since: str | None) -> None:
         initial = since is None
         for event in resp.account_data_events:
             if getattr(event, "type", None) == "m.direct":
+                # Merged, not replaced: a sync written before our own update of m.direct must not undo it.
                 content = getattr(event, "content", None) or {}
-                self.direct = {user: list(rooms) for user, rooms in content.items()}
+                for user, rooms in content.items():
+                    known = self.direct.setdefault(user, [])
+                    known.extend(room for room in rooms if room not in known)
         for room_id, invite in resp.rooms.invite.items():
             # nio strips `content` from stripped-state sources; rebuild what we read from its fields.
             stripped = [
@@ -419,9 +520,6 @@ class MatrixTransport:
             )
         for section in (resp.rooms.join, resp.rooms.leave):
             for room_id, info in section.items():
-                room = self.client.rooms.get(room_id)
-                if room is not None and room.encrypted:
-                    await self._warn_encrypted(room_id)
                 if initial:
                     continue
                 timeline = [ev.source for ev in info.timeline.events]
@@ -594,8 +692,8 @@ class MatrixTransport:
             await self._on_member(room_id, event, content)
         elif kind == "m.room.tombstone":
             await self._on_tombstone(room_id, event, content)
-        elif kind in ("m.room.encrypted", "m.room.encryption"):
-            await self._warn_encrypted(room_id)
+        elif kind == "m.room.encrypted":  # nio could not decrypt it (decrypted events arrive as their own type)
+            await self._keep_unreadable(room_id, event)
 
     # --- event conversion ---------------------------------------------------------------------
     def _user(self, room_id: str, user_id: str) -> UserRef:
@@ -704,13 +802,14 @@ class MatrixTransport:
         )
 
     async def _on_own_membership(self, room_id: str, event: dict[str, Any], content: dict[str, Any]) -> None:
-        """The bot's own join into a group is `BOT_ADDED` (from the inviter: the greeting, once per
-        join event); being kicked or banned is `BOT_REMOVED`."""
+        """The bot's own join into a group it was invited to is `BOT_ADDED` (from the inviter: the
+        greeting, once per join event; rooms it created or followed an upgrade to are not);
+        being kicked or banned is `BOT_REMOVED`."""
         membership = content.get("membership")
         sender = event.get("sender", "")
         if membership in ("leave", "ban") and sender != self.user_id:
             await self._handle(self._incoming(room_id, event, EventKind.BOT_REMOVED))
-        elif membership == "join" and previous_membership(event) != "join" and room_id not in self._direct_rooms():
+        elif membership == "join" and previous_membership(event) == "invite" and room_id not in self._direct_rooms():
             incoming = self._incoming(room_id, event, EventKind.BOT_ADDED)
             inviter = (event.get("unsigned") or {}).get("prev_sender")
             if isinstance(inviter, str) and inviter != self.user_id:
@@ -839,20 +938,152 @@ class MatrixTransport:
                 session=session, config=self.app.config, platform=PLATFORM, user_id=user_id, direct=direct
             )
 
-    # --- encrypted rooms ----------------------------------------------------------------------
-    async def _warn_encrypted(self, room_id: str) -> None:
-        """Once per room per run (the outbox keys make it once ever): the core says what to whom."""
-        if room_id in self._warned_encrypted:
+    # --- end-to-end encryption ---------------------------------------------------------------
+    async def _crypto_upkeep(self) -> None:
+        """What nio's `sync_forever` does between syncs: publish the device's keys, learn the
+        members' devices, open Olm sessions where needed, send queued to-device messages (room keys,
+        key requests), and apply the admins' verifications."""
+        client = self.client
+        if client.olm is None:
             return
-        self._warned_encrypted.add(room_id)
-        room = self.client.rooms.get(room_id)
+        async with self._crypto_lock:
+            await self._crypto_steps()
+        await self._apply_verifications()
+
+    async def _crypto_steps(self) -> None:
+        client = self.client
+        if client.should_upload_keys:
+            self._log_refusal(await client.keys_upload(), "uploading the device keys")
+        if client.should_query_keys:
+            self._log_refusal(await client.keys_query(), "querying the members' devices")
+        if client.should_claim_keys:
+            self._log_refusal(await client.keys_claim(client.get_users_for_key_claiming()), "claiming one-time keys")
+        await client.send_to_device_messages()
+
+    @staticmethod
+    def _log_refusal(resp: object, what: str) -> None:
+        if isinstance(resp, ErrorResponse):
+            log.warning("matrix: %s failed: %s", what, resp)
+
+    def _verification_key(self, user_id: str, device_id: str) -> str:
+        return self._kv_key(f"verify:{user_id}|{device_id}")
+
+    async def _apply_verifications(self) -> None:
+        """Devices an admin verified (`liaison-bot matrix verify`, stored as a request with the
+        device's fingerprint): marked verified once the device is known and its key matches."""
         async with self.app.sessions() as session:
-            await membership.announce_unreadable_chat(
-                session=session, config=self.app.config, platform=PLATFORM, chat_id=room_id,
-                title=room.display_name if room is not None else room_id, now=self.app.clock.now(),
+            requests = await kv.values_with_prefix(session=session, prefix=self._kv_key("verify:"))
+        for key, fingerprint in requests.items():
+            user_id, _sep, device_id = key.rsplit("verify:", 1)[1].partition("|")
+            device = self.client.device_store.active_user_devices(user_id)
+            found = next((d for d in device if d.id == device_id), None)
+            if found is None:
+                self.client.olm.users_for_key_query.add(user_id)  # type: ignore[union-attr]
+                continue
+            if found.ed25519.replace(" ", "") != fingerprint.replace(" ", ""):
+                log.warning(
+                    "matrix: not verifying %s's device %s: its key %s is not the fingerprint given (%s)",
+                    user_id, device_id, found.ed25519, fingerprint,
+                )
+            else:
+                self.client.verify_device(found)
+                log.info("matrix: %s's device %s verified by an admin", user_id, device_id)
+            async with self.app.sessions() as session:
+                await kv.delete_value(session=session, key=key)
+                await session.commit()
+
+    def _unreadable_key(self, event_id: str) -> str:
+        return self._kv_key(f"undecrypted:{event_id}")
+
+    async def _load_unreadable(self) -> None:
+        async with self.app.sessions() as session:
+            stored = await kv.values_with_prefix(session=session, prefix=self._unreadable_key(""))
+        self.unreadable = {}
+        for value in stored.values():
+            record = Unreadable(**json.loads(value))
+            self.unreadable[str(record.event.get("event_id"))] = record
+
+    async def _keep_unreadable(self, room_id: str, event: dict[str, Any]) -> None:
+        """An event nio could not decrypt: stored (so a restart keeps it), its key requested from
+        the sender's devices and ours, tried again whenever keys arrive (`retry_unreadable`)."""
+        event_id = str(event["event_id"])
+        if event_id in self.unreadable:
+            return
+        megolm = self._megolm(room_id, event)
+        if megolm is None:
+            log.warning("matrix: skipping %s in %s: encrypted with %s, which the bot does not read",
+                        event_id, room_id, (event.get("content") or {}).get("algorithm"))
+            return
+        record = Unreadable(room_id=room_id, event=event, first_seen=self.app.clock.now().isoformat())
+        await self._kv_set(f"undecrypted:{event_id}", json.dumps(asdict(record)))
+        self.unreadable[event_id] = record
+        try:
+            await self.client.request_room_key(megolm)
+        except LocalProtocolError:
+            pass  # this session's key is already asked for
+        log.info(
+            "matrix: cannot decrypt %s from %s in %s yet (no key for session %s): kept, key requested",
+            event_id, event.get("sender"), room_id, megolm.session_id,
+        )
+
+    @staticmethod
+    def _megolm(room_id: str, event: dict[str, Any]) -> MegolmEvent | None:
+        if (event.get("content") or {}).get("algorithm") != MEGOLM:
+            return None
+        parsed = MegolmEvent.from_dict(event)
+        if not isinstance(parsed, MegolmEvent):
+            return None
+        parsed.room_id = room_id
+        return parsed
+
+    async def retry_unreadable(self) -> None:
+        """Decrypt what was kept, now that keys may have arrived, and hand it to the intake; tell
+        the staff once about a message still unreadable after `report_unreadable_after`."""
+        now = self.app.clock.now()
+        for event_id, record in list(self.unreadable.items()):
+            megolm = self._megolm(record.room_id, record.event)
+            decrypted = None
+            if megolm is not None and self.client.olm is not None:
+                try:
+                    decrypted = self.client.decrypt_event(megolm)
+                except EncryptionError:
+                    decrypted = None
+            if decrypted is not None and getattr(decrypted, "source", {}).get("type") not in (None, "m.room.encrypted"):
+                log.info("matrix: decrypted %s in %s now that its key arrived", event_id, record.room_id)
+                self._seen.pop(event_id, None)  # it was seen as an encrypted event, not yet as what it says
+                await self._on_events(record.room_id, [decrypted.source])
+                await self._forget_unreadable(event_id)
+                continue
+            age = now - datetime.fromisoformat(record.first_seen)
+            if not record.reported and age >= self.report_unreadable_after:
+                await self._report_unreadable(record)
+            if age >= UNREADABLE_KEPT:
+                log.warning("matrix: giving up on %s in %s: no key arrived in %s", event_id, record.room_id, age)
+                await self._forget_unreadable(event_id)
+
+    async def _report_unreadable(self, record: Unreadable) -> None:
+        room = self.client.rooms.get(record.room_id)
+        ts = record.event.get("origin_server_ts")
+        sent_at = datetime.fromtimestamp(ts / 1000, UTC) if isinstance(ts, int | float) else self.app.clock.now()
+        async with self.app.sessions() as session:
+            await membership.report_unreadable_message(
+                session=session, config=self.app.config, platform=PLATFORM, chat_id=record.room_id,
+                chat_title=room.display_name if room is not None else record.room_id,
+                sender=str(record.event.get("sender", "")), sent_at=sent_at,
+                message_id=str(record.event.get("event_id")), now=self.app.clock.now(),
             )
             await session.commit()
         self.app.outbox.wake.set()
+        record.reported = True
+        await self._kv_set(f"undecrypted:{record.event.get('event_id')}", json.dumps(asdict(record)))
+        log.warning("matrix: %s in %s is still unreadable: the staff were told", record.event.get("event_id"),
+                    record.room_id)
+
+    async def _forget_unreadable(self, event_id: str) -> None:
+        async with self.app.sessions() as session:
+            await kv.delete_value(session=session, key=self._unreadable_key(event_id))
+            await session.commit()
+        self.unreadable.pop(event_id, None)
 
     # --- direct rooms -------------------------------------------------------------------------
     async def _mark_direct(self, user_id: str, room_id: str) -> None:
@@ -888,10 +1119,12 @@ class MatrixTransport:
             if existing:
                 return existing
             resp = await self.client.room_create(
-                is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat
+                is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
+                initial_state=[EnableEncryptionBuilder().as_dict()],  # as Element creates direct chats
             )
             if not isinstance(resp, RoomCreateResponse):
                 self._raise_for(resp, dm=True)
+            self._invitees[resp.room_id] = user_id
             await self._mark_direct(user_id, resp.room_id)
             return resp.room_id
 
@@ -934,19 +1167,20 @@ class MatrixTransport:
         return Sent(message_id=resp.event_id, chat_id=room_id)
 
     async def _put(self, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> object:
-        """Send one event, honouring M_LIMIT_EXCEEDED's ``retry_after_ms``.
+        """Send one event (encrypted in an encrypted room), honouring M_LIMIT_EXCEEDED's ``retry_after_ms``.
 
         A short wait (up to `max_inline_wait`) is taken here, in order and without burning an outbox
         attempt, and the retry reuses the transaction id, so it cannot post twice; a longer one is
         handed back to the outbox as `RetryLater(retry_after)`.
         """
+        await self._until_synced(room_id)
         for _try in range(5):
             wait = self._limited_until - time.monotonic()
             if wait > self.max_inline_wait:
                 raise RetryLater(f"M_LIMIT_EXCEEDED: waiting {wait:.1f}s", retry_after=wait)
             if wait > 0:
                 await asyncio.sleep(wait)
-            resp = await self.client.room_send(room_id, event_type, content, tx_id=txn)
+            resp = await self._room_send(room_id, event_type, content, txn)
             if not (isinstance(resp, ErrorResponse) and resp.status_code == "M_LIMIT_EXCEEDED"):
                 return resp
             self.rate_limited += 1
@@ -954,6 +1188,62 @@ class MatrixTransport:
             self._limited_until = time.monotonic() + retry
             log.info("matrix: rate limited in %s, retry after %.2fs", room_id, retry)
         raise RetryLater("M_LIMIT_EXCEEDED repeatedly", retry_after=max(0.0, self._limited_until - time.monotonic()))
+
+    async def _until_synced(self, room_id: str) -> None:
+        """nio encrypts only what it knows to be an encrypted room, for the members it knows: a room
+        no sync of this run has brought yet (just created or joined, or before the first sync after
+        a restart) waits for the next sync, briefly, else the outbox retries. Never sent in clear."""
+        deadline = time.monotonic() + self.max_inline_wait
+        while room_id not in self._synced_rooms or not self._invitee_known(room_id):
+            if time.monotonic() > deadline:
+                await self._check_membership(room_id)
+                raise RetryLater(f"{room_id} not synced yet", retry_after=1.0)
+            self._synced.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._synced.wait(), timeout=max(0.0, deadline - time.monotonic()))
+
+    async def _check_membership(self, room_id: str) -> None:
+        """A room no sync brings: the homeserver says whether the bot is in it at all."""
+        resp = await self.client.room_get_state_event(room_id, "m.room.member", self.user_id)
+        if isinstance(resp, ErrorResponse) and resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+            raise Undeliverable(f"the bot is not in {room_id}: {resp}", code="forbidden")
+        if isinstance(resp, RoomGetStateEventResponse) and resp.content.get("membership") != "join":
+            raise Undeliverable(f"the bot is not in {room_id} ({resp.content.get('membership')})", code="forbidden")
+
+    def _invitee_known(self, room_id: str) -> bool:
+        """A direct room the bot created is known with its invitee: a sync may bring the new room
+        before the invite, and a room key shared then would leave the invitee out."""
+        invitee = self._invitees.get(room_id)
+        room = self.client.rooms.get(room_id)
+        if invitee is None:
+            return True
+        if room is None or invitee not in room.users:
+            return False
+        del self._invitees[room_id]
+        return True
+
+    async def _room_send(self, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> object:
+        """`room_send` under the trust policy: on first use every member's device gets the room key;
+        with `verified-only` a device no admin verified is blacklisted and gets none."""
+        for _device in range(100):
+            try:
+                async with self._crypto_lock:  # never beside the sync loop's key queries and claims
+                    room = self.client.rooms.get(room_id)
+                    if room is not None and room.encrypted:
+                        if not room.members_synced:
+                            self._log_refusal(await self.client.joined_members(room_id), "loading the members")
+                        await self._crypto_steps()  # know every member's devices before sharing the key
+                    return await self.client.room_send(
+                        room_id, event_type, content, tx_id=txn, ignore_unverified_devices=self.trust == "tofu"
+                    )
+            except OlmUnverifiedDeviceError as refusal:
+                device = refusal.device
+                self.client.blacklist_device(device)
+                log.info(
+                    "matrix: verified-only: no room keys for %s's unverified device %s (key %s)",
+                    device.user_id, device.id, device.ed25519,
+                )
+        raise RetryLater(f"too many unverified devices in {room_id}")
 
     async def _sender_of(self, room_id: str, event_id: str) -> str | None:
         """Who sent an event: from the message log, else from the homeserver."""

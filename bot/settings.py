@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     matrix_password: str | None = None
     matrix_access_token: str | None = None
     matrix_device_name: str = "liaison-bot"
+    matrix_store_path: str = "./data/matrix-store/"
+    matrix_trust: Literal["tofu", "verified-only"] = "tofu"
 
     @field_validator("admins", mode="before")
     @classmethod

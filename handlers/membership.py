@@ -1,9 +1,10 @@
-"""Rules about the bot's own presence in chats: who may bring it in, and what it says where it
-cannot read. Adapters ask these; they don't decide themselves."""
+"""Rules about the bot's own presence in chats: who may bring it in, and whom it tells about a
+message it could not read. Adapters ask these; they don't decide themselves."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,7 +12,8 @@ from handlers import outbox
 from handlers.context import CoreConfig
 from handlers.i18n import _, translator
 from storage import people as people_repo
-from storage.models import RoleName
+from storage import stations as stations_repo
+from storage.models import ChatPurpose, RoleName, Station
 
 MAY_INVITE_ROLES = {RoleName.ADMIN, RoleName.HEAD, RoleName.LIAISON}
 
@@ -32,27 +34,40 @@ async def may_add_bot(
     return any(role.role in MAY_INVITE_ROLES for role in roles)
 
 
-async def announce_unreadable_chat(
-    *, session: AsyncSession, config: CoreConfig, platform: str, chat_id: str, title: str, now: datetime
+async def report_unreadable_message(
+    *, session: AsyncSession, config: CoreConfig, platform: str, chat_id: str, chat_title: str, sender: str,
+    sent_at: datetime, message_id: str, now: datetime,
 ) -> None:
-    """An end-to-end encrypted chat: never ignored silently — say so there, and tell every admin. Once."""
-    tr = translator(config.language)
-    await outbox.to_chat(
-        session=session, key=f"unreadable:{platform}:{chat_id}", purpose="unreadable", platform=platform,
-        chat_id=chat_id, now=now, private=False,
-        text=tr(_(
-            "这个房间开启了端到端加密，机器人无法读取加密消息，所以不会处理这里的任何留言。"
-            "请使用未加密的房间，或私信联络员。"
-        )),
+    """An encrypted message the bot never got the key for: it was not handled, so the people who
+    can ask for it again are told — the station's staff chats, or the admins when the chat belongs
+    to no station. Once per message."""
+    binding = await stations_repo.get_binding(session=session, platform=platform, chat_id=chat_id)
+    station = await session.get(Station, binding.station_id) if binding is not None else None
+    zone = ZoneInfo(station.timezone if station else config.timezone)
+    tr = translator(station.language if station and station.language else config.language)
+    text = tr(
+        _("「{room}」里 {sender} 在 {time} 发的一条加密消息，机器人一直没有收到它的密钥，无法读取，所以没有处理。"
+          "请联系对方重新发送。"),
+        room=chat_title, sender=sender, time=sent_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
     )
-    for key in sorted(config.admins):
-        admin_platform, _sep, admin_id = key.partition(":")
+    key = f"unreadable:{platform}:{message_id}"
+    staff = (
+        await stations_repo.bindings_of(session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF)
+        if station is not None else []
+    )
+    for chat in staff:
+        await outbox.to_chat(
+            session=session, key=f"{key}:chat:{chat.id}", purpose="unreadable", platform=chat.platform,
+            chat_id=chat.chat_id, text=text, now=now, station_id=station.id if station else None,
+        )
+    if staff:
+        return
+    for admin in sorted(config.admins):
+        admin_platform, _sep, admin_id = admin.partition(":")
         account = await people_repo.ensure_account(
             session=session, platform=admin_platform, user_id=admin_id, display_name=None, now=now, touch=False
         )
         await outbox.to_person(
-            session=session, key=f"unreadable:{platform}:{chat_id}:admin:{account.person_id}", purpose="unreadable",
-            person_id=account.person_id, now=now,
-            text=tr(_("机器人在加密房间「{room}」（{room_id}）中无法读取消息，请改用未加密的房间。"),
-                    room=title, room_id=chat_id),
+            session=session, key=f"{key}:admin:{account.person_id}", purpose="unreadable",
+            person_id=account.person_id, text=text, now=now,
         )

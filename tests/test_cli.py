@@ -195,3 +195,16 @@ def test_interactive_console_greets_and_switches_speaker(tmp_path: Path, db_url:
     finally:
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_matrix_verify_stores_the_request_for_the_running_bot_and_refuses_a_wrong_id(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LIAISON_MATRIX_USER", "@lianxi-bot:example.org")
+    assert cli.main(["matrix", "verify", "li", "ABCDEFGHIJ", "key", "--db", db_url]) == cli.EXIT_USAGE
+    assert "'li' is not a Matrix id like @li:example.org" in capsys.readouterr().err
+    assert cli.main(["matrix", "verify", "@li:example.org", "ABCDEFGHIJ", "k3y", "--db", db_url]) == 0
+    database = db_url.split("///", 1)[1]
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT key, value FROM kvstate WHERE key LIKE '%:verify:%'").fetchall()
+    assert rows == [("matrix:@lianxi-bot:example.org:verify:@li:example.org|ABCDEFGHIJ", "k3y")]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.app import App
 from bot.matrix import MatrixTransport
@@ -26,6 +28,9 @@ class BotRunner:
     features: Sequence[Feature] | None = None  # None: the real features
     timeline_limit: int = 100
     sync_timeout_ms: int = 1000
+    store_path: Path | None = None  # the crypto store, kept across restarts (a fresh one per runner)
+    trust: str = "tofu"
+    report_unreadable_after: float = 600.0
     app: App | None = None
     transport: MatrixTransport | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -33,6 +38,8 @@ class BotRunner:
     async def start(self) -> BotRunner:
         """Start a fresh App and transport on the same database, as a restarted process would."""
         assert not self._tasks, "already running"
+        if self.store_path is None:
+            self.store_path = Path(tempfile.mkdtemp(prefix="liaison-matrix-store-"))
         self.app = App(database_url=self.db_url, clock=SystemClock(), config=CoreConfig(admins=self.admins))
         if self.features is not None:
             self.app.router = Router(self.features)
@@ -43,6 +50,9 @@ class BotRunner:
             password=self.password,
             timeline_limit=self.timeline_limit,
             sync_timeout_ms=self.sync_timeout_ms,
+            store_path=self.store_path,
+            trust=self.trust,
+            report_unreadable_after=self.report_unreadable_after,
         )
         self.app.add_transport(self.transport)
         await self.transport.start()

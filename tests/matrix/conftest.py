@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -67,14 +68,25 @@ def unique_localpart(name: str) -> str:
 
 
 async def new_user(
-    server: SynapseServer, name: str, *, admin: bool = False, exact: bool = False, unlimited: bool = False
+    server: SynapseServer,
+    name: str,
+    *,
+    admin: bool = False,
+    exact: bool = False,
+    unlimited: bool = False,
+    encrypted: bool = False,
 ) -> Resident:
-    """Register an account and return it logged in. ``unlimited`` exempts it from rate limits."""
+    """Register an account and return it logged in. ``unlimited`` exempts it from rate limits;
+    ``encrypted`` gives it a crypto store, so it reads and writes encrypted rooms as Element does."""
     localpart = name if exact else unique_localpart(name)
-    user_id, token = server.register(localpart, "secret-" + localpart, admin=admin)
+    user_id, token, device_id = server.register_device(localpart, "secret-" + localpart, admin=admin)
     if unlimited:
         server.exempt_from_ratelimit(user_id)
-    return Resident(make_client(server.url, user_id, token))
+    store = tempfile.mkdtemp(prefix=f"liaison-{localpart}-store-") if encrypted else None
+    resident = Resident(make_client(server.url, user_id, token, device_id=device_id, store_path=store))
+    if encrypted:
+        await resident.crypto_upkeep()  # publish its device keys before anyone encrypts for it
+    return resident
 
 
 @pytest.fixture

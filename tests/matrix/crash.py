@@ -90,7 +90,9 @@ class BotProcess:
             self._log = None
 
 
-def bot_env(server: SynapseServer, db_url: str, user_id: str, password: str, admin_id: str) -> dict[str, str]:
+def bot_env(
+    server: SynapseServer, db_url: str, user_id: str, password: str, admin_id: str, store: Path
+) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LIAISON_")}
     env.update(
         LIAISON_DATABASE_URL=db_url,
@@ -99,6 +101,7 @@ def bot_env(server: SynapseServer, db_url: str, user_id: str, password: str, adm
         LIAISON_MATRIX_PASSWORD=password,
         LIAISON_ADMINS=f"matrix:{admin_id}",
         LIAISON_LOG_LEVEL="INFO",
+        LIAISON_MATRIX_STORE_PATH=str(store),
     )
     return env
 
@@ -125,7 +128,7 @@ async def crash_run(
     admin = await new_user(server, "admin", unlimited=True)
     residents = [await new_user(server, name, unlimited=True) for name in ("alice", "bob")]
     user_id, password = register_bot(server)
-    bot = BotProcess(bot_env(server, db_url, user_id, password, admin.user_id), workdir / "bot.log")
+    bot = BotProcess(bot_env(server, db_url, user_id, password, admin.user_id, workdir / "matrix-store"), workdir / "bot.log")
     people: list[Resident] = [admin, *residents]
     try:
         bot.start()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import uuid4
 
 from nio import (
     AsyncClient,
@@ -20,6 +21,8 @@ from nio import (
     RoomSendResponse,
     SyncResponse,
 )
+from nio.api import Api
+from nio.store import SqliteStore
 
 Event = dict[str, Any]
 MakeUser = Callable[..., Awaitable["Resident"]]
@@ -45,6 +48,7 @@ class Resident:
     events: dict[str, list[Event]] = field(default_factory=dict)
     invites: dict[str, list[Event]] = field(default_factory=dict)
     left: set[str] = field(default_factory=set)
+    to_device: list[Any] = field(default_factory=list)  # to-device events received (key requests, room keys)
 
     @property
     def user_id(self) -> str:
@@ -71,6 +75,8 @@ class Resident:
             if info.timeline.limited and room_id in self.events:
                 raise MatrixCallFailed(f"{self.user_id}: sync of {room_id} was limited: events would be missed")
         self.next_batch = resp.next_batch
+        self.to_device.extend(resp.to_device_events)
+        await self.crypto_upkeep()
         for room_id, info in resp.rooms.join.items():
             self.left.discard(room_id)
             self.events.setdefault(room_id, []).extend(ev.source for ev in info.timeline.events)
@@ -80,6 +86,19 @@ class Resident:
             self.left.add(room_id)
             self.events.setdefault(room_id, []).extend(ev.source for ev in info.timeline.events)
         return resp
+
+    async def crypto_upkeep(self) -> None:
+        """What an encrypting client does between syncs (nio's `sync_forever` does the same)."""
+        client = self.client
+        if client.olm is None:
+            return
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
 
     def find(self, room_id: str | None, pred: Callable[[Event], bool]) -> list[Event]:
         rooms = [room_id] if room_id else list(self.events)
@@ -147,7 +166,37 @@ class Resident:
             raise MatrixCallFailed(f"invite failed: {resp}")
 
     async def send(self, room_id: str, content: dict[str, Any], event_type: str = "m.room.message") -> str:
-        resp = _ok(await self.client.room_send(room_id, event_type, content), RoomSendResponse)
+        """Send an event; nio encrypts it when the room is encrypted (sharing the room key with
+        every member's device, as Element does by default)."""
+        await self._know(room_id)
+        resp = _ok(
+            await self.client.room_send(room_id, event_type, content, ignore_unverified_devices=True),
+            RoomSendResponse,
+        )
+        return resp.event_id
+
+    async def _know(self, room_id: str) -> None:
+        """An encrypting client sends only into rooms it has synced (it must know they are encrypted)."""
+        if self.client.olm is not None and room_id not in self.client.rooms:
+            await self.sync()
+
+    async def send_encrypted(self, room_id: str, content: dict[str, Any], event_type: str) -> str:
+        """Encrypt any event type as Element does (nio leaves reactions plain): the relation stays
+        in the clear next to the ciphertext, so servers can still aggregate it."""
+        await self._know(room_id)
+        client = self.client
+        room = client.rooms[room_id]
+        if not room.members_synced:
+            await client.joined_members(room_id)
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.olm is not None and client.olm.should_share_group_session(room_id):
+            await client.share_group_session(room_id, ignore_unverified_devices=True)
+        _type, payload = client.encrypt(room_id, event_type, dict(content))
+        if "m.relates_to" in content:
+            payload["m.relates_to"] = content["m.relates_to"]
+        method, path, data = Api.room_send(client.access_token, room_id, "m.room.encrypted", payload, uuid4())
+        resp = _ok(await client._send(RoomSendResponse, method, path, data, (room_id,)), RoomSendResponse)
         return resp.event_id
 
     async def say(self, room_id: str, body: str, *, reply_to: str | None = None, thread_root: str | None = None) -> str:
@@ -164,16 +213,31 @@ class Resident:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         return await self.send(room_id, content)
 
-    async def react(self, room_id: str, event_id: str, key: str) -> str:
+    async def react(self, room_id: str, event_id: str, key: str, *, encrypted: bool = False) -> str:
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        if encrypted:
+            return await self.send_encrypted(room_id, content, "m.reaction")
         return await self.send(room_id, content, "m.reaction")
 
 
 def make_client(
-    homeserver: str, user_id: str, access_token: str, device_id: str = "", max_limit_exceeded: int | None = 0
+    homeserver: str,
+    user_id: str,
+    access_token: str,
+    device_id: str = "",
+    max_limit_exceeded: int | None = 0,
+    store_path: str | None = None,
 ) -> AsyncClient:
-    """An nio client that by default returns 429s instead of retrying forever, so a test never hangs."""
-    config = AsyncClientConfig(max_limit_exceeded=max_limit_exceeded, max_timeouts=2, request_timeout=30)
-    client = AsyncClient(homeserver, user_id, config=config)
+    """An nio client that by default returns 429s instead of retrying forever, so a test never hangs;
+    with a `store_path` (and the device id) it encrypts like Element."""
+    config = AsyncClientConfig(
+        max_limit_exceeded=max_limit_exceeded, max_timeouts=2, request_timeout=30, encryption_enabled=False
+    )
+    if store_path is not None:
+        config = AsyncClientConfig(
+            max_limit_exceeded=max_limit_exceeded, max_timeouts=2, request_timeout=30, encryption_enabled=True,
+            store=SqliteStore,
+        )
+    client = AsyncClient(homeserver, user_id, store_path=store_path or "", config=config)
     client.restore_login(user_id, device_id, access_token)
     return client

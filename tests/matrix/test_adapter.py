@@ -1,6 +1,6 @@
 """The Matrix adapter's mechanics against a real Synapse, under a tiny echo feature instead of the
 station rules, so each test isolates one Matrix behaviour: replies, threads, reactions, sync
-position, catch-up, invites, direct rooms, transaction ids, membership, upgrades, encryption."""
+position, catch-up, invites, direct rooms, transaction ids, membership, upgrades (encrypted rooms: test_encrypted.py)."""
 
 from __future__ import annotations
 
@@ -271,7 +271,7 @@ async def test_invites_from_staff_are_joined_and_strangers_declined(make_bot: Ma
 async def test_direct_messages_create_then_reuse_a_room_marked_in_m_direct(
     make_bot: MakeBot, matrix_users: MakeUser
 ) -> None:
-    resident = await matrix_users("resident")
+    resident = await matrix_users("resident", encrypted=True)  # direct rooms are encrypted, as Element's
     bot = await make_bot(features=[ECHO])
     transport = bot.transport
     assert transport is not None
@@ -363,25 +363,6 @@ async def test_kick_and_room_upgrade_reach_the_core_as_chat_events(make_bot: Mak
     [removed] = [i for i in SEEN if i.kind is EventKind.BOT_REMOVED]
     assert removed.chat_id == new_room
     assert removed.sender.user_id == admin.user_id
-
-
-async def test_encrypted_room_is_announced_in_the_room_and_to_the_admins(
-    make_bot: MakeBot, matrix_users: MakeUser
-) -> None:
-    admin = await matrix_users("admin")
-    resident = await matrix_users("resident")
-    bot = await make_bot(admins=frozenset({f"matrix:{admin.user_id}"}), features=[ECHO])
-    room = await admin.create_room(
-        invite=[bot.user_id, resident.user_id],
-        initial_state=[
-            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
-        ],
-    )
-    [warning] = await admin.wait_for(bot_notice(bot.user_id, startswith="这个房间开启了端到端加密"), room)
-    assert "无法读取" in warning["content"]["body"]
-    dm_room = await admin.wait_for_invite()
-    await admin.join(dm_room)
-    await admin.wait_for(bot_notice(bot.user_id, startswith="机器人在加密房间"), dm_room)
 
 
 async def _until(predicate: Any, what: str, within: float = 15.0) -> None:

@@ -3,6 +3,7 @@ refusals become the outbox's RetryLater / Undeliverable."""
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 import pytest
@@ -22,7 +23,11 @@ class _App:
 
 
 def transport(**kwargs: Any) -> MatrixTransport:
-    t = MatrixTransport(_App(), homeserver="http://127.0.0.1:9", user="@bot:localhost", password="x", **kwargs)  # type: ignore[arg-type]
+    t = MatrixTransport(
+        _App(), homeserver="http://127.0.0.1:9", user="@bot:localhost", password="x",  # type: ignore[arg-type]
+        store_path=tempfile.mkdtemp(prefix="liaison-matrix-store-"), **kwargs,
+    )
+    t._synced_rooms.add("!r")  # as if a sync had brought the room (no homeserver here)
     t._started = True
     t.client.user_id = "@bot:localhost"
     return t
@@ -68,7 +73,7 @@ async def test_a_long_rate_limit_goes_back_to_the_outbox_with_retry_after() -> N
     t = transport(max_inline_wait=1.0)
     calls: list[str] = []
 
-    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str) -> Any:
+    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str, **_options: Any) -> Any:
         calls.append(tx_id)
         return error("M_LIMIT_EXCEEDED", 30_000)
 
@@ -87,7 +92,7 @@ async def test_a_short_rate_limit_is_waited_out_with_the_same_transaction_id() -
     answers = [error("M_LIMIT_EXCEEDED", 50), None]
     calls: list[str] = []
 
-    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str) -> Any:
+    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str, **_options: Any) -> Any:
         from nio import RoomSendResponse
 
         calls.append(tx_id)
@@ -103,7 +108,7 @@ async def test_a_short_rate_limit_is_waited_out_with_the_same_transaction_id() -
 async def test_refusals_map_to_outbox_errors(code: str, expected: type[Exception]) -> None:
     t = transport()
 
-    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str) -> Any:
+    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str, **_options: Any) -> Any:
         return error(code)
 
     t.client.room_send = room_send  # type: ignore[method-assign]
@@ -114,7 +119,7 @@ async def test_refusals_map_to_outbox_errors(code: str, expected: type[Exception
 async def test_network_errors_are_retry_later() -> None:
     t = transport()
 
-    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str) -> Any:
+    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str, **_options: Any) -> Any:
         raise ConnectionResetError("gone")
 
     t.client.room_send = room_send  # type: ignore[method-assign]

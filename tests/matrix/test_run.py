@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from bot.cli import serve_all
 from bot.settings import load_settings
@@ -13,7 +14,7 @@ from tests.peers.synapse import SynapseServer
 
 
 async def test_run_serves_matrix_when_the_homeserver_is_set(
-    synapse: SynapseServer, db_url: str, matrix_users: MakeUser
+    synapse: SynapseServer, db_url: str, matrix_users: MakeUser, tmp_path: Path
 ) -> None:
     admin = await matrix_users("admin")
     user_id, password = register_bot(synapse)
@@ -23,6 +24,7 @@ async def test_run_serves_matrix_when_the_homeserver_is_set(
         matrix_user=user_id.split(":")[0].lstrip("@"),  # a bare localpart works too
         matrix_password=password,
         admins=[f"matrix:{admin.user_id}"],
+        matrix_store_path=str(tmp_path / "matrix-store"),
     )
     stop = asyncio.Event()
     running = asyncio.create_task(serve_all(settings, stop=stop))

@@ -323,6 +323,11 @@ class SynapseServer:
 
     def register(self, localpart: str, password: str, admin: bool = False) -> tuple[str, str]:
         """Register through the shared-secret admin API; returns ``(user_id, access_token)``."""
+        user_id, token, _device = self.register_device(localpart, password, admin)
+        return user_id, token
+
+    def register_device(self, localpart: str, password: str, admin: bool = False) -> tuple[str, str, str]:
+        """Register; returns ``(user_id, access_token, device_id)`` (an encrypting client needs the device)."""
         nonce = self.request("GET", "/_synapse/admin/v1/register")["nonce"]
         # Synapse's MAC: HMAC-SHA1 over nonce, user, password and admin flag, NUL-separated.
         parts = (str(nonce), localpart, password, "admin" if admin else "notadmin")
@@ -338,7 +343,7 @@ class SynapseServer:
                 "mac": mac.hexdigest(),
             },
         )
-        return str(resp["user_id"]), str(resp["access_token"])
+        return str(resp["user_id"]), str(resp["access_token"]), str(resp["device_id"])
 
     def user_id(self, localpart: str) -> str:
         return f"@{localpart}:{self.server_name}"
