@@ -1149,7 +1149,7 @@ class MatrixTransport:
                     mentions.add(replied_sender)
             content = self.content(message, mentions=mentions)
             if message.attachment is not None:
-                content = await self._with_file(content, message.attachment)
+                content = await self._with_file(room_id, content, message.attachment)
             resp = await self._put(room_id, "m.room.message", content, txn)
             if not isinstance(resp, RoomSendResponse):
                 self._raise_for(resp, dm=message.dm_user_id is not None)
@@ -1285,17 +1285,25 @@ class MatrixTransport:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}
         return content
 
-    async def _with_file(self, content: dict[str, Any], attachment: Attachment) -> dict[str, Any]:
+    async def _with_file(self, room_id: str, content: dict[str, Any], attachment: Attachment) -> dict[str, Any]:
         """Upload the file to the media repository and make the message an `m.file` (a ledger) or
-        `m.image` (a chart) event; its text stays the body, which with `filename` is the caption."""
-        resp, _keys = await self.client.upload(
+        `m.image` (a chart) event; its text stays the body, which with `filename` is the caption.
+        In an encrypted room the file is encrypted too (the key travels in the encrypted event)."""
+        await self._until_synced(room_id)
+        room = self.client.rooms.get(room_id)
+        encrypted = room is not None and room.encrypted
+        resp, keys = await self.client.upload(
             io.BytesIO(attachment.data), content_type=attachment.mime, filename=attachment.filename,
-            filesize=len(attachment.data),
+            filesize=len(attachment.data), encrypt=encrypted,
         )
         if not isinstance(resp, UploadResponse):
             self._raise_for(resp, dm=False)
         msgtype = "m.image" if attachment.kind is FileKind.PHOTO else "m.file"
-        return {**content, "msgtype": msgtype, "filename": attachment.filename, "url": resp.content_uri,
+        located: dict[str, Any] = (
+            {"file": {**(keys or {}), "url": resp.content_uri, "mimetype": attachment.mime}}
+            if encrypted else {"url": resp.content_uri}
+        )
+        return {**content, "msgtype": msgtype, "filename": attachment.filename, **located,
                 "info": {"mimetype": attachment.mime, "size": len(attachment.data)}}
 
     def _raise_for(self, resp: object, *, dm: bool) -> None:

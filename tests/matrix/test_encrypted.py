@@ -7,14 +7,17 @@ store, a direct chat a resident opens, and the `verified-only` trust policy."""
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from nio import RoomKeyRequest, RoomSendResponse, ToDeviceMessage
+from nio import MemoryDownloadResponse, RoomKeyRequest, RoomSendResponse, ToDeviceMessage
 from nio.api import Api
+from nio.crypto.attachments import decrypt_attachment
+from openpyxl import load_workbook
 from sqlmodel import col, select
 
 from bot.cli import main as cli_main
@@ -328,4 +331,26 @@ async def test_verified_only_shares_room_keys_with_verified_devices_only(
     second = await alice.say(room, "#建议 井盖松动，请尽快处理")
     [ack] = await alice.wait_for(reply_to(bot.user_id, second), room, within=30, what="an answer she may read")
     assert "#2" in ack["content"]["body"]
+    bot.check_alive()
+
+
+async def test_a_register_exported_in_an_encrypted_staff_room_is_an_encrypted_file(
+    make_bot: MakeBot, matrix_users: MakeUser
+) -> None:
+    bot, people, room, staff = await encrypted_station(make_bot, matrix_users)
+    alice, zhang = people["alice"], people["zhang"]
+    report = await alice.say(room, "#建议 东门路灯坏了")
+    await alice.wait_for(reply_to(bot.user_id, report), room, what="the ack")
+    asked = await zhang.say(staff, "!export items")
+    [event] = await zhang.wait_for(reply_to(bot.user_id, asked), staff, within=30, what="the register")
+    assert wire_type(bot, zhang, staff, event["event_id"]) == "m.room.encrypted"
+    content = event["content"]
+    assert content["msgtype"] == "m.file" and "url" not in content  # only the encrypted file's address
+    downloaded = await zhang.client.download(mxc=content["file"]["url"])
+    assert isinstance(downloaded, MemoryDownloadResponse), downloaded
+    plain = decrypt_attachment(
+        downloaded.body, content["file"]["key"]["k"], content["file"]["hashes"]["sha256"], content["file"]["iv"]
+    )
+    rows = list(load_workbook(io.BytesIO(plain)).worksheets[0].iter_rows(values_only=True))
+    assert rows[1][4] == "东门路灯坏了"
     bot.check_alive()
