@@ -71,9 +71,9 @@ class EchoBot:
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
-        user_id, token = self.server.register(f"echo-{int(time.time() * 1000)}", "pw")
+        user_id, token, device_id = self.server.register_device(f"echo-{int(time.time() * 1000)}", "pw")
         self.client = AsyncClient(self.server.url, user_id, config=AsyncClientConfig(encryption_enabled=False))
-        self.client.restore_login(user_id, "", token)
+        self.client.restore_login(user_id, device_id, token)
         first = await self.client.sync(timeout=0)
         assert isinstance(first, SyncResponse)
 
@@ -160,18 +160,19 @@ async def main(args: argparse.Namespace) -> None:
         bot_times = await round_trips(residents[0], room, user_id, args.round_trips, "#建议 往返")
         e2e_times: list[float] = []
         if args.encrypted:  # the same round trip, end-to-end encrypted, between two plain runs
-            secret = await new_user(server, "encrypted", encrypted=True)
-            residents.append(secret)
+            secret = await new_user(server, "encrypted", encrypted=True)  # not in the plain room's intake below
             encryption = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
             e2e_room = await admin.create_room(invite=[user_id, secret.user_id], initial_state=[encryption])
             await secret.wait_for_invite(e2e_room)
             await secret.join(e2e_room)
+            await secret.wait_for_join(e2e_room, secret.user_id)
             await admin.wait_for_join(e2e_room, user_id)
             bound = await admin.say(e2e_room, "!bind bench")  # the admin's client sends it unencrypted: setup only
             await admin.wait_for(lambda ev: ev.get("type") == "m.room.encrypted" and ev.get("sender") == user_id,
                                  e2e_room, what="the bind answer")
             del bound
             e2e_times = await round_trips(secret, e2e_room, user_id, args.round_trips, "#建议 加密往返")
+            await secret.close()
             bot_times += await round_trips(residents[0], room, user_id, args.round_trips, "#建议 往返")
 
         # Live intake: everyone posts at once.
