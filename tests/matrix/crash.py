@@ -10,25 +10,19 @@ outbox row's transaction id, so Synapse returns the first event instead of posti
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy.engine import make_url
 
 from tests.matrix.conftest import new_user, register_bot
 from tests.matrix.residents import Event, Resident
 from tests.matrix.test_station_flow import reply_to
+from tests.peers.bot_process import BotProcess
 from tests.peers.synapse import SynapseServer
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -41,69 +35,6 @@ class CrashFigures:
     unacknowledged: int  # messages without an ack in the room
     resent: int  # acks beyond one per message
     seconds: float
-
-
-class BotProcess:
-    """`python -m bot run` on Matrix, as a station would start it; killed with SIGKILL, started again."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        self.starts += 1
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        self._close_log()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        self._close_log()
-
-    def check_alive(self) -> None:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-def bot_env(
-    server: SynapseServer, db_url: str, user_id: str, password: str, admin_id: str, store: Path
-) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LIAISON_")}
-    env.update(
-        LIAISON_DATABASE_URL=db_url,
-        LIAISON_MATRIX_HOMESERVER=server.url,
-        LIAISON_MATRIX_USER=user_id,
-        LIAISON_MATRIX_PASSWORD=password,
-        LIAISON_ADMINS=f"matrix:{admin_id}",
-        LIAISON_LOG_LEVEL="INFO",
-        LIAISON_MATRIX_STORE_PATH=str(store),
-    )
-    return env
 
 
 def _pending_outbox(db_url: str) -> int:
@@ -128,10 +59,13 @@ async def crash_run(
     admin = await new_user(server, "admin", unlimited=True)
     residents = [await new_user(server, name, unlimited=True) for name in ("alice", "bob")]
     user_id, password = register_bot(server)
-    bot = BotProcess(bot_env(server, db_url, user_id, password, admin.user_id, workdir / "matrix-store"), workdir / "bot.log")
+    bot = BotProcess(
+        None, db_url, workdir=workdir, admins=f"matrix:{admin.user_id}", matrix_homeserver=server.url,
+        matrix_user=user_id, matrix_password=password, matrix_store_path=str(workdir / "matrix-store"),
+    )
     people: list[Resident] = [admin, *residents]
     try:
-        bot.start()
+        await bot.start()
         room = await admin.create_room(invite=[user_id, *(r.user_id for r in residents)], name="濂溪居民群")
         for resident in residents:
             await resident.wait_for_invite(room)
@@ -160,8 +94,8 @@ async def crash_run(
             threshold = (kill + 1) * messages // (kills + 1)
             await admin.wait_for(is_ack, room, count=threshold, within=120, what=f"{threshold} acks before kill {kill}")
             bot.check_alive()
-            bot.kill()
-            bot.start()
+            await bot.kill()
+            await bot.start()
         await poster
         await admin.wait_for(is_ack, room, count=messages, within=300, what="an ack per message")
         seconds = time.perf_counter() - started
@@ -186,6 +120,7 @@ async def crash_run(
             seconds=seconds,
         )
     finally:
-        bot.stop()
+        if bot.process is not None:
+            await bot.stop()
         for person in people:
             await person.close()

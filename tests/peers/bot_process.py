@@ -1,4 +1,5 @@
-"""The production bot (`liaison-bot run`) in a process of its own, against the fake Bot API.
+"""The production bot (`liaison-bot run`) in a process of its own, against the fake Bot API (or,
+without one, against whatever its `LIAISON_*` settings name: the Matrix crash test's Synapse).
 
 Started with the settings an operator would give it (`LIAISON_*` in the environment), and
 stopped either as an operator does (SIGTERM) or as a crash does (SIGKILL: no commit, no
@@ -24,7 +25,7 @@ class BotProcess:
 
     def __init__(
         self,
-        fake: FakeTelegram,
+        fake: FakeTelegram | None,
         db_url: str,
         *,
         workdir: Path,
@@ -38,10 +39,10 @@ class BotProcess:
             for key, value in os.environ.items()
             if not key.startswith("LIAISON_") and key.lower() not in ("http_proxy", "https_proxy", "all_proxy")
         }
+        if fake is not None:
+            self.env.update(LIAISON_TELEGRAM_TOKEN=fake.token, LIAISON_TELEGRAM_BASE_URL=fake.base_url)
         self.env.update(
             LIAISON_DATABASE_URL=db_url,
-            LIAISON_TELEGRAM_TOKEN=fake.token,
-            LIAISON_TELEGRAM_BASE_URL=fake.base_url,
             LIAISON_ADMINS=admins,
             LIAISON_LOG_LEVEL="WARNING",
             **{f"LIAISON_{key.upper()}": value for key, value in settings.items()},
@@ -53,17 +54,26 @@ class BotProcess:
         self.kills = 0
 
     async def start(self) -> BotProcess:
-        """Start the bot and wait until it polls (its first getUpdates after this start)."""
+        """Start the bot and, on the fake Bot API, wait until it polls (its first getUpdates after
+        this start); elsewhere the caller waits for what it expects."""
         assert self.process is None, "already running"
-        polls_before = len(self.fake.calls_of("getUpdates"))
+        polls_before = len(self.fake.calls_of("getUpdates")) if self.fake is not None else 0
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot.cli", "run", cwd=self.workdir, env=self.env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
             )
         self.starts += 1
-        await self.fake.wait_for(lambda: len(self.fake.calls_of("getUpdates")) > polls_before, START_SECONDS)
+        fake = self.fake
+        if fake is not None:
+            await fake.wait_for(lambda: len(fake.calls_of("getUpdates")) > polls_before, START_SECONDS)
         return self
+
+    def check_alive(self) -> None:
+        """Fail at once, with the end of its log, if the process has exited."""
+        if self.process is None or self.process.returncode is not None:
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
+            raise AssertionError(f"the bot is not running:\n{tail}")
 
     async def kill(self) -> None:
         """kill -9: the process ends wherever it is."""
