@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.figure_deltas import after_flush as keep_figures
 from storage.sqlite_inline import inline_connector
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -69,7 +70,15 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
-class SQLiteSession(SQLModelSession):
+class StorageSession(SQLModelSession):
+    """Every session's flush keeps the figures per station and month (`storage.figure_deltas`),
+    in the same transaction as the items and events it writes."""
+
+
+event.listen(StorageSession, "after_flush", keep_figures)
+
+
+class SQLiteSession(StorageSession):
     """A session that numbers its new rows itself before a flush (see `_number_new_rows`)."""
 
 
@@ -108,7 +117,7 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     if engine.dialect.name == "sqlite":
         return async_sessionmaker(engine, class_=AsyncSession, sync_session_class=SQLiteSession, expire_on_commit=False)
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=AsyncSession, sync_session_class=StorageSession, expire_on_commit=False)
 
 
 def alembic_config(url: str) -> Config:

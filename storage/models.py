@@ -253,6 +253,18 @@ class ItemEvent(SQLModel, table=True):
     due_at: datetime | None = _ts(nullable=True)
 
 
+class FigureDelta(SQLModel, table=True):
+    """A station's item figures kept per month as events happen: a change of `count` to `figure`
+    in `month` (and `other`: see storage/figure_deltas.py, which keeps and reads them)."""
+
+    __tablename__ = "figure_delta"
+    station_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    figure: str = Field(primary_key=True, max_length=20)
+    month: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    other: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    count: int
+
+
 class OutboxFile(SQLModel, table=True):
     """The file an outbox row sends (a ledger, a chart). Its bytes are dropped once the platform
     took the message, so sent exports don't pile up in the database; name and size stay."""

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import aliased
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import figure_deltas
 from storage.items import RESOLUTION_KINDS
 from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleAssignment, RoleName, Station
 from storage.receptions import Duty, Outcome, Reception, ReceptionStatus
@@ -176,6 +177,7 @@ class _Window:
 
 async def item_figures(
     *, session: AsyncSession, stations: Sequence[StationNode], span: Span, grouping: Grouping = "station",
+    from_events: bool = False,
 ) -> dict[tuple[Any, ...], ItemFigures]:
     """Figures per (station,) or (station, assignee) for a period; each event counts in the period
     it happened in, and events after the end of a period that is over are not looked at, so a past
@@ -193,18 +195,45 @@ async def item_figures(
     - satisfied, basically_satisfied, unsatisfied: the ratings given in the period that are their
       item's latest round at the period's end (a resolution after a rating makes it history); the
       satisfaction rate is (满意 + 基本满意) / all of them.
+
+    Per station over whole months (a month, quarter, year, span of months, all time) they are read
+    from the figures kept per station and month (`storage.figure_deltas`, the same definitions as
+    changes); per deputy, or over days, from the items and events themselves (as `from_events=True` does
+    for any period: the tests compare the two).
     """
     result: dict[tuple[Any, ...], ItemFigures] = defaultdict(ItemFigures)
+    kept = grouping == "station" and span.start.day == 1 and span.end.day == 1 and not from_events
     for zone, ids in _by_zone(stations).items():
         since, until = _instant(span.start, zone), _instant(span.end, zone)
         window = _Window(since, until, until if until <= span.now else None, span.now)
         for chunk in _chunks(ids):
+            if kept:
+                await _kept(session, result, chunk, span, window)
+                continue
             await _received(session, result, chunk, window, grouping)
             await _resolved(session, result, chunk, window, grouping)
             await _rejected(session, result, chunk, window, grouping)
             await _ratings(session, result, chunk, window, grouping)
             await _open_at_end(session, result, chunk, window, grouping)
     return dict(result)
+
+
+KEPT_FIELDS = {"received": "received", "done": "received_resolved", "open": "open", "overdue": "overdue",
+               "resolved": "resolved", "on_time": "on_time", "rejected": "rejected", **RATING_FIELDS}
+
+
+async def _kept(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int], span: Span,
+                window: _Window) -> None:
+    """A period of whole months from the kept figures; open and overdue of a period still running
+    from the items as they are now."""
+    first, last = figure_deltas.month_of_day(span.start), figure_deltas.month_of_day(span.end) - 1
+    for query in figure_deltas.totals_queries(ids, first, last, levels=window.cutoff is not None):
+        for station_id, figure, total in (await session.exec(query)).all():  # type: ignore[call-overload]
+            figures = result[(station_id,)]
+            name = KEPT_FIELDS[figure]
+            setattr(figures, name, getattr(figures, name) + int(total or 0))
+    if window.cutoff is None:
+        await _open_at_end(session, result, ids, window, "station")
 
 
 ITEM = Item.__table__.c  # type: ignore[attr-defined]
