@@ -1,7 +1,10 @@
-"""Rules about reaching people: which station a DM acts on, and what happens when a message can't be delivered."""
+"""Rules about reaching people: which station a DM acts on, answers that go privately, and what
+happens when a message can't be delivered."""
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from datetime import datetime
 
@@ -9,14 +12,19 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import outbox
-from handlers.context import CoreConfig
-from handlers.i18n import _, translator
+from handlers.context import Context, CoreConfig
+from handlers.i18n import Translator, _, translator
 from storage import kv
 from storage import stations as stations_repo
 from storage.models import Account, ChatPurpose, Outbox, Person, RoleAssignment, Station
 
+log = logging.getLogger(__name__)
+
 CHOSEN_STATION_KEY = "dm-station:{person_id}"
 LINK_CODE_KEY = "link-code:{code}"
+PRIVATE_ANSWER = "private_answer"
+# Where a private answer came from, so a failed DM can be explained there (without its content).
+PRIVATE_ANSWER_ORIGIN_KEY = "private-answer-origin:{key}"
 
 
 async def station_for_private_chat(
@@ -39,10 +47,91 @@ async def station_for_private_chat(
     return None
 
 
+async def answer_privately(ctx: Context, text: str, *, item_id: int | None = None) -> None:
+    """An answer about someone's own items carries personal data: sent in a group other than the
+    staff chat, it goes to the sender by direct message, with a short pointer in the group. When
+    the direct message cannot be delivered, the group is told how to start the private chat."""
+    if ctx.in_private_place:
+        await ctx.reply(text, item_id=item_id)
+        return
+    incoming = ctx.incoming
+    if ctx.account.dm_blocked:  # known from an earlier attempt: say at once what to do
+        await ctx.reply(await how_to_reach_text(
+            session=ctx.session, tr=ctx.tr, config=ctx.config, account=ctx.account, name=ctx.person.display_name,
+            command=ctx.command or "help", now=ctx.now(),
+        ))
+        return
+    key = f"private:{incoming.platform}:{incoming.chat_id}:{incoming.message_id}"
+    await outbox.to_person(
+        session=ctx.session, key=key, purpose=PRIVATE_ANSWER, person_id=ctx.person.id or 0, text=text,
+        now=ctx.now(), station_id=ctx.station.id if ctx.station else None, item_id=item_id, account=ctx.account,
+    )
+    origin = {"platform": incoming.platform, "chat_id": incoming.chat_id, "reply_to": incoming.message_id,
+              "thread_id": incoming.thread_id, "command": ctx.command, "language": ctx.tr.language}
+    await kv.set_value(session=ctx.session, key=PRIVATE_ANSWER_ORIGIN_KEY.format(key=key), value=json.dumps(origin),
+                       now=ctx.now())
+    await outbox.to_chat(
+        session=ctx.session, key=_pointer_key(key), purpose="private_answer_pointer", platform=incoming.platform,
+        chat_id=incoming.chat_id, reply_to=incoming.message_id, thread_id=incoming.thread_id,
+        text=ctx.tr(_("已私信回复您（您的事项信息只在私聊中显示）。")), now=ctx.now(),
+        station_id=ctx.station.id if ctx.station else None, follow_moves=False, private=False,
+    )
+
+
+def _pointer_key(answer_key: str) -> str:
+    return f"private-pointer:{answer_key}"
+
+
+async def how_to_reach_text(
+    *, session: AsyncSession, tr: Translator, config: CoreConfig, account: Account, name: str, command: str,
+    now: datetime,
+) -> str:
+    """What a resident must do so the bot can write to them privately; never the answer itself."""
+    link_maker = config.dm_invite_links.get(account.platform)
+    if link_maker is not None:
+        link = link_maker(await link_code_for(session=session, person_id=account.person_id, now=now))
+        return tr(_("{name}，机器人无法私信您（您还没有与机器人开始私聊）。请打开 {link} 并点「开始」，"
+                    "然后重新发送 /{command}，答复会私信发给您。"), name=name, link=link, command=command)
+    return tr(_("{name}，机器人无法私信您。请先与机器人开始私聊（在机器人的资料页点「发消息」），"
+                "然后重新发送 /{command}，答复会私信发给您。"), name=name, command=command)
+
+
+async def _private_answer_failed(
+    *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig
+) -> None:
+    """Explain in the group the command came from (as a reply to it) why no answer arrived."""
+    origin_raw = await kv.get_value(session=session, key=PRIVATE_ANSWER_ORIGIN_KEY.format(key=row.key))
+    account = await session.get(Account, row.account_id) if row.account_id is not None else None
+    if origin_raw is None or account is None:
+        log.warning("private answer %s could not be delivered (%s) and has no group to explain it in", row.key, code)
+        return
+    if code == "dm_blocked":
+        account.dm_blocked = True
+        session.add(account)
+    origin = json.loads(origin_raw)
+    person = await session.get(Person, account.person_id)
+    text = await how_to_reach_text(
+        session=session, tr=translator(origin.get("language") or config.language), config=config, account=account,
+        name=person.display_name if person else account.user_id, command=origin.get("command") or "help", now=now,
+    )
+    # The pointer ("已私信回复您") is usually still waiting behind the direct message: it says this instead.
+    if await outbox.revise_pending(session=session, key=_pointer_key(row.key), text=text, private=False):
+        return
+    await outbox.to_chat(
+        session=session, key=f"private-failed:{row.key}", purpose="private_answer_failed", platform=origin["platform"],
+        chat_id=origin["chat_id"], reply_to=origin.get("reply_to"), thread_id=origin.get("thread_id"), text=text,
+        now=now, station_id=row.station_id, private=False,
+    )
+
+
 async def on_undeliverable(
     *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig
 ) -> None:
-    """A message could not be delivered: remember a blocked DM and tell the station's staff chats."""
+    """A message could not be delivered: remember a blocked DM and tell the station's staff chats
+    (a private answer is explained where it was asked for instead)."""
+    if row.purpose == PRIVATE_ANSWER:
+        await _private_answer_failed(session=session, row=row, code=code, now=now, config=config)
+        return
     if row.account_id is None or row.station_id is None:
         return
     account = await session.get(Account, row.account_id)

@@ -17,10 +17,12 @@ from handlers.router import parse_command
 from storage import items as items_repo
 from storage.models import DEFAULT_TAGS, Item, Station
 
-TAG_TOKEN_RE = re.compile(r"[#＃]([^\s#＃]+)")
+# A tag at the start of a line: the sign, optional spaces ("# 建议 …"), the tag's word.
+LINE_TAG_RE = re.compile(r"^[ \t\u3000]*[#＃][ \t\u3000]*(?P<token>[^\s#＃]+)")
 # Separators people put between a tag and its text: "#建议：路灯坏了", "#help - lamp".
 LEADING_JUNK = " \t\r\n:：,，.。;；-—、"
 TAG_SEPARATORS = ":：,，、"
+WORD_END = TAG_SEPARATORS + ".。;；!！?？"
 
 
 @dataclass(frozen=True)
@@ -59,26 +61,59 @@ def _match_tag(token: str, tags: list[str]) -> tuple[str, int] | None:
     return best
 
 
-def find_tag(text: str, station_tags: list[str], bot_names: set[str] | None = None) -> Tagged | None:
-    """The first recognised tag in `text` and the text without tags, or None when there is no tag."""
+def find_tag(
+    text: str, station_tags: list[str], bot_names: set[str] | None = None, *, mentioned: bool = False
+) -> Tagged | None:
+    """The tag a message is raised under, and its text without the tag; None when it has none.
+
+    A tag counts only at the very start (after an optional mention of the bot; `# 建议` with a
+    space too), where a Chinese tag may run into the text (`#建议路灯坏了`), or as a whole word at
+    the start of a later line. `有人知道#建议怎么用吗？` is chatter.
+    """
     tags = [normalize_tag(tag) for tag in station_tags]
-    first: str | None = None
-    pieces: list[str] = []
-    cursor = 0
-    for match in TAG_TOKEN_RE.finditer(text):
-        found = _match_tag(match.group(1), tags)
-        if found is None:
-            continue
-        tag, length = found
-        first = first or tag
-        pieces.append(text[cursor : match.start()])
-        cursor = match.start(1) + length
-        while cursor < len(text) and text[cursor] in TAG_SEPARATORS:
-            cursor += 1
-    if first is None:
+    lines = text.split("\n")
+    first = _strip_bot_mention(lines[0], bot_names or set(), mentioned=mentioned)
+    found = _line_tag(first, tags, whole_word=False)
+    if found is not None:
+        tag, rest = found
+        while (more := _line_tag(rest, tags, whole_word=True)) is not None:  # "#建议 #求助 …": one item
+            rest = more[1]
+        return Tagged(tag=tag, text=clean_text("\n".join([rest, *lines[1:]]), bot_names))
+    for index, line in enumerate(lines[1:], start=1):
+        found = _line_tag(line, tags, whole_word=True)
+        if found is not None:
+            remaining = [*lines[:index], found[1], *lines[index + 1 :]]
+            return Tagged(tag=found[0], text=clean_text("\n".join(part for part in remaining if part.strip()),
+                                                         bot_names))
+    return None
+
+
+def _line_tag(line: str, tags: list[str], *, whole_word: bool) -> tuple[str, str] | None:
+    """(tag, the line after it) when `line` starts with a recognised tag."""
+    match = LINE_TAG_RE.match(line)
+    if match is None:
         return None
-    pieces.append(text[cursor:])
-    return Tagged(tag=first, text=clean_text("".join(pieces), bot_names))
+    token = match.group("token")
+    found = _match_tag(token, tags)
+    if found is None:
+        return None
+    tag, length = found
+    if whole_word and length < len(token) and token[length] not in WORD_END:
+        return None
+    rest = line[match.start("token") + length :]
+    return tag, rest.lstrip(TAG_SEPARATORS)
+
+
+def _strip_bot_mention(line: str, bot_names: set[str], *, mentioned: bool) -> str:
+    """The first line without a leading mention of the bot: `@bot #建议 …`, or a Matrix client's
+    `Bot name: #建议 …` when the message mentions the bot."""
+    names = sorted({name.lstrip("@") for name in bot_names if name}, key=len, reverse=True)
+    if names:
+        pattern = "|".join(re.escape(name) for name in names)
+        line = re.sub(rf"^\s*(?:@?(?:{pattern})\b[:：,，]?\s*)+", "", line, flags=re.IGNORECASE)
+    if mentioned:
+        line = re.sub(r"^[^#＃\n]{1,40}?[:：]\s*(?=[#＃])", "", line)
+    return line
 
 
 def clean_text(text: str, bot_names: set[str] | None = None) -> str:
@@ -101,7 +136,7 @@ def parse_intake(ctx: Context, text: str) -> Tagged | None:
     """What an incoming text asks for: a tagged item, an item by mention, or nothing."""
     if parse_command(text) is not None:
         return None
-    tagged = find_tag(text, _tags_for(ctx.station), _bot_names(ctx))
+    tagged = find_tag(text, _tags_for(ctx.station), _bot_names(ctx), mentioned=ctx.incoming.mentions_bot)
     if tagged is not None:
         return tagged
     if ctx.incoming.mentions_bot and not ctx.incoming.is_private:
@@ -174,7 +209,8 @@ async def on_edit(ctx: Context) -> bool:
         return await _take_in(ctx)
     if parse_command(ctx.incoming.text) is not None:
         return True  # an item's text turned into a command: keep the item as it was
-    tagged = find_tag(ctx.incoming.text, _tags_for(await ctx.session.get(Station, item.station_id)), _bot_names(ctx))
+    tagged = find_tag(ctx.incoming.text, _tags_for(await ctx.session.get(Station, item.station_id)), _bot_names(ctx),
+                      mentioned=ctx.incoming.mentions_bot)
     new_text = tagged.text if tagged is not None else clean_text(ctx.incoming.text, _bot_names(ctx))
     if not new_text or new_text == item.text:
         return True

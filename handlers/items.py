@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 
-from handlers import intake, outbox, rating
+from handlers import delivery, intake, outbox, rating
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -291,14 +291,14 @@ async def items_command(ctx: Context) -> None:
     total = await items_repo.count_items(**query)  # type: ignore[arg-type]
     found = await items_repo.list_items(**query, limit=LIST_LIMIT)  # type: ignore[arg-type]
     if not found:
-        await ctx.reply(ctx.tr(_("没有符合条件的事项。")))
+        await delivery.answer_privately(ctx, ctx.tr(_("没有符合条件的事项。")))
         return
     lines = [ctx.tr(header, station=station.name, count=total)]
     for item in found:
         lines.append(await _item_line(ctx, station, item, now))
     if total > len(found):
         lines.append(ctx.tr(_("……另有 {count} 项未列出。用 /item <编号> 查看详情。"), count=total - len(found)))
-    await ctx.reply("\n".join(lines))
+    await delivery.answer_privately(ctx, "\n".join(lines))
 
 
 async def _item_line(ctx: Context, station: Station, item: Item, now: datetime) -> str:
@@ -341,7 +341,7 @@ async def item_command(ctx: Context) -> None:
     lines.append(tr(_("办理记录：")))
     for event in await items_repo.events_of(session=ctx.session, item_id=item.id or 0):
         lines.append(await _event_line(ctx, station, event))
-    await ctx.reply("\n".join(lines), item_id=item.id)
+    await delivery.answer_privately(ctx, "\n".join(lines), item_id=item.id)
 
 
 async def _event_line(ctx: Context, station: Station, event: ItemEvent) -> str:
@@ -368,7 +368,7 @@ async def my_command(ctx: Context) -> None:
         raise ctx.usage_error()
     found = await items_repo.items_reported_by(session=ctx.session, person_id=ctx.person.id or 0, limit=MY_LIMIT + 1)
     if not found:
-        await ctx.reply(ctx.tr(_("您还没有提出过事项。在居民群里发送「#建议 内容」即可提出意见建议。")))
+        await delivery.answer_privately(ctx, ctx.tr(_("您还没有提出过事项。在居民群里发送「#建议 内容」即可提出意见建议。")))
         return
     stations = {item.station_id for item in found}
     names: dict[int, str] = {}
@@ -385,7 +385,7 @@ async def my_command(ctx: Context) -> None:
         lines.append(line)
     if len(found) > MY_LIMIT:
         lines.append(ctx.tr(_("……只列出最近 {count} 项。"), count=MY_LIMIT))
-    await ctx.reply("\n".join(lines))
+    await delivery.answer_privately(ctx, "\n".join(lines))
 
 
 # --- hooks and the feature ------------------------------------------------------------------------

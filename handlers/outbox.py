@@ -16,7 +16,7 @@ from handlers.transport import Attachment, Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, new_row
+from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, OutboxState, new_row
 
 
 async def to_chat(
@@ -52,8 +52,7 @@ async def to_chat(
     chat up; callers that know (an answer in the chat the event came from) say so."""
     if private is None:
         private = await is_staff_chat(session=session, platform=platform, chat_id=chat_id)
-    if not private:
-        text = mask_text(text)
+    text = for_audience(text, private=private)
     current = (
         await stations_repo.current_chat_id(session=session, platform=platform, chat_id=chat_id)
         if follow_moves
@@ -94,6 +93,22 @@ def _stored(attachment: Attachment | None, now: datetime) -> OutboxFile | None:
                    size=len(attachment.data), data=attachment.data, created_at=now)
 
 
+def for_audience(text: str, *, private: bool) -> str:
+    """The personal data rule: a text for anywhere but a private place is masked."""
+    return text if private else mask_text(text)
+
+
+async def revise_pending(*, session: AsyncSession, key: str, text: str, private: bool) -> bool:
+    """Change what a message not sent yet will say (a pointer that turned out wrong); False when
+    it went out already (or never existed)."""
+    row = await outbox_repo.get_by_key(session=session, key=key)
+    if row is None or row.state != OutboxState.PENDING:
+        return False
+    row.text = for_audience(text, private=private)
+    session.add(row)
+    return True
+
+
 async def is_staff_chat(*, session: AsyncSession, platform: str, chat_id: str) -> bool:
     """Whether a chat is bound, and active, as a station's staff chat: the only group that may see
     residents' personal data. Anything else a group posts to is public."""
@@ -121,10 +136,11 @@ async def to_person(
     station_id: int | None = None,
     item_id: int | None = None,
     attachment: Attachment | None = None,
+    account: Account | None = None,
 ) -> tuple[Outbox | None, bool]:
-    """A direct message (with a file, when given); (None, False) when the person has no platform
-    account at all."""
-    account = await preferred_account(session=session, person_id=person_id)
+    """A direct message (with a file, when given; to `account`, else to the account the person used
+    last); (None, False) when the person has no platform account at all."""
+    account = account or await preferred_account(session=session, person_id=person_id)
     if account is None:
         return None, False
     row = new_row(

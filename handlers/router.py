@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,11 +67,16 @@ class ParsedCommand:
 
 
 def parse_command(text: str) -> ParsedCommand | None:
-    match = COMMAND_RE.match(text.strip())
+    """`/cmd args`, `/cmd@bot args`, `!cmd args`; typed with a Chinese keyboard too (`／help`,
+    `！help`, fullwidth letters): the command word is read in its NFKC form."""
+    words = text.strip().split(maxsplit=1)
+    if not words:
+        return None
+    head, *rest = words
+    match = COMMAND_RE.match(unicodedata.normalize("NFKC", head))
     if match is None:
         return None
-    raw_args = text.strip()[match.end() :].strip()
-    return ParsedCommand(name=match.group(1).lower(), addressee=match.group(2), raw_args=raw_args)
+    return ParsedCommand(name=match.group(1).lower(), addressee=match.group(2), raw_args=rest[0].strip() if rest else "")
 
 
 def is_plain_message(event: Incoming) -> bool:
@@ -95,6 +101,11 @@ class Router:
                 if prefix in self.buttons:
                     raise ValueError(f"button prefix {prefix!r} registered twice")
                 self.buttons[prefix] = handler
+
+    def addresses_us(self, ctx: Context, addressee: str) -> bool:
+        """`@thisbot` names this bot (it is among the names the adapter registered)."""
+        names = {name.lower().lstrip("@") for name in ctx.config.bot_usernames.get(ctx.incoming.platform, set())}
+        return addressee.lower().lstrip("@") in names
 
     def is_addressed_to_us(self, ctx: Context, addressee: str | None) -> bool:
         if addressee is None:
@@ -139,8 +150,9 @@ class Router:
     async def _dispatch_command(self, ctx: Context, parsed: ParsedCommand) -> None:
         command = self.commands.get(parsed.name)
         if command is None:
-            # Unknown commands in groups may belong to other bots; in a DM, help the user.
-            if ctx.incoming.is_private:
+            # A bare unknown command in a group may belong to another bot; one addressed to this
+            # bot (`/cmd@thisbot`), or sent in a DM, is answered with the hint.
+            if ctx.incoming.is_private or (parsed.addressee is not None and self.addresses_us(ctx, parsed.addressee)):
                 raise ctx.error(_("不认识的命令 /{name}。发送 /help 查看可用命令。"), name=parsed.name)
             return
         ctx.command = command.name

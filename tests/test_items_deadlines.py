@@ -98,8 +98,8 @@ async def test_overdue_only_after_the_end_of_the_due_day(chat: ChatDriver, app: 
     await set_up(chat)
     await chat.say("admin", "lianxi", "/assign 1 li 1")
     await chat.advance(datetime(2026, 9, 30, 23, 0, tzinfo=SHANGHAI))
-    [listing] = await chat.say("admin", "lianxi", "/items overdue")
+    [listing] = await chat.say("admin", "dm:admin", "/items overdue")
     assert "#1" not in listing.text
     await chat.advance(datetime(2026, 10, 1, 0, 1, tzinfo=SHANGHAI))
-    [listing] = await chat.say("admin", "lianxi", "/items overdue")
+    [listing] = await chat.say("admin", "dm:admin", "/items overdue")
     assert "#1" in listing.text and "已超期" in listing.text

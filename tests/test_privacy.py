@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
+from handlers.transport import Undeliverable
 from storage.models import Outbox
 from tests.harness import ChatDriver, Delivered, rows
 
@@ -97,3 +98,40 @@ async def test_publish_says_what_it_hid_only_when_it_hid_something(station: Chat
     assert "bob" not in public and "13812345678" not in public and "6222021234567890123" not in public
     answer = the_one(sent, "gongzuo").text
     assert "已隐去个人信息：电话号码 1 处、银行卡号 1 处、姓名 2 处。" in answer
+
+
+# --- answers about one's own items go privately ------------------------------------------------------
+async def test_item_and_my_in_the_group_are_answered_by_direct_message(station: ChatDriver) -> None:
+    await station.say("alice", "lianxi", REPORT)
+    for command in ("/my", "/item 1"):
+        sent = await station.say("alice", "lianxi", command)
+        pointer, answer = the_one(sent, "lianxi"), the_one(sent, "dm:alice")
+        assert pointer.reply_to == station.last_message_id and "已私信回复您" in pointer.text
+        assert "水管" not in pointer.text and "#1" not in pointer.text, "the group sees no content"
+        assert "家里水管爆了" in answer.text
+    assert PHONE in answer.text, "the full record, privately"
+    sent = await station.say("zhang", "lianxi", "/items")
+    assert "已私信回复您" in the_one(sent, "lianxi").text and "#1" in the_one(sent, "dm:zhang").text
+    [in_staff] = await station.say("zhang", "gongzuo", "/items")
+    assert in_staff.chat == "gongzuo" and "#1" in in_staff.text, "the staff chat is a private place"
+
+
+async def test_a_blocked_direct_message_is_explained_in_the_group_without_content(
+    station: ChatDriver, app: App
+) -> None:
+    await station.say("alice", "lianxi", REPORT)
+    station.transport.fail_next.append(Undeliverable("Forbidden: bot can't initiate conversation", code="dm_blocked"))
+    sent = await station.say("alice", "lianxi", "/my")
+    [explained] = sent
+    assert explained.chat == "lianxi" and explained.reply_to == station.last_message_id
+    assert "无法私信您" in explained.text and "/my" in explained.text and "已私信" not in explained.text
+    assert "水管" not in explained.text and "#1" not in explained.text
+    assert [row.state for row in await rows(app, Outbox, Outbox.purpose == "private_answer")] == ["dead"]
+    # known now: the next command is answered with what to do, without trying again
+    [again] = await station.say("alice", "lianxi", "/item 1")
+    assert "无法私信您" in again.text and "/item" in again.text
+    assert len(await rows(app, Outbox, Outbox.purpose == "private_answer")) == 1
+    # after /start in a private chat, answers arrive there again
+    await station.say("alice", "dm:alice", "/start")
+    sent = await station.say("alice", "lianxi", "/my")
+    assert "家里水管爆了" in the_one(sent, "dm:alice").text
