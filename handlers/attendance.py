@@ -114,8 +114,13 @@ async def do_leave(ctx: Context, reception: Reception, duty: Duty, reason: str) 
     duty.leave_count += 1
     ctx.session.add(duty)
     await ctx.session.flush()
-    await notify.leave_requested(ctx.session, station_tr(ctx, station), station, reception, duty, ctx.now())
-    return ctx.tr(_("已为您登记请假：接待日 {reception}。站长和联络员已收到通知。"), reception=describe(ctx, reception))
+    told = await notify.leave_requested(ctx.session, station_tr(ctx, station), station, reception, duty, ctx.now())
+    recorded = ctx.tr(_("已为您登记请假：接待日 {reception}。"), reception=describe(ctx, reception))
+    if told.people:
+        return recorded + ctx.tr(_("已通知：{names}。"), names="、".join(told.people))
+    if told.chats:
+        return recorded + ctx.tr(_("本站还没有站长或联络员，请假已发到工作群。"))
+    return recorded + ctx.tr(_("注意：本站还没有站长或联络员，也没有绑定工作群，这条请假没有人收到，请直接联系联络站。"))
 
 
 async def confirm_command(ctx: Context) -> None:

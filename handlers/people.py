@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import re
 
+from handlers import delivery, rating
+from handlers import reception_notify as notify
 from handlers.context import Context
 from handlers.delivery import CHOSEN_STATION_KEY, LINK_CODE_KEY
 from handlers.events import UserRef
-from handlers.i18n import _, fold_chinese
+from handlers.i18n import _, fold_chinese, translator
 from handlers.router import ChatScope, Command, Feature
+from storage import items as items_repo
 from storage import kv
 from storage import people as people_repo
+from storage import receptions as receptions_repo
 from storage import stations as stations_repo
-from storage.models import Account, CongressLevel, Person, RoleName, Station
+from storage.models import OPEN_STATUSES, Account, CongressLevel, Person, RoleName, Station
 
 # What a bare platform id looks like, so an account can be created for someone who has not spoken yet.
 USER_ID_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -143,7 +147,52 @@ async def _role_command(ctx: Context, role: RoleName) -> None:
             raise ctx.error(_("{name} 不是 {station} 的{role}，没有变化。"), name=name, station=station.name,
                             role=role_name)
         text = _("已取消 {name} 在 {station} 的{role}身份。")
+        if role is RoleName.DEPUTY:
+            handover = await _hand_over(ctx, station, account.person_id, name)
+            if handover:
+                answer = "\n".join([ctx.tr(text, name=name, station=station.name, role=role_name), *handover])
+                await delivery.answer_privately(ctx, answer)
+                return
     await ctx.reply(ctx.tr(text, name=name, station=station.name, role=role_name))
+
+
+async def _hand_over(ctx: Context, station: Station, person_id: int, name: str) -> list[str]:
+    """A deputy leaves the station: off the rosters of receptions to come (told if they were told
+    of them; residents hear of the new roster as usual), and the staff get the open items and the
+    duties with the commands to hand them over."""
+    tr = ctx.tr
+    lines: list[str] = []
+    open_items = await items_repo.list_items(session=ctx.session, station_id=station.id, assignee_id=person_id,
+                                             statuses=list(OPEN_STATUSES))
+    if open_items:
+        lines.append(tr(_("{name} 还有 {count} 件未办结的事项，请重新分派："), name=name, count=len(open_items)))
+        for item in open_items:
+            due = (tr(_("（截止 {due}）"), due=item.due_at.astimezone(ctx.zone(station)).strftime("%m-%d"))
+                   if item.due_at else "")
+            lines.append(f"  #{item.number} {rating.short(item.text, 30)}{due}：/assign {item.number} <{tr(_('代表'))}>")
+    removed = []
+    station_tr = translator(station.language or ctx.config.language)
+    for reception in await receptions_repo.upcoming(session=ctx.session, station_id=station.id or 0, now=ctx.now()):
+        if reception.starts_at <= ctx.now():
+            continue  # under way: its sign-in and attendance stay as they are
+        duty = await receptions_repo.get_duty(session=ctx.session, reception_id=reception.id or 0, person_id=person_id)
+        if duty is None or not duty.on_duty:
+            continue
+        if duty.told:
+            await notify.removed(ctx.session, station_tr, station, reception, duty, ctx.now())
+        await ctx.session.delete(duty)
+        removed.append(reception)
+    if removed:
+        await ctx.session.flush()
+        lines.append(tr(_("已把 {name} 从之后 {count} 场接待日的值班名单中移除（已通知居民的，会发布调整后的名单）："),
+                        name=name, count=len(removed)))
+        for reception in removed:
+            roster = await notify.roster_text(
+                ctx.session, tr, await receptions_repo.duties_of(session=ctx.session, reception_id=reception.id or 0)
+            )
+            lines.append("  " + tr(_("#{id} {when}，现在值班：{roster}；可用 /duty {id} +<代表> 补充。"), id=reception.id,
+                                   when=notify.fmt_when(tr, reception), roster=roster))
+    return lines
 
 
 async def deputy_command(ctx: Context) -> None:

@@ -8,6 +8,7 @@ is reminded again while a repeated tick or a restart never sends anything twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -231,9 +232,15 @@ async def roster_update(
     duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
     key = PUBLISHED_ROSTER_KEY.format(reception_id=reception.id)
     signature = roster_signature(duties)
-    published = await kv.get_value(session=session, key=key)
-    if published is None or published == signature:
+    stored = await kv.get_value(session=session, key=key)
+    if stored is None:
         return False
+    # "signature#n": the roster the residents last saw, and how many updates they have had; each
+    # update has a key of its own, so going back to an earlier roster is announced too.
+    published, _sep, count = stored.partition("#")
+    if published == signature:
+        return False
+    updates = int(count or 0) + 1
     active = active_duties(duties)
     names = await names_of(session, [duty.person_id for duty in active])
     deputies = "、".join(names[duty.person_id] for duty in active if duty.person_id in names) or tr(_("待定"))
@@ -243,11 +250,11 @@ async def roster_update(
         session=session, station_id=station.id or 0, purpose=ChatPurpose.RESIDENTS
     ):
         await outbox.to_chat(
-            session=session, key=rkey("roster", reception, f"{signature or 'none'}:chat:{binding.id}"),
+            session=session, key=rkey("roster", reception, f"n{updates}:chat:{binding.id}"),
             purpose="reception_roster", platform=binding.platform, chat_id=binding.chat_id, text=text, now=now,
             station_id=station.id, private=False,
         )
-    await kv.set_value(session=session, key=key, value=signature, now=now)
+    await kv.set_value(session=session, key=key, value=f"{signature}#{updates}", now=now)
     return True
 
 
@@ -319,10 +326,20 @@ async def suggest_substitute(session: AsyncSession, reception: Reception, duties
     return chosen[0] if chosen else None
 
 
+@dataclass(frozen=True)
+class Told:
+    """Who heard of a leave request: people by name, and staff chats."""
+
+    people: list[str]
+    chats: int
+
+
 async def leave_requested(
     session: AsyncSession, tr: Translator, station: Station, reception: Reception, duty: Duty, now: datetime
-) -> None:
-    """At once to the head and the liaisons, with a suggested substitute and a button to apply it."""
+) -> Told:
+    """At once to the head and the liaisons, with a suggested substitute and a button to apply it;
+    to the staff chats when the station has neither (so a leave request is never heard by nobody
+    without the deputy being told so)."""
     duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
     substitute = await suggest_substitute(session, reception, duties)
     names = await names_of(session, [duty.person_id] + ([substitute] if substitute else []))
@@ -341,14 +358,30 @@ async def leave_requested(
                           f"{BUTTON_PREFIX}:{reception.id}:{duty.person_id}:sub:{substitute}")]
     else:
         text += "\n" + tr(_("本站没有可替换的代表，请用 /duty {id} 调整。"), id=reception.id)
+    told: list[int] = []
     for person_id in await staff_of(session, station.id or 0):
         if person_id == duty.person_id:
             continue
-        await outbox.to_person(
+        row, _created = await outbox.to_person(
             session=session, key=rkey("leave", reception, f"duty:{duty.id}:n{duty.leave_count}:person:{person_id}"),
             purpose="reception_leave", person_id=person_id, text=text, buttons=buttons, now=now,
             station_id=station.id,
         )
+        if row is not None:
+            told.append(person_id)
+    chats = 0
+    if not told:
+        for binding in await stations_repo.bindings_of(
+            session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF
+        ):
+            await outbox.to_chat(
+                session=session, key=rkey("leave", reception, f"duty:{duty.id}:n{duty.leave_count}:chat:{binding.id}"),
+                purpose="reception_leave", platform=binding.platform, chat_id=binding.chat_id, text=text,
+                buttons=buttons, now=now, station_id=station.id, private=True,
+            )
+            chats += 1
+    told_names = await names_of(session, told)
+    return Told([told_names[person_id] for person_id in told if person_id in told_names], chats)
 
 
 # ------------------------------------------------------------------------------------------------

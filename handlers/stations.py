@@ -32,6 +32,7 @@ PURPOSES: dict[str, ChatPurpose] = {
     "staff": ChatPurpose.STAFF, "工作": ChatPurpose.STAFF, "工作群": ChatPurpose.STAFF,
 }
 PURPOSE_LABELS = {ChatPurpose.RESIDENTS: _("居民群"), ChatPurpose.STAFF: _("工作群")}
+CONFIRM_WORDS = ("confirm", "确认")
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -141,17 +142,29 @@ async def stations_command(ctx: Context) -> None:
 
 
 async def bind_command(ctx: Context) -> None:
-    if not 1 <= len(ctx.args) <= 2:
+    if not 1 <= len(ctx.args) <= 3:
         raise ctx.usage_error()
     station = ctx.station
     assert station is not None  # resolved from the code argument by the router
     purpose = ChatPurpose.RESIDENTS
-    if len(ctx.args) == 2:
+    if len(ctx.args) >= 2:
         parsed = PURPOSES.get(fold_chinese(ctx.args[1]).lower())
         if parsed is None:
             raise ctx.usage_error(ctx.tr(_("群的用途应为 residents（居民群）或 staff（工作群），而不是「{value}」。"),
                                          value=ctx.args[1]))
         purpose = parsed
+    confirmed = len(ctx.args) == 3
+    if confirmed and ctx.args[2].lower() not in CONFIRM_WORDS:
+        raise ctx.usage_error(ctx.tr(_("第三个参数只能是 confirm（确认），而不是「{value}」。"), value=ctx.args[2]))
+    current = ctx.binding
+    if (purpose is ChatPurpose.STAFF and not confirmed and current is not None and current.active
+            and current.purpose == ChatPurpose.RESIDENTS):
+        # A staff chat sees names, phone numbers and chasers: never made of a residents group by a slip.
+        bound = await ctx.session.get(Station, current.station_id)
+        raise ctx.error(_("本群目前是「{current}」的居民群，没有改动。改为「{station}」的工作群后，催办、请假、出勤等工作消息"
+                          "会发到本群，居民的姓名、电话、证件号等个人信息在本群不再隐去，居民在本群发的 #建议 也不再登记为事项。"
+                          "如确认本群只有工作人员，请发送 /bind {code} staff confirm。"),
+                        current=bound.name if bound else current.station_id, station=station.name, code=station.code)
     binding = await stations_repo.bind_chat(
         session=ctx.session, platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id,
         station_id=station.id or 0, purpose=purpose, title=ctx.incoming.chat_title, now=ctx.now(),
@@ -273,7 +286,7 @@ FEATURE = Feature(
         Command("station", station_command, _("/station add <代码> <名称> [家|站|室|专业:领域] [上级代码] | /station list | "
                                               "/station set <代码> timezone|name|language <值>"), _("创建和设置联络站")),
         Command("stations", stations_command, _("/stations"), _("列出所有联络站")),
-        Command("bind", bind_command, _("/bind <站点代码> [residents|staff]"), _("把本群绑定到联络站"), station_arg=0,
+        Command("bind", bind_command, _("/bind <站点代码> [residents|staff] [confirm]"), _("把本群绑定到联络站"), station_arg=0,
                 scope=ChatScope.GROUP),
         Command("unbind", unbind_command, _("/unbind"), _("解除本群的绑定"), scope=ChatScope.GROUP),
         Command("tags", tags_command, _("/tags [add|remove <标签…> | reset]"), _("查看或设置本站的标签")),
