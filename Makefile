@@ -19,7 +19,7 @@ $(STAMP): $(PY) pyproject.toml
 install: $(STAMP) catalogs fonts
 
 catalogs: $(STAMP)
-	$(VENV)/bin/pybabel compile -d handlers/locales -D liaison --statistics
+	@$(VENV)/bin/pybabel --quiet compile -d handlers/locales -D liaison
 
 # Charts draw Chinese: install a CJK font (Debian's fonts-noto-cjk) when matplotlib finds none.
 fonts: $(STAMP)
@@ -29,7 +29,7 @@ migrate: install
 	$(VENV)/bin/liaison-bot db upgrade
 
 run: install
-	$(VENV)/bin/liaison-bot run
+	@$(VENV)/bin/liaison-bot run
 
 peers: install
 	$(PY) -m tests.peers.synapse install

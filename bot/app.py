@@ -20,7 +20,7 @@ from bot.intake import EventGuard, RetryPolicy, incoming_runs
 from bot.lookups import EventLookups
 from bot.outbox import OutboxDispatcher
 from handlers import delivery, set_aside
-from handlers.clock import Clock, ManualClock
+from handlers.clock import Clock, MovableClock
 from handlers.context import CommandError, Context, CoreConfig
 from handlers.events import EventKind, Incoming
 from handlers.features import all_features, all_jobs
@@ -252,8 +252,8 @@ class App:
     async def advance_to(self, target: datetime) -> None:
         """Move a manual clock to `target`, stopping at every due moment on the way, in order."""
         clock = self.clock
-        if not isinstance(clock, ManualClock):
-            raise TypeError("only a ManualClock can be moved")
+        if not isinstance(clock, MovableClock):
+            raise TypeError("only a movable clock (ManualClock, ShiftedClock) can be moved")
         await self.settle()
         while (moment := await self.next_due()) is not None and moment <= target:
             clock.set(moment)

@@ -20,9 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.context import CoreConfig
+
+if TYPE_CHECKING:
+    from bot.console import ClockStart
 
 log = logging.getLogger("liaison-bot")
 
@@ -102,7 +106,8 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = settings_for(args)
-    _configure_logging(settings)
+    # With no platform configured the console is the bot: a quiet start, as for `console`.
+    _configure_logging(settings, quiet=not (settings.telegram_enabled or settings.matrix_enabled))
     return asyncio.run(serve_all(settings))
 
 
@@ -110,13 +115,20 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
     """Run every configured platform until SIGINT/SIGTERM; the console when none is configured."""
     from bot.app import App
     from bot.intake import RetryPolicy
-    from handlers.clock import SystemClock
+    from handlers.clock import Clock, ShiftedClock, SystemClock
     from schedules.runner import start_scheduler
     from storage.db import upgrade
 
     await upgrade(settings.database_url)
+    console_only = not (settings.telegram_enabled or settings.matrix_enabled)
+    clock: Clock = SystemClock()
+    console_note = None
+    if console_only:
+        # The console on real time, shifted where it was left (or by `~ +3d`, as the greeting says).
+        begin = await console_clock_start(settings, given=None, interactive=sys.stdin.isatty())
+        clock, console_note = ShiftedClock(begin.at - SystemClock().now()), begin.note
     app = App(
-        database_url=settings.database_url, clock=SystemClock(), config=core_config(settings),
+        database_url=settings.database_url, clock=clock, config=core_config(settings),
         max_attempts=settings.outbox_max_attempts, retry_policy=RetryPolicy(attempts=settings.update_attempts),
     )
     stop = stop or asyncio.Event()
@@ -136,7 +148,7 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
 
         platforms["matrix"] = asyncio.create_task(matrix.serve(app, settings, stop), name="matrix")
     if not platforms:
-        platforms["console"] = asyncio.create_task(_serve_console(app, settings, stop), name="console")
+        platforms["console"] = asyncio.create_task(_serve_console(app, settings, stop, console_note), name="console")
     outbox = asyncio.create_task(app.outbox.run_forever(), name="outbox")
     scheduler = start_scheduler(app.tick, tick_seconds=settings.tick_seconds, first_run=app.clock.now())
     # What start-up made (modules, mappers, catalogs, the platform libraries) lives as long as the
@@ -169,14 +181,14 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
     return status
 
 
-async def _serve_console(app: object, settings: Settings, stop: asyncio.Event) -> None:
-    """The console as the bot's only platform, on real time; ends the bot when its input ends."""
+async def _serve_console(app: object, settings: Settings, stop: asyncio.Event, note: str | None = None) -> None:
+    """The console as the bot's only platform, on (shifted) real time; ends the bot when its input ends."""
     from bot.console import Console, read_interactive, stdin_lines
 
     console = Console(app, zone=settings.zone, out=sys.stdout, err=sys.stderr)  # type: ignore[arg-type]
     await console.start()
     reader = (
-        read_interactive(console, language=settings.language)
+        read_interactive(console, language=settings.language, note=note)
         if sys.stdin.isatty()
         else console.run_lines(stdin_lines())
     )
@@ -192,6 +204,7 @@ async def _serve_console(app: object, settings: Settings, stop: asyncio.Event) -
         print("console: input ended; no Telegram or Matrix is configured, so the bot stops "
               "/ 输入结束，未配置 Telegram 或 Matrix，机器人退出", file=sys.stderr)
         await console.deliver()
+    await console.remember_clock()
 
 
 # --- console ------------------------------------------------------------------------------------
@@ -234,22 +247,21 @@ async def run_console(
     from bot.app import App
     from bot.console import Console, read_interactive, stdin_lines
     from bot.intake import RetryPolicy
-    from handlers.clock import ManualClock, SystemClock
-    from storage.db import upgrade
+    from handlers.clock import ManualClock
 
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     interactive = script is None and stdin.isatty()  # type: ignore[attr-defined]
-    await upgrade(settings.database_url)
-    clock = ManualClock(start or SystemClock().now())
+    begin = await console_clock_start(settings, given=start, interactive=interactive)
+    clock = ManualClock(begin.at)
     app = App(
         database_url=settings.database_url, clock=clock, config=core_config(settings),
         max_attempts=settings.outbox_max_attempts, retry_policy=RetryPolicy(attempts=settings.update_attempts),
     )
     console = Console(
         app, zone=settings.zone, out=out, err=err, json_mode=json_mode,  # type: ignore[arg-type]
-        follow_real_time=interactive and start is None,
+        follow_real_time=begin.follow_real_time,
     )
     try:
         await console.start()
@@ -258,7 +270,7 @@ async def run_console(
 
             await seed_demo(console, settings)
         if interactive:
-            await read_interactive(console, language=settings.language)
+            await read_interactive(console, language=settings.language, note=begin.note)
             return 0
         if script is not None and script != "-":
             try:
@@ -271,7 +283,23 @@ async def run_console(
         await console.deliver()
         return 1 if console.failures else 0
     finally:
+        await console.remember_clock()
         await app.close()
+
+
+async def console_clock_start(settings: Settings, *, given: datetime | None, interactive: bool) -> ClockStart:
+    """Upgrade the database and decide where a console run's clock starts (see `choose_clock_start`)."""
+    from bot.console import ClockDrift, choose_clock_start, load_console_clock
+    from handlers.clock import SystemClock
+    from storage.db import upgrade
+
+    await upgrade(settings.database_url)
+    stored = await load_console_clock(settings.database_url)
+    try:
+        return choose_clock_start(given=given, stored=stored, real=SystemClock().now(), interactive=interactive,
+                                  zone=settings.zone)
+    except ClockDrift as drift:
+        raise CliError(str(drift)) from None
 
 
 # --- db -----------------------------------------------------------------------------------------
@@ -336,7 +364,8 @@ def _matrix(args: argparse.Namespace) -> int:
 
 
 register("run", "run the bot on every configured platform (the console when none is)", _configure_run, _run)
-register("console", "talk to the bot in the terminal or run a script (DESIGN.md §4)", _configure_console, _console)
+register("console", "talk to the bot in the terminal or run a script (README: The console)", _configure_console,
+         _console)
 register("db", "database maintenance", _configure_db, _db)
 register("matrix", "Matrix end-to-end encryption: verify members' devices", _configure_matrix, _matrix)
 

@@ -1,4 +1,4 @@
-"""The console transport: the bot in a terminal, and the scripted test contract (DESIGN.md §4).
+"""The console transport: the bot in a terminal, and the scripted test contract (README: The console).
 
 Every message in a console chat, incoming or outgoing, gets a chat-local number so a script can
 reply to it (`bob@lianxi^12: …`) and press its buttons (`bob@lianxi!press 15 满意`). Numbers
@@ -31,11 +31,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from bot.app import App
-from handlers.clock import ManualClock, SystemClock
+from handlers.clock import ManualClock, MovableClock, SystemClock
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.i18n import _, translator
 from handlers.transport import Attachment, Outgoing, RetryLater, Sent
+from storage import kv
 from storage import messages as messages_repo
+from storage.db import create_engine, session_factory
 from storage.models import Message
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,8 @@ def parse_moment(text: str, zone: ZoneInfo) -> datetime:
 def parse_line(line: str, *, zone: ZoneInfo, speaker: str | None = None, default_chat: str = "dm") -> Action:
     """One input line to an action; None for blanks and comments; LineError when malformed."""
     stripped = line.strip()
-    if not stripped or stripped.startswith("#"):
-        return None
+    if not stripped or stripped == "#" or stripped.startswith(("# ", "#\t")):
+        return None  # a comment; `#建议 …` (no space) is a message from the current speaker
     if stripped.startswith("~"):
         rest = stripped[1:].strip()
         offset = OFFSET_RE.match(rest)
@@ -162,6 +164,12 @@ def parse_line(line: str, *, zone: ZoneInfo, speaker: str | None = None, default
         return Say(user, chat_for(user, say.group("chat")), text, int(reply) if reply else None)
     if speaker is not None:
         return Say(speaker, chat_for(speaker, default_chat), stripped)
+    if stripped.startswith(("#", "＃")):
+        raise LineError(
+            "a line starting with # and no space is a message, but no speaker is set: write `user@chat: #建议 …`, "
+            "switch with `/as user@chat`, or make it a comment with `# ` / 以 # 开头且不带空格的行是一条消息，"
+            "请写成 用户@群: #建议 …，或用 /as 指定说话人；注释请写成「# 」开头"
+        )
     raise LineError(
         "expected `user@chat: text`, `user@dm: text`, `user@chat^ID: text`, `user@chat!press ID LABEL`, "
         "`~ TIME`, `~ +3d` or `# comment` / 无法识别这一行，格式应为 用户@群: 内容"
@@ -403,8 +411,8 @@ class Console:
 
     async def _move_clock(self, action: SetClock | AdvanceClock) -> None:
         clock = self.app.clock
-        if not isinstance(clock, ManualClock):
-            raise LineError("the clock can only be moved by `liaison-bot console`, not by `run` / 只有 console 模式能调整时钟")
+        if not isinstance(clock, MovableClock):
+            raise LineError("the clock can only be moved on the console / 只有控制台能调整时钟")
         now = clock.now()
         target = action.moment if isinstance(action, SetClock) else now + action.delta
         if target < now:
@@ -412,6 +420,14 @@ class Console:
             raise LineError(f"the clock cannot go back: it is already {shown} / 时钟不能倒退，现在已是 {shown}")
         await self.app.advance_to(target)
         await self.deliver()
+        await self.remember_clock()
+
+    async def remember_clock(self) -> None:
+        """Keep the console's time in the database, so a later run can tell it would jump."""
+        try:
+            await save_console_clock(self.app, self.app.clock.now())
+        except Exception:  # never hide why a run ended; the next run only loses its warning
+            log.warning("could not record the console's clock in the database", exc_info=True)
 
     def _incoming(self, kind: EventKind, user: str, chat: str, **fields: object) -> Incoming:
         private = chat.startswith(DM_PREFIX)
@@ -529,7 +545,9 @@ GREETING = _(
 )
 
 
-async def read_interactive(console: Console, *, language: str, prompt_user: str = "admin") -> None:
+async def read_interactive(
+    console: Console, *, language: str, prompt_user: str = "admin", note: str | None = None
+) -> None:
     """Greet, then read typed lines until end of input; readline gives history and editing when present."""
     try:
         import readline  # noqa: F401  (imported for its side effect on input())
@@ -539,6 +557,8 @@ async def read_interactive(console: Console, *, language: str, prompt_user: str 
     # With --json, stdout carries only bot messages; the greeting goes to the terminal on stderr.
     greeting_to = console.err if console.json_mode else console.out
     print(translator(language)(GREETING, user=console.speaker), file=greeting_to, flush=True)
+    if note:
+        print(note, file=greeting_to, flush=True)
 
     def prompt_and_read() -> str:
         return input(f"{console.speaker}@{console.default_chat}> ") + "\n"
@@ -548,3 +568,73 @@ async def read_interactive(console: Console, *, language: str, prompt_user: str 
             break
         await console.run_line(line)
     print(file=console.out, flush=True)
+
+
+CONSOLE_CLOCK_KEY = "console-clock"
+CLOCK_DRIFT_LIMIT = timedelta(days=1)
+
+
+async def load_console_clock(database_url: str) -> datetime | None:
+    """Where the console's clock was when a run on this database last stopped."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            value = await kv.get_value(session=session, key=CONSOLE_CLOCK_KEY)
+    finally:
+        await engine.dispose()
+    return datetime.fromisoformat(value) if value else None
+
+
+async def save_console_clock(app: App, moment: datetime) -> None:
+    async with app.sessions() as session:
+        await kv.set_value(session=session, key=CONSOLE_CLOCK_KEY, value=moment.isoformat(), now=moment)
+        await session.commit()
+
+
+def clock_drift(stored: datetime | None, real: datetime) -> timedelta | None:
+    """How far the stored console clock is from real time, when that is more than a day."""
+    if stored is None or abs(stored - real) <= CLOCK_DRIFT_LIMIT:
+        return None
+    return stored - real
+
+
+@dataclass(frozen=True)
+class ClockStart:
+    """Where a console run's clock starts, whether it follows real time, and what to tell the user."""
+
+    at: datetime
+    follow_real_time: bool
+    note: str | None = None
+
+
+def choose_clock_start(
+    *, given: datetime | None, stored: datetime | None, real: datetime, interactive: bool, zone: ZoneInfo
+) -> ClockStart:
+    """`--clock` wins. Without it a run uses real time — unless the database's clock (left by an
+    earlier console run) is more than a day away from it: everything in between would fall due at
+    once (reminders, absences, reports). A script then refuses to run, saying why; a person typing
+    continues where the clock stopped, and is told so."""
+    if given is not None:
+        return ClockStart(given, False)
+    drift = clock_drift(stored, real)
+    if drift is None or stored is None:
+        return ClockStart(real, interactive)
+    shown = stored.astimezone(zone).isoformat(timespec="minutes")
+    days = abs(drift).days
+    if not interactive:
+        direction = "ahead of" if drift > timedelta(0) else "behind"
+        raise ClockDrift(
+            f"this database's clock was left at {shown} by an earlier console run, {days} days {direction} the real "
+            f"time; without --clock this run would use the real time and everything in between would fall due at "
+            f"once. Pass --clock {shown} to continue where it stopped, or --clock with the time you mean "
+            f"/ 数据库的时钟停在 {shown}，与真实时间相差 {days} 天；不指定 --clock 会按真实时间运行，中间到期的提醒会一次全部发出。"
+            f"请加 --clock {shown} 接着上次运行，或用 --clock 指定时间"
+        )
+    note = (f"(the clock continues where the last run left it: {shown}, {days} days from the real time; "
+            f"move it with `~ +1d` or `~ <time>`) / 时钟接着上次运行的 {shown} 继续（与真实时间相差 {days} 天），"
+            f"可用 ~ +1d 或 ~ <时间> 调整")
+    return ClockStart(stored, False, note)
+
+
+class ClockDrift(Exception):
+    """A script would run on a clock far from the one the database was left at."""
