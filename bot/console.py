@@ -324,6 +324,7 @@ class Console:
         self.default_chat = "dm"
         self.failures = 0
         self.closed = False  # the reader of our output went away: stop reading input
+        self.announce_clock = False  # set for a person typing
         app.add_transport(self.transport)
 
     # output
@@ -421,6 +422,9 @@ class Console:
         await self.app.advance_to(target)
         await self.deliver()
         await self.remember_clock()
+        if self.announce_clock:  # someone typing sees where the clock is now; a script's output stays the bot's
+            shown = self.app.clock.now().astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+            print(f"(now {shown} / 现在是 {shown})", file=self.err if self.json_mode else self.out, flush=True)
 
     async def remember_clock(self) -> None:
         """Keep the console's time in the database, so a later run can tell it would jump."""
@@ -554,6 +558,7 @@ async def read_interactive(
     except ImportError:  # pragma: no cover - platforms without readline
         pass
     console.speaker = console.speaker or prompt_user
+    console.announce_clock = True
     # With --json, stdout carries only bot messages; the greeting goes to the terminal on stderr.
     greeting_to = console.err if console.json_mode else console.out
     print(translator(language)(GREETING, user=console.speaker), file=greeting_to, flush=True)

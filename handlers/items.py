@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 
-from handlers import delivery, intake, outbox, rating
+from handlers import delivery, intake, masking, outbox, rating
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -218,14 +218,14 @@ async def close_command(ctx: Context) -> None:
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.RESOLVED,
                                 kind="answered" if answered else "resolved", actor_id=ctx.person.id, note=text,
                                 now=ctx.now())
-    in_chat = await rating.post_result(ctx, item, station, answered=answered)
+    posted = await rating.post_result(ctx, item, station, answered=answered)
     if answered:
-        reply = (_("事项 #{number} 已由本站直接答复并办结。答复已回复到居民的原消息下，并请其评价。") if in_chat
+        reply = (_("事项 #{number} 已由本站直接答复并办结。答复已回复到居民的原消息下，并请其评价。") if posted.in_chat
                  else _("事项 #{number} 已由本站直接答复并办结。答复已私信告知居民，并请其评价。"))
     else:
-        reply = (_("事项 #{number} 已办结。结果已回复到居民的原消息下，并请其评价。") if in_chat
+        reply = (_("事项 #{number} 已办结。结果已回复到居民的原消息下，并请其评价。") if posted.in_chat
                  else _("事项 #{number} 已办结。结果已私信告知居民，并请其评价。"))
-    await ctx.reply(ctx.tr(reply, number=item.number), item_id=item.id)
+    await ctx.reply(_with_masking_note(ctx, ctx.tr(reply, number=item.number), text, posted), item_id=item.id)
 
 
 async def reject_command(ctx: Context) -> None:
@@ -237,10 +237,22 @@ async def reject_command(ctx: Context) -> None:
     item.rating = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REJECTED, kind="rejected",
                                 actor_id=ctx.person.id, note=text, now=ctx.now())
-    in_chat = await rating.post_referral(ctx, item, station)
+    posted = await rating.post_referral(ctx, item, station)
     reply = (_("事项 #{number} 不予受理，理由已回复到居民的原消息下（不请居民评价；如需重新办理，请用 /reopen {number}）。")
-             if in_chat else _("事项 #{number} 不予受理，理由已私信告知居民（不请居民评价；如需重新办理，请用 /reopen {number}）。"))
-    await ctx.reply(ctx.tr(reply, number=item.number), item_id=item.id)
+             if posted.in_chat
+             else _("事项 #{number} 不予受理，理由已私信告知居民（不请居民评价；如需重新办理，请用 /reopen {number}）。"))
+    await ctx.reply(_with_masking_note(ctx, ctx.tr(reply, number=item.number), text, posted), item_id=item.id)
+
+
+def _with_masking_note(ctx: Context, reply: str, written: str, posted: rating.Posted) -> str:
+    """Staff learn when what they wrote for the residents group had numbers hidden (a phone number
+    is masked there even when it is an office's), so they can name the office instead."""
+    hidden = masking.mask(written).hidden
+    if not (posted.public and hidden):
+        return reply
+    return reply + "\n" + ctx.tr(_("注意：居民群里的这条回复隐去了{hidden}（居民群不显示电话、证件号等号码）。"
+                                   "如需告诉居民办事电话，请写明部门名称，或私信居民。"),
+                                 hidden=masking.describe_hidden(ctx.tr, hidden))
 
 
 async def reopen_command(ctx: Context) -> None:

@@ -38,7 +38,8 @@ RATE_PREFIX = "rate"
 FEEDBACK = "feedback"
 RATING_QUESTION = "rating_question"
 REFERRAL = "referral"
-ANSWERABLE = frozenset({FEEDBACK, RATING_QUESTION, REFERRAL})
+ACK = "ack"
+ANSWERABLE = frozenset({FEEDBACK, RATING_QUESTION, REFERRAL, ACK})
 RATE_DATA_RE = re.compile(r"^rate:(\d{1,9}):(\d{1,4}):([sbu])$", re.ASCII)  # ids fit a 32-bit column
 RATING_CODES = {"s": Rating.SATISFIED, "b": Rating.BASICALLY_SATISFIED, "u": Rating.UNSATISFIED}
 CODE_OF = {rating: code for code, rating in RATING_CODES.items()}
@@ -150,9 +151,18 @@ def rating_buttons(tr: Translator, item: Item, round_: int) -> list[Button]:
     return [Button(tr(RATING_LABELS[rating]), rate_data(item.id or 0, round_, rating)) for rating in Rating]
 
 
-async def post_result(ctx: Context, item: Item, station: Station, *, answered: bool) -> bool:
+@dataclass(frozen=True)
+class Posted:
+    """Where a post to the reporter went: into the chat of their message (else directly), and
+    whether that chat is public (then personal data in it was masked)."""
+
+    in_chat: bool
+    public: bool
+
+
+async def post_result(ctx: Context, item: Item, station: Station, *, answered: bool) -> Posted:
     """The result (or the station's direct answer) as a reply to the resident's own message, with
-    the rating buttons of this round. False when it went to the resident directly instead."""
+    the rating buttons of this round; directly to the resident when there is no such message."""
     tr = translator(ctx.language_for(station))
     values = {"name": await _reporter_name(ctx, item), "number": item.number, "text": short(item.text),
               "result": item.result or ""}
@@ -165,7 +175,7 @@ async def post_result(ctx: Context, item: Item, station: Station, *, answered: b
                               buttons=rating_buttons(tr, item, item.reopen_count))
 
 
-async def post_referral(ctx: Context, item: Item, station: Station) -> bool:
+async def post_referral(ctx: Context, item: Item, station: Station) -> Posted:
     """Not accepted (e.g. an individual petition referred to the petition office): the reason, and
     no rating buttons — a referral is final; only staff may /reopen it."""
     tr = translator(ctx.language_for(station))
@@ -183,27 +193,28 @@ async def _reporter_name(ctx: Context, item: Item) -> str:
 
 async def _to_reporter(
     ctx: Context, item: Item, station: Station, *, key: str, purpose: str, text: str, buttons: list[Button]
-) -> bool:
+) -> Posted:
     """A reply to the resident's original message (mentioning them), or a direct message when the
-    item has no message of theirs (a visitor recorded by staff). False for the direct message."""
+    item has no message of theirs (a visitor recorded by staff)."""
     source = await ctx.session.get(Message, item.source_message_id) if item.source_message_id else None
     if source is None:
         await outbox.to_person(
             session=ctx.session, key=key, purpose=purpose, person_id=item.reporter_id, text=text, buttons=buttons,
             now=ctx.now(), station_id=station.id, item_id=item.id,
         )
-        return False
+        return Posted(in_chat=False, public=False)
     mentions: list[str] = []
     if source.sender_account_id is not None:
         account = await ctx.session.get(Account, source.sender_account_id)
         if account is not None and account.platform == source.platform:
             mentions.append(account.user_id)
+    private = await source_is_private(ctx, source)
     await outbox.to_chat(
         session=ctx.session, key=key, purpose=purpose, platform=source.platform, chat_id=source.chat_id,
         reply_to=source.message_id, thread_id=source.thread_id, text=text, buttons=buttons, mentions=mentions,
-        now=ctx.now(), station_id=station.id, item_id=item.id, private=await source_is_private(ctx, source),
+        now=ctx.now(), station_id=station.id, item_id=item.id, private=private,
     )
-    return True
+    return Posted(in_chat=True, public=not private)
 
 
 def referral_explanation(ctx: Context, item: Item) -> str:
@@ -316,8 +327,10 @@ async def on_message(ctx: Context) -> bool:
 
     To the result (or a rating question): exactly a label is a rating (`不满意，噪音还有` counts,
     with its comment); anything else that mentions satisfaction, and any other reply to the result
-    itself, gets the buttons and a one-line question, and records nothing. To a referral: a polite
-    explanation, and nothing changes. A tagged reply is a new item, left to intake."""
+    itself, gets the buttons and a one-line question, and records nothing. The same for a reply to
+    the item's acknowledgement while its result awaits a rating (people answer the bot's first
+    message too). To a referral: a polite explanation, and nothing changes. A tagged reply is a new
+    item, left to intake."""
     incoming = ctx.incoming
     if not incoming.reply_to:
         return False
@@ -332,7 +345,7 @@ async def on_message(ctx: Context) -> bool:
         return False
     parsed = parse_text_rating(incoming.text)
     if item.reporter_id != ctx.person.id:
-        if parsed is not None and post.purpose != REFERRAL:
+        if parsed is not None and post.purpose in (FEEDBACK, RATING_QUESTION):
             raise ctx.error(_("只有提出事项 #{number} 的居民本人可以评价。"), number=item.number)
         return False
     if intake.parse_intake(ctx, incoming.text) is not None:
@@ -343,7 +356,12 @@ async def on_message(ctx: Context) -> bool:
     if item.status == ItemStatus.REJECTED:
         await ctx.reply(referral_explanation(ctx, item), item_id=item.id)
         return True
-    rounds = {press.round for press in map(parse_rate_data, (b.get("data") for b in target.buttons)) if press}
+    if post.purpose == ACK:
+        if item.status != ItemStatus.RESOLVED:
+            return False  # a reply to "已受理" while the item is handled is chatter about it
+        rounds = {item.reopen_count}
+    else:
+        rounds = {press.round for press in map(parse_rate_data, (b.get("data") for b in target.buttons)) if press}
     if len(rounds) != 1:
         return False
     round_ = rounds.pop()

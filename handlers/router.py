@@ -103,15 +103,13 @@ class Router:
                 self.buttons[prefix] = handler
 
     def addresses_us(self, ctx: Context, addressee: str) -> bool:
-        """`@thisbot` names this bot (it is among the names the adapter registered)."""
-        names = {name.lower().lstrip("@") for name in ctx.config.bot_usernames.get(ctx.incoming.platform, set())}
-        return addressee.lower().lstrip("@") in names
-
-    def is_addressed_to_us(self, ctx: Context, addressee: str | None) -> bool:
-        if addressee is None:
-            return True
+        """`/cmd@thisbot` names this bot: one of the names the adapter registered (on a platform
+        that registers none, such as the console, any name is this bot)."""
         names = {name.lower().lstrip("@") for name in ctx.config.bot_usernames.get(ctx.incoming.platform, set())}
         return not names or addressee.lower().lstrip("@") in names
+
+    def is_addressed_to_us(self, ctx: Context, addressee: str | None) -> bool:
+        return addressee is None or self.addresses_us(ctx, addressee)
 
     async def dispatch(self, ctx: Context) -> None:
         """Run the event through the features. A `CommandError` propagates: the caller rolls the

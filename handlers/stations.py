@@ -6,7 +6,7 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from handlers import outbox
-from handlers.context import Context
+from handlers.context import CommandError, Context
 from handlers.events import EventKind
 from handlers.i18n import LANGUAGES, _, fold_chinese, translator
 from handlers.people import require_station
@@ -161,10 +161,12 @@ async def bind_command(ctx: Context) -> None:
             and current.purpose == ChatPurpose.RESIDENTS):
         # A staff chat sees names, phone numbers and chasers: never made of a residents group by a slip.
         bound = await ctx.session.get(Station, current.station_id)
-        raise ctx.error(_("本群目前是「{current}」的居民群，没有改动。改为「{station}」的工作群后，催办、请假、出勤等工作消息"
-                          "会发到本群，居民的姓名、电话、证件号等个人信息在本群不再隐去，居民在本群发的 #建议 也不再登记为事项。"
-                          "如确认本群只有工作人员，请发送 /bind {code} staff confirm。"),
-                        current=bound.name if bound else current.station_id, station=station.name, code=station.code)
+        what = (ctx.tr(_("本群目前是本站的居民群，没有改动。改为工作群后，")) if current.station_id == station.id
+                else ctx.tr(_("本群目前是「{current}」的居民群，没有改动。改为「{station}」的工作群后，"),
+                            current=bound.name if bound else current.station_id, station=station.name))
+        raise CommandError(what + ctx.tr(_("催办、请假、出勤等工作消息会发到本群，居民的姓名、电话、证件号等个人信息在本群不再隐去，"
+                                           "居民在本群发的 #建议 也不再登记为事项。如确认本群只有工作人员，请发送 /bind {code} staff confirm。"),
+                                         code=station.code))
     binding = await stations_repo.bind_chat(
         session=ctx.session, platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id,
         station_id=station.id or 0, purpose=purpose, title=ctx.incoming.chat_title, now=ctx.now(),

@@ -4,6 +4,7 @@ refusing to run, and a quiet start."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 
 from bot import cli
 from bot.console import LineError, Say, parse_line
-from tests.test_cli import ROOT, clean_env, liaison_bot
+from tests.test_cli import ROOT, _read_until, clean_env, liaison_bot
 from tests.transcripts.runner import clean_environment, run_script
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -101,3 +102,36 @@ def test_the_catalog_compile_step_is_silent_on_success() -> None:
                                timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == "" and completed.stderr == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_make_run_greeting_and_its_clock_line_on_a_terminal(tmp_path: Path, db_url: str) -> None:
+    """What `make run` shows a newcomer: the greeting, `~ +3d` moving the clock (and saying to
+    when), and `#建议` typed as a message — with no log lines in between."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `liaison-bot run` with no platform, on a terminal
+        try:
+            os.chdir(tmp_path)
+            command = liaison_bot()
+            os.execve(command[0], [*command, "run", "--db", db_url], clean_env(tmp_path))
+        finally:
+            os._exit(127)
+    try:
+        greeting = _read_until(fd, "admin@dm> ")
+        assert "~ +3d" in greeting and " INFO " not in greeting and "translated" not in greeting
+        expected = (datetime.now(UTC) + timedelta(days=3)).astimezone(SHANGHAI).strftime("%Y-%m-%d")
+        os.write(fd, b"~ +3d\n")
+        moved = _read_until(fd, "admin@dm> ")
+        assert f"(now {expected}" in moved and "only" not in moved
+        os.write(fd, b"/as alice@lianxi\n")
+        _read_until(fd, "alice@lianxi> ")
+        os.write(fd, "#建议 楼道灯坏了\n".encode())
+        assert "<alice> #建议 楼道灯坏了" in _read_until(fd, "alice@lianxi> ")
+        os.write(fd, b"\x04")
+        _read_until(fd, "never", timeout=5)
+        _pid, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0

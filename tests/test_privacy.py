@@ -135,3 +135,15 @@ async def test_a_blocked_direct_message_is_explained_in_the_group_without_conten
     await station.say("alice", "dm:alice", "/start")
     sent = await station.say("alice", "lianxi", "/my")
     assert "家里水管爆了" in the_one(sent, "dm:alice").text
+
+
+async def test_staff_learn_when_their_public_answer_had_a_number_hidden(station: ChatDriver) -> None:
+    await station.say("alice", "lianxi", "#投诉 邻居占用车位")
+    sent = await station.say("zhang", "gongzuo", "/reject 1 属于民事纠纷，请联系社区人民调解委员会（电话 0791-88123456）")
+    assert "0791-88123456" not in the_one(sent, "lianxi").text
+    note = the_one(sent, "gongzuo").text
+    assert "隐去了电话号码 1 处" in note and "写明部门名称" in note
+    await station.say("dora", "dm:dora", "#求助 老年证怎么办理")
+    sent = await station.say("zhang", "gongzuo", "/close 2 请拨社区服务中心电话 0791-88123457 预约")
+    assert "0791-88123457" in the_one(sent, "dm:dora").text, "a direct chat is private"
+    assert "隐去" not in the_one(sent, "gongzuo").text

@@ -269,3 +269,18 @@ async def test_my_lists_own_items_across_stations(chat: ChatDriver, app: App) ->
     assert "濂溪社区联络站 #1 [不予受理] 路灯坏了" in mine.text and "已在维修计划中" in mine.text
     assert "另一站 #1 [已受理] 井盖丢了" in mine.text
     assert "别人的事" not in mine.text
+
+
+async def test_a_reply_to_the_acknowledgement_rates_once_the_result_is_out(chat: ChatDriver, app: App) -> None:
+    await set_up(chat)
+    [ack] = await chat.say("alice", "lianxi", "#投诉 楼下广场舞噪音太大")
+    assert await chat.say("alice", "lianxi", "什么时候处理？", reply_to=ack.id) == [], "while handled: chatter"
+    await chat.say("zhang", "gongzuo", "/assign 1 li")
+    await chat.say("li", "dm:li", "/close 1 已协商，晚八点半结束")
+    [question] = await chat.say("alice", "lianxi", "不太满意", reply_to=ack.id)
+    assert question.buttons == ["满意", "基本满意", "不满意"]
+    assert await chat.say("alice", "lianxi", "知道了", reply_to=ack.id) == []
+    sent = await chat.say("alice", "lianxi", "不满意，九点还在跳", reply_to=ack.id)
+    assert "九点还在跳" in only(sent, "gongzuo").text
+    [item] = await the_items(app)
+    assert (item.status, item.rating) == ("reopened", "unsatisfied")
