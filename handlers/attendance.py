@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from handlers import outbox
 from handlers import reception_notify as notify
 from handlers.args import to_id
-from handlers.context import Context
+from handlers.context import CommandError, Context
 from handlers.i18n import _
 from handlers.people import require_station
 from handlers.reception_parse import ParseError, parse_date, parse_month, parse_reception_id
@@ -65,7 +65,7 @@ async def _my_duty(ctx: Context, token: str | None, *, want: str) -> tuple[Recep
         except ParseError as error:
             raise parse_or_fail(ctx, error) from None
         if day is None:
-            raise ctx.usage_error(ctx.tr(_("「{value}」既不是接待日编号也不是日期。"), value=token))
+            raise ctx.usage_error(_("「{value}」既不是接待日编号也不是日期。"), value=token)
     for reception, duty in mine:
         if reception.id == reception_id or reception.local_date == day:
             return reception, duty
@@ -132,7 +132,7 @@ async def confirm_command(ctx: Context) -> None:
 
 async def leave_command(ctx: Context) -> None:
     if len(ctx.args) < 2:
-        raise ctx.usage_error(ctx.tr(_("请写明接待日（日期或编号）和请假原因。")))
+        raise ctx.usage_error(_("请写明接待日（日期或编号）和请假原因。"))
     reception, duty = await _my_duty(ctx, ctx.args[0], want="leave")
     await ctx.reply(await do_leave(ctx, reception, duty, ctx.rest(1)))
 
@@ -207,7 +207,7 @@ async def checkin_command(ctx: Context) -> None:
     )
     candidates = list(result.all())
     if not candidates:
-        raise ctx.error(await _outside_window(ctx, station_ids))
+        raise CommandError(await _outside_window(ctx, station_ids))
     chosen: tuple[Reception, Duty | None] | None = None
     for reception in candidates:
         duty = await repo.get_duty(session=ctx.session, reception_id=reception.id or 0, person_id=ctx.person.id or 0)

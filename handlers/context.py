@@ -25,7 +25,10 @@ PressAnswer = Callable[[Incoming, str], Awaitable[None]]
 
 
 class CommandError(Exception):
-    """A refusal or a usage error; its (already translated) text goes back to the user, nothing changes."""
+    """A refusal or a usage error; its (already translated) text goes back to the user, nothing changes.
+
+    Handlers build it with `ctx.error(msgid, **values)` or `ctx.usage_error(msgid, **values)`; only a
+    text composed of several translated parts is passed to `CommandError(text)` directly."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
@@ -87,13 +90,16 @@ class Context:
     def tr(self) -> Translator:
         return translator(self.language_for(person=self.person))
 
-    def error(self, message: str, /, **values: object) -> CommandError:
-        return CommandError(self.tr(message, **values))
+    def error(self, msgid: str, /, **values: object) -> CommandError:
+        """A refusal in the sender's language: `raise ctx.error(_("…{x}…"), x=…)`."""
+        return CommandError(self.tr(msgid, **values))
 
-    def usage_error(self, problem: str | None = None) -> CommandError:
-        """'<what was wrong> / Usage: <syntax>' for the running command; `problem` is already translated."""
+    def usage_error(self, msgid: str | None = None, /, **values: object) -> CommandError:
+        """'<what was wrong> / Usage: <syntax>' for the running command: `raise ctx.usage_error(_("…{x}…"), x=…)`;
+        without a msgid, 'wrong arguments / Usage: <syntax>'."""
         usage = self.tr(self.usage or "")
-        if problem:
+        if msgid:
+            problem = self.tr(msgid, **values)
             return CommandError(self.tr(_("{problem}\n用法：{usage}"), problem=problem, usage=usage))
         return CommandError(self.tr(_("参数不对。用法：{usage}"), usage=usage))
 

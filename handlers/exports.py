@@ -45,16 +45,16 @@ def parse_export(ctx: Context, today_period: Period) -> tuple[list[Ledger], Peri
         try:
             found = parse_period(token, today)
         except ParseError as error:
-            raise ctx.usage_error(ctx.tr(error.msgid, **error.values)) from None
+            raise ctx.usage_error(error.msgid, **error.values) from None
         if found is None or period is not None:
-            raise ctx.usage_error(ctx.tr(_("不认识「{value}」。台账可以是 items（意见建议）、receptions（接待）、"
-                                           "attendance（考勤）、deputies（履职档案）、summary（汇总）；{hint}"),
-                                         value=token, hint=ctx.tr(PERIOD_HINT)))
+            raise ctx.usage_error(_("不认识「{value}」。台账可以是 items（意见建议）、receptions（接待）、"
+                                    "attendance（考勤）、deputies（履职档案）、summary（汇总）；{hint}"),
+                                  value=token, hint=ctx.tr(PERIOD_HINT))
         period = found
     if len(chosen) > 1:
-        raise ctx.usage_error(ctx.tr(_("一次导出一种台账，或不写台账名导出全部五种。")))
+        raise ctx.usage_error(_("一次导出一种台账，或不写台账名导出全部五种。"))
     if csv and not chosen:
-        raise ctx.usage_error(ctx.tr(_("CSV 只能装一种台账，请写明台账名，例如 /export items csv。")))
+        raise ctx.usage_error(_("CSV 只能装一种台账，请写明台账名，例如 /export items csv。"))
     return chosen or list(LEDGERS.values()), period or today_period, full, csv
 
 

@@ -84,10 +84,10 @@ def deadline(ctx: Context, station: Station, days: int) -> datetime:
 
 def parse_number(ctx: Context, index: int = 0) -> int:
     if len(ctx.args) <= index:
-        raise ctx.usage_error(ctx.tr(_("缺少事项编号。")))
+        raise ctx.usage_error(_("缺少事项编号。"))
     number = to_id(ctx.args[index])
     if number is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」不是事项编号，编号应为正整数，例如 12。"), value=ctx.args[index]))
+        raise ctx.usage_error(_("「{value}」不是事项编号，编号应为正整数，例如 12。"), value=ctx.args[index])
     return number
 
 
@@ -128,7 +128,7 @@ async def command_item(ctx: Context, action: str, *, text_required: bool) -> tup
     number = parse_number(ctx)
     text = ctx.rest(1)
     if text_required and not text:
-        raise ctx.usage_error(ctx.tr(_("缺少说明文字。")))
+        raise ctx.usage_error(_("缺少说明文字。"))
     item = await load_item(ctx, station, number)
     check_relation(ctx, item)
     check_transition(ctx, item, action)
@@ -149,8 +149,8 @@ async def assign_command(ctx: Context) -> None:
     if len(ctx.args) == 3:
         match = DAYS_RE.match(ctx.args[2])
         if match is None or not 1 <= int(match.group(1)) <= MAX_DEADLINE_WORKDAYS:
-            raise ctx.usage_error(ctx.tr(_("办理时限应为 1 到 {max} 之间的工作日天数，而不是「{value}」。"),
-                                         max=MAX_DEADLINE_WORKDAYS, value=ctx.args[2]))
+            raise ctx.usage_error(_("办理时限应为 1 到 {max} 之间的工作日天数，而不是「{value}」。"),
+                                  max=MAX_DEADLINE_WORKDAYS, value=ctx.args[2])
         days, defaulted = int(match.group(1)), False
     item = await load_item(ctx, station, number)
     check_transition(ctx, item, "assign")
@@ -282,7 +282,7 @@ async def items_command(ctx: Context) -> None:
     staff = ctx.is_staff(station.id)
     requested = FILTERS.get(ctx.args[0].lower()) if ctx.args else None
     if ctx.args and requested is None:
-        raise ctx.usage_error(ctx.tr(_("不认识的筛选条件「{value}」，可选 open、overdue、mine、all。"), value=ctx.args[0]))
+        raise ctx.usage_error(_("不认识的筛选条件「{value}」，可选 open、overdue、mine、all。"), value=ctx.args[0])
     which = requested or ("open" if staff else "mine")
     if not staff and which != "mine":
         raise ctx.error(_("代表只能查看分派给自己的事项，请发送 /items mine。"))

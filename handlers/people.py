@@ -125,8 +125,8 @@ async def _role_command(ctx: Context, role: RoleName) -> None:
         level = CONGRESS_LEVELS.get(fold_chinese(ctx.args[2]).lower())
         if level is None:
             raise ctx.usage_error(
-                ctx.tr(_("不认识的代表层级「{level}」，应为 national/provincial/city/county/township（全国/省/市/县/乡镇）。"),
-                       level=ctx.args[2])
+                _("不认识的代表层级「{level}」，应为 national/provincial/city/county/township（全国/省/市/县/乡镇）。"),
+                level=ctx.args[2],
             )
     if len(ctx.args) > (3 if role is RoleName.DEPUTY else 2):
         raise ctx.usage_error()

@@ -54,7 +54,7 @@ def station_tr(ctx: Context, station: Station) -> Translator:
 
 
 def parse_or_fail(ctx: Context, error: ParseError) -> Exception:
-    return ctx.usage_error(ctx.tr(error.msgid, **error.values))
+    return ctx.usage_error(error.msgid, **error.values)
 
 
 def today_of(ctx: Context, station: Station) -> date:
@@ -74,7 +74,7 @@ async def find_reception(ctx: Context, token: str, station: Station) -> Receptio
     except ParseError as error:
         raise parse_or_fail(ctx, error) from None
     if day is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」既不是接待日编号也不是日期。"), value=token))
+        raise ctx.usage_error(_("「{value}」既不是接待日编号也不是日期。"), value=token)
     found = await repo.on_date(session=ctx.session, station_ids=[station.id or 0], day=day)
     if not found:
         raise ctx.error(_("{date} 没有安排接待日。发送 /receptions 查看。"), date=notify.fmt_date(ctx.tr, day))
@@ -132,9 +132,9 @@ async def _add(ctx: Context, station: Station) -> None:
     except ParseError as error:
         raise parse_or_fail(ctx, error) from None
     if day is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」不是日期，应为 2026-12-15、12-15 或 12月15日。"), value=ctx.args[1]))
+        raise ctx.usage_error(_("「{value}」不是日期，应为 2026-12-15、12-15 或 12月15日。"), value=ctx.args[1])
     if span is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」不是时间段，应为 09:00-11:30 这样的格式。"), value=ctx.args[2]))
+        raise ctx.usage_error(_("「{value}」不是时间段，应为 09:00-11:30 这样的格式。"), value=ctx.args[2])
     place, topic = _split_place_topic(ctx.args[3:])
     reception = Reception(
         station_id=station.id or 0, local_date=day, start_time=span[0], end_time=span[1], timezone=station.timezone,
@@ -163,7 +163,7 @@ async def _every(ctx: Context, station: Station) -> None:
                 span_at = index
                 break
         if span_at is None or span is None:
-            raise ctx.usage_error(ctx.tr(_("缺少时间段，例如 09:00-11:30。")) + "\n" + ctx.tr(RULE_HELP))
+            raise ctx.usage_error(_("缺少时间段，例如 09:00-11:30。\n{rules}"), rules=ctx.tr(RULE_HELP))
         rule = parse_rule(words[:span_at])
     except ParseError as error:
         raise parse_or_fail(ctx, error) from None
@@ -223,9 +223,9 @@ async def _move(ctx: Context, station: Station) -> None:
     except ParseError as error:
         raise parse_or_fail(ctx, error) from None
     if day is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」不是日期，应为 2026-12-15、12-15 或 12月15日。"), value=ctx.args[2]))
+        raise ctx.usage_error(_("「{value}」不是日期，应为 2026-12-15、12-15 或 12月15日。"), value=ctx.args[2])
     if span is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」不是时间段，应为 09:00-11:30 这样的格式。"), value=ctx.args[3]))
+        raise ctx.usage_error(_("「{value}」不是时间段，应为 09:00-11:30 这样的格式。"), value=ctx.args[3])
     tr = station_tr(ctx, station)
     old_when = notify.fmt_when(tr, reception)
     old = (reception.local_date, reception.start_time, reception.end_time)
@@ -308,7 +308,7 @@ async def _set(ctx: Context, station: Station) -> None:
     if key in ("holidays", "节假日"):
         policy = POLICIES.get(value)
         if policy is None:
-            raise ctx.usage_error(ctx.tr(_("节假日的处理应为 move（顺延）、skip（跳过）或 keep（照常）。")))
+            raise ctx.usage_error(_("节假日的处理应为 move（顺延）、skip（跳过）或 keep（照常）。"))
         settings.holiday_policy = policy
         shown = ctx.tr(POLICY_NAMES[policy])
     elif key in ("report", "通报"):
@@ -319,15 +319,15 @@ async def _set(ctx: Context, station: Station) -> None:
             settings.report_day = day
             shown = ctx.tr(_("每月 {day} 日"), day=day)
         else:
-            raise ctx.usage_error(ctx.tr(_("出勤通报日应为 1 到 28 之间的日期，或 off。")))
+            raise ctx.usage_error(_("出勤通报日应为 1 到 28 之间的日期，或 off。"))
     elif key in ("deputies", "人数"):
         per_reception = to_int(value, low=1, high=20)
         if per_reception is None:
-            raise ctx.usage_error(ctx.tr(_("每场值班人数应为 1 到 20 之间的数字。")))
+            raise ctx.usage_error(_("每场值班人数应为 1 到 20 之间的数字。"))
         settings.per_reception = per_reception
         shown = str(per_reception)
     else:
-        raise ctx.usage_error(ctx.tr(_("可设置的项目：holidays（节假日）、report（出勤通报日）、deputies（每场人数）。")))
+        raise ctx.usage_error(_("可设置的项目：holidays（节假日）、report（出勤通报日）、deputies（每场人数）。"))
     await repo.save_settings(session=ctx.session, settings=settings, now=ctx.now())
     await ctx.reply(ctx.tr(_("已更新接待日设置：{key} = {value}。"), key=key, value=shown))
 
@@ -421,7 +421,7 @@ async def ensure_on_duty(ctx: Context, reception: Reception, duty: Duty | None, 
 async def _duty_auto(ctx: Context, station: Station) -> None:
     months = to_int(ctx.args[1], low=1, high=12) if len(ctx.args) == 2 else 1
     if len(ctx.args) > 2 or months is None:
-        raise ctx.usage_error(ctx.tr(_("月数应为 1 到 12 之间的数字。")))
+        raise ctx.usage_error(_("月数应为 1 到 12 之间的数字。"))
     deputies = await repo.deputy_ids(session=ctx.session, station_id=station.id or 0)
     if not deputies:
         raise ctx.error(_("本站还没有代表，请先用 /deputy add 添加。"))

@@ -57,9 +57,9 @@ async def _period_history(ctx: Context) -> tuple[Station, Window, list[tuple[Ite
     try:
         period = parse_period(ctx.args[0], today) if ctx.args else Period.month(today.year, today.month)
     except ParseError as error:
-        raise ctx.usage_error(ctx.tr(error.msgid, **error.values)) from None
+        raise ctx.usage_error(error.msgid, **error.values) from None
     if period is None:
-        raise ctx.usage_error(ctx.tr(_("「{value}」不是时间。{hint}"), value=ctx.args[0], hint=ctx.tr(PERIOD_HINT)))
+        raise ctx.usage_error(_("「{value}」不是时间。{hint}"), value=ctx.args[0], hint=ctx.tr(PERIOD_HINT))
     since, until = period.bounds(zone)
     window = Window(period, since, until, until if until <= ctx.now() else None)
     history = await items_repo.station_history(session=ctx.session, station_id=station.id or 0, until=window.cutoff)

@@ -64,15 +64,15 @@ async def _station_add(ctx: Context) -> None:
         raise ctx.usage_error()
     code, name = ctx.args[1], ctx.args[2]
     if not set(code) <= CODE_CHARS or len(code) > 64:
-        raise ctx.usage_error(ctx.tr(_("站点代码「{code}」只能由字母、数字、- 和 _ 组成。"), code=code))
+        raise ctx.usage_error(_("站点代码「{code}」只能由字母、数字、- 和 _ 组成。"), code=code)
     level, specialty = StationLevel.STATION, None
     if len(ctx.args) >= 4:
         parsed = parse_level(ctx.args[3])
         if parsed is None:
-            raise ctx.usage_error(ctx.tr(
+            raise ctx.usage_error(
                 _("不认识的站点层级「{level}」，应为 家/站/室/专业:领域（home/station/room/professional:field）。"),
                 level=ctx.args[3],
-            ))
+            )
         level, specialty = parsed
     parent: Station | None = None
     if len(ctx.args) == 5:
@@ -115,14 +115,14 @@ async def _station_set(ctx: Context) -> None:
     key, value = ctx.args[2], ctx.args[3]
     if key in ("timezone", "时区"):
         if not is_time_zone(value):
-            raise ctx.usage_error(ctx.tr(_("「{zone}」不是时区名称，例如 Asia/Shanghai。"), zone=value))
+            raise ctx.usage_error(_("「{zone}」不是时区名称，例如 Asia/Shanghai。"), zone=value)
         station.timezone = value
     elif key in ("name", "名称"):
         station.name = value
     elif key in ("language", "语言"):
         station.language = _parse_language(ctx, value)
     else:
-        raise ctx.usage_error(ctx.tr(_("可设置的项目：timezone、name、language。")))
+        raise ctx.usage_error(_("可设置的项目：timezone、name、language。"))
     ctx.session.add(station)
     await ctx.reply(ctx.tr(_("已更新 {code} 的设置：{key} = {value}。"), code=station.code, key=key, value=value))
 
@@ -150,12 +150,12 @@ async def bind_command(ctx: Context) -> None:
     if len(ctx.args) >= 2:
         parsed = PURPOSES.get(fold_chinese(ctx.args[1]).lower())
         if parsed is None:
-            raise ctx.usage_error(ctx.tr(_("群的用途应为 residents（居民群）或 staff（工作群），而不是「{value}」。"),
-                                         value=ctx.args[1]))
+            raise ctx.usage_error(_("群的用途应为 residents（居民群）或 staff（工作群），而不是「{value}」。"),
+                                  value=ctx.args[1])
         purpose = parsed
     confirmed = len(ctx.args) == 3
     if confirmed and ctx.args[2].lower() not in CONFIRM_WORDS:
-        raise ctx.usage_error(ctx.tr(_("第三个参数只能是 confirm（确认），而不是「{value}」。"), value=ctx.args[2]))
+        raise ctx.usage_error(_("第三个参数只能是 confirm（确认），而不是「{value}」。"), value=ctx.args[2])
     current = ctx.binding
     if (purpose is ChatPurpose.STAFF and not confirmed and current is not None and current.active
             and current.purpose == ChatPurpose.RESIDENTS):
@@ -227,7 +227,7 @@ def _parse_language(ctx: Context, value: str) -> str:
                "zh_hant": "zh_TW", "繁體": "zh_TW", "繁体": "zh_TW", "en": "en", "english": "en"}
     language = aliases.get(normalized)
     if language not in LANGUAGES:
-        raise ctx.usage_error(ctx.tr(_("不支持的语言「{value}」，可选 zh_CN、zh_TW、en。"), value=value))
+        raise ctx.usage_error(_("不支持的语言「{value}」，可选 zh_CN、zh_TW、en。"), value=value)
     return language
 
 

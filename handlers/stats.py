@@ -75,11 +75,11 @@ async def parse_request(ctx: Context) -> StatsRequest:
             try:
                 found = parse_period(ctx.args[index - 1], today)
             except ParseError as error:
-                raise ctx.usage_error(ctx.tr(error.msgid, **error.values)) from None
+                raise ctx.usage_error(error.msgid, **error.values) from None
             if found is None or period is not None:
-                raise ctx.usage_error(ctx.tr(
+                raise ctx.usage_error(
                     _("不认识「{value}」。可以写时间、本站或下级站点的代码、all、by deputy（按代表）或 chart（图表）；{hint}"),
-                    value=ctx.args[index - 1], hint=ctx.tr(PERIOD_HINT)))
+                    value=ctx.args[index - 1], hint=ctx.tr(PERIOD_HINT))
             period = found
     if period is not None:
         request.period = period
