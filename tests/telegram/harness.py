@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.telegram import TelegramOptions, TelegramTransport
-from handlers.clock import SystemClock
+from handlers.clock import Clock, SystemClock
 from handlers.context import CoreConfig
 from storage.models import Outbox, OutboxState
 from tests.peers.fake_telegram import JSON, FakeTelegram
@@ -31,9 +31,13 @@ class TelegramBotRunner:
         *,
         admins: frozenset[str] = frozenset(),
         webhook_port: int | None = None,
+        clock: Clock | None = None,
+        reminder_hour: int = 9,
         **options: Any,
     ) -> None:
         self.fake = fake
+        self.clock = clock or SystemClock()
+        self.reminder_hour = reminder_hour
         self.db_url = db_url
         self.admins = admins
         self.webhook_port = webhook_port
@@ -44,7 +48,10 @@ class TelegramBotRunner:
 
     async def start(self) -> TelegramBotRunner:
         """Start a fresh process' worth of bot: new App, new PTB Application, same database."""
-        self.app = App(database_url=self.db_url, clock=SystemClock(), config=CoreConfig(admins=self.admins))
+        self.app = App(
+            database_url=self.db_url, clock=self.clock,
+            config=CoreConfig(admins=self.admins, reminder_hour=self.reminder_hour),
+        )
         defaults: dict[str, Any] = {"poll_timeout": 1.0, "max_retries": 2}
         if self.webhook_port is not None:
             defaults.update(

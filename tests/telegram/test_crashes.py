@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.crash_scenarios import intake_under_kills, reminder_wave_under_kills
+from tests.fault_scenarios import intake_under_kills, reminder_wave_under_kills
 from tests.peers.fake_telegram import FakeTelegram
 
 

@@ -9,6 +9,7 @@ from collections import Counter
 from sqlmodel import select
 
 from storage.models import Item, Outbox, OutboxState
+from tests.fault_scenarios import an_hour_down
 from tests.peers.fake_telegram import JSON, FakeTelegram
 from tests.telegram.conftest import World
 from tests.telegram.harness import TelegramBotRunner
@@ -76,3 +77,17 @@ async def test_ten_percent_faults_lose_nothing_and_repeat_only_what_went_through
         assert 0.05 < len(plan.injected) / calls < 0.2, (len(plan.injected), calls)
     finally:
         await bot.stop()
+
+
+async def test_an_hour_down_everything_due_goes_out_in_due_order_under_the_limits(
+    fake_tg: FakeTelegram, db_url: str
+) -> None:
+    """The clock moves an hour while the bot is down: the reminders and residents' notices of
+    08:00, the summary of a reception that ended at 08:45 and the acks of what residents posted
+    meanwhile all go out after the restart, each chat's in due order, within Telegram's limits."""
+    report = await an_hour_down(fake_tg, db_url, stations=3, posts_per_group=4)
+    assert report.purposes == {
+        "reception_remind3": 6, "reception_notice3": 3, "reception_summary": 3, "ack": 12,
+    }, report.purposes
+    assert report.out_of_order == []
+    assert report.most_in_a_group_minute <= 20 and report.most_in_a_second <= 30

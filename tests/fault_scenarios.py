@@ -1,4 +1,4 @@
-"""Crash scenarios against the production bot in its own process (`liaison-bot run`), killed -9.
+"""Fault scenarios: the production bot (`liaison-bot run`) killed -9, and an hour of downtime.
 
 Each scenario runs the same way scaled down in `make test` (tests/telegram/test_crashes.py)
 and at full size in `bench/faults_bench.py`, and reports what the fake Bot API saw and what the
@@ -25,7 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.db import create_engine, session_factory, upgrade
 from storage.models import Account, Item, Outbox, OutboxState, Person, RoleAssignment, Station
@@ -258,3 +258,116 @@ async def reminder_wave_under_kills(
     report.items = len(rows)
     report.pending_rows = len([row for row in rows if row.state != OutboxState.SENT])
     return report
+
+
+# --- an hour down ---------------------------------------------------------------------------------
+class ShiftedClock:
+    """Real time moved by an offset: it runs like a wall clock, and `skip` moves it forward the
+    way an hour of downtime would, without waiting for it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def skip(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@dataclass
+class DowntimeReport:
+    """What went out after the restart: how long it took, in which order, at which pace."""
+
+    sent: int  # outbox rows sent after the restart
+    purposes: Counter[str]
+    seconds: float  # from the restart until the last of them reached the server
+    out_of_order: list[str]  # chats whose messages arrived out of their due order
+    most_in_a_group_minute: int  # the most messages one group got in any 60 s
+    most_in_a_second: int  # the most messages sent in any 1 s
+
+
+def most_within(moments: list[float], window: float) -> int:
+    moments = sorted(moments)
+    most, start = 0, 0
+    for end, moment in enumerate(moments):
+        while moment - moments[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def an_hour_down(fake: FakeTelegram, db_url: str, *, stations: int, posts_per_group: int) -> DowntimeReport:
+    """Stations set up through commands at 07:50 (reminder hour 08:00); the bot stops at once and
+    comes back an hour later (the clock moved). Meanwhile the 3-day reminders and residents'
+    notices fell due at 08:00, a reception ended at 08:45 (its attendance summary is due), and
+    residents posted `posts_per_group` tagged messages in every residents group."""
+    from schedules.runner import start_scheduler
+    from tests.telegram.harness import TelegramBotRunner
+
+    clock = ShiftedClock(datetime(2026, 12, 11, 7, 50, tzinfo=ZONE))
+    admin = fake.user("站务管理员", username="zhanwu_admin")
+    admins = frozenset({f"telegram:{admin['id']}"})
+    bot = await TelegramBotRunner(fake, db_url, admins=admins, clock=clock, reminder_hour=8).start()
+    residents_groups: list[JSON] = []
+    residents = [fake.user(f"居民{n}") for n in range(4)]
+    for n in range(stations):
+        deputies = [fake.user(f"代表{n}{k}", username=f"daibiao_{n}_{k}") for k in "ab"]
+        for deputy in deputies:
+            await _reply_to(fake, fake.text(fake.private(deputy), deputy, "/start"))
+        group = fake.group(f"{n}号居民群", members=residents + deputies, admins=[admin])
+        staff = fake.group(f"{n}号工作群", members=deputies, admins=[admin])
+        residents_groups.append(group)
+        names = " ".join(f"@{d['username']}" for d in deputies)
+        for chat, command in [
+            (fake.private(admin), f"/station add s{n} {n}号联络站"), (group, f"/bind s{n}"), (staff, f"/bind s{n} staff"),
+            *[(staff, f"/deputy add @{d['username']} county") for d in deputies],
+            (staff, "/reception add 2026-12-14 09:00-11:30 社区服务中心"), (staff, f"/duty 2026-12-14 {names}"),
+            (staff, "/reception add 2026-12-11 08:00-08:45 社区活动室"), (staff, f"/duty 2026-12-11 {names}"),
+        ]:
+            await _reply_to(fake, fake.text(chat, admin, command))
+    await bot.outbox_idle(within=60)
+    await bot.stop()
+
+    assert bot.app is None
+    for n, group in enumerate(residents_groups):
+        for k in range(posts_per_group):
+            fake.text(group, residents[k % len(residents)], f"#建议 {n}号小区第{k}件：楼道灯不亮")
+    clock.skip(timedelta(hours=1))
+    calls_before = len(fake.calls)
+    restarted = clock.now()
+    began = time.monotonic()
+    await bot.start()
+    assert bot.app is not None
+    scheduler = start_scheduler(bot.app.tick, tick_seconds=1, first_run=datetime.now(UTC))
+    try:
+        await fake.wait_for(lambda: len(fake.pending_updates) == 0, 300)
+        await bot.outbox_idle(within=300)
+        await bot.app.tick()  # nothing further is due
+        await bot.outbox_idle(within=300)
+    finally:
+        scheduler.shutdown(wait=False)
+    async with bot.app.sessions() as session:
+        rows = list((await session.exec(select(Outbox).where(col(Outbox.sent_at) >= restarted))).all())
+    await bot.stop()
+
+    sends = [c for c in fake.calls[calls_before:] if c.method == "sendMessage" and c.ok and c.result is not None]
+    last = max(call.at for call in sends)
+    by_chat: dict[object, list[Outbox]] = {}
+    for row in rows:
+        by_chat.setdefault(row.chat_id or f"person:{row.person_id}", []).append(row)
+    out_of_order = [
+        str(chat) for chat, chat_rows in by_chat.items()
+        if [r.id for r in sorted(chat_rows, key=lambda r: int(r.sent_message_id or 0))]
+        != [r.id for r in sorted(chat_rows, key=lambda r: (r.due_at, r.id))]
+    ]
+    groups: dict[int, list[float]] = {}
+    for call in sends:
+        if call.result["chat"]["id"] < 0:
+            groups.setdefault(call.result["chat"]["id"], []).append(call.at)
+    return DowntimeReport(
+        sent=len(rows), purposes=Counter(row.purpose for row in rows), seconds=last - began,
+        out_of_order=out_of_order,
+        most_in_a_group_minute=max((most_within(moments, 60.0) for moments in groups.values()), default=0),
+        most_in_a_second=most_within([call.at for call in sends], 1.0),
+    )
