@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.context import Context
 from handlers.i18n import _
 from handlers.permissions import may_run
-from handlers.router import ChatScope, Command, Feature
+from handlers.router import SETUP_COMMANDS, ChatScope, Command, Feature
 
 
 async def help_command(ctx: Context) -> None:
@@ -14,10 +14,13 @@ async def help_command(ctx: Context) -> None:
     audiences = ctx.audiences()
     lines = [ctx.tr(_("您可以使用的命令："))]
     wrong_scope = ChatScope.GROUP if ctx.incoming.is_private else ChatScope.PRIVATE
+    unbound = ctx.station is None and not ctx.incoming.is_private  # only what sets a station up runs here
     for command in all_commands():
+        if unbound and command.name not in SETUP_COMMANDS:
+            continue
         if command.scope is not wrong_scope and may_run(command.name, audiences):
             lines.append(f"{ctx.tr(command.usage)} — {ctx.tr(command.summary)}")
-    if ctx.station is None and not ctx.is_admin and not ctx.incoming.is_private:
+    if unbound and not ctx.is_admin:
         lines.append(ctx.tr(_("这个群还没有绑定联络站。")))
     lines.append(ctx.tr(_("居民在居民群发送「#建议 内容」即可提出意见建议。")))
     await ctx.reply("\n".join(lines))

@@ -14,10 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from handlers import outbox
 from handlers.context import CommandError, Context
 from handlers.events import EventKind, Incoming
 from handlers.i18n import _
 from handlers.permissions import PERMISSIONS, may_run
+from storage.models import RoleName
 from storage.stations import get_station_by_code
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,31 @@ def is_plain_message(event: Incoming) -> bool:
     """A new message that is no command: what a residents group sends all day, and what may be
     handled in batches (it changes nothing that a later event of the batch reads first)."""
     return event.kind is EventKind.MESSAGE and event.message_id is not None and parse_command(event.text) is None
+
+
+# In a group no station is bound to, only what sets one up runs: the group is a place of unknown
+# members, so everything else is answered with how to bind, never with data.
+SETUP_COMMANDS = frozenset({"bind", "unbind", "station", "help", "start"})
+
+
+async def explain_unbound(ctx: Context) -> None:
+    """Staff are told how to bind, every time (as a refusal). Anyone else is told once a day per
+    group where to go instead, so a bot sitting in someone's unrelated group is not noisy."""
+    if ctx.is_admin or any(role.role in (RoleName.HEAD, RoleName.LIAISON) for role in ctx.roles):
+        raise ctx.error(_("这个群还没有绑定联络站。请先发送 /bind <站点代码>。"))
+    incoming = ctx.incoming
+    day = ctx.now().astimezone(ctx.zone()).date().isoformat()
+    _row, created = await outbox.to_chat(
+        session=ctx.session, key=f"unbound:{incoming.platform}:{incoming.chat_id}:{day}", purpose="error",
+        platform=incoming.platform, chat_id=incoming.chat_id, reply_to=incoming.message_id,
+        thread_id=incoming.thread_id, now=ctx.now(), follow_moves=False,
+        text=ctx.tr(_(
+            "这个群还没有绑定联络站，机器人在这里不办理事项，也不提供查询。"
+            "反映问题请到本社区的居民群发送「#建议 内容」，或私信机器人。"
+        )),
+    )
+    if not created:
+        log.info("/%s in unbound chat %s not answered: told how to bind there today", ctx.command, incoming.chat_id)
 
 
 class Router:
@@ -166,9 +193,10 @@ class Router:
             if named is None:
                 raise ctx.error(_("没有代码为 {code} 的联络站。"), code=ctx.args[command.station_arg])
             ctx.station = named
+        if ctx.station is None and not ctx.incoming.is_private and command.name not in SETUP_COMMANDS:
+            await explain_unbound(ctx)
+            return
         if not may_run(command.name, ctx.audiences()):
-            if ctx.station is None and not ctx.incoming.is_private:
-                raise ctx.error(_("这个群没有绑定联络站。请先发送 /bind <站点代码>。"))
             raise ctx.error(_("抱歉，您没有权限使用 /{name}。发送 /help 查看您可用的命令。"), name=command.name)
         await command.handler(ctx)
 

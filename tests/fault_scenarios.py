@@ -1,14 +1,17 @@
-"""Fault scenarios: the production bot (`liaison-bot run`) killed -9, and an hour of downtime.
+"""Fault scenarios against the bot on the fake Bot API, shared by the tests and the bench.
 
-Each scenario runs the same way scaled down in `make test` (tests/telegram/test_crashes.py)
-and at full size in `bench/faults_bench.py`, and reports what the fake Bot API saw and what the
+Each runs scaled down in `make test` (tests/telegram/test_crashes.py, test_faults.py) and at
+full size in `bench/faults_bench.py`, and reports what the fake Bot API saw and what the
 database holds afterwards, so both check the same promises:
 
-- intake: tagged messages keep arriving while the bot is killed and restarted; every message
-  becomes exactly one item, every message is acknowledged, and a kill makes at most one
-  acknowledgement go out a second time (the one in flight);
-- a reminder wave: thousands of reception reminders fall due at once and the bot is killed and
-  restarted while sending them; none is missed, at most one per kill goes out twice.
+- intake under kill -9 (the production `liaison-bot run` in its own process): every message
+  becomes exactly one item and is acknowledged; a kill makes at most one acknowledgement go out
+  a second time (the one in flight);
+- a reminder wave under kill -9: none missed, at most one per kill sent twice;
+- an hour down (the clock moved): everything due goes out after the restart, each chat in due
+  order, within Telegram's flood limits;
+- a share of the Bot API calls failing (429, 500, timeouts): nothing lost, a second copy only
+  after a timeout whose send had gone through.
 """
 
 from __future__ import annotations
@@ -370,4 +373,78 @@ async def an_hour_down(fake: FakeTelegram, db_url: str, *, stations: int, posts_
         out_of_order=out_of_order,
         most_in_a_group_minute=max((most_within(moments, 60.0) for moments in groups.values()), default=0),
         most_in_a_second=most_within([call.at for call in sends], 1.0),
+    )
+
+
+# --- a share of the Bot API calls failing ---------------------------------------------------------
+@dataclass
+class FaultReport:
+    calls: int  # Bot API calls while faults were on
+    faults: Counter[str]  # injected, by kind
+    expected: int  # acks that must arrive
+    delivered: int  # distinct acks that arrived
+    repeated: int  # extra copies
+    unexplained: int  # extra copies beyond the sends that timed out after going through
+    items: int
+    unsent_rows: int
+    seconds: float
+
+    @property
+    def lost(self) -> int:
+        return self.expected - self.delivered
+
+
+async def faults_on_a_share_of_calls(
+    fake: FakeTelegram, db_url: str, *, groups: int, per_group: int, direct: int, rate: float, seed: int,
+    read_timeout: float = 0.4,
+) -> FaultReport:
+    """Residents post in `groups` groups and `direct` private chats while `rate` of all Bot API
+    calls fail (429 with retry_after, 500, or hanging past the bot's read timeout, before or after
+    doing the work). The in-process bot retries quickly (short outbox backoff), so the run tests
+    the outcome, not the patience."""
+    from tests.telegram.harness import TelegramBotRunner
+
+    admin = fake.user("站务管理员")
+    alice, bob = fake.user("Alice"), fake.user("Bob")
+    bot = await TelegramBotRunner(fake, db_url, admins=frozenset({f"telegram:{admin['id']}"}),
+                                  read_timeout=read_timeout).start()
+    assert bot.app is not None
+    bot.app.outbox.retry_delays = (0.05, 0.1, 0.2, 0.4)
+    chats = [fake.group(f"居民{n}群", members=[alice, bob], admins=[admin]) for n in range(groups)]
+    await _reply_to(fake, fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站"))
+    for chat in chats:
+        await _reply_to(fake, fake.text(chat, admin, "/bind lx"))
+    residents = [fake.user(f"私信居民{n}") for n in range(direct)]
+
+    began = time.monotonic()
+    calls_before = len(fake.calls)
+    plan = fake.inject_faults(rate, hang=read_timeout * 2, retry_after=1, seed=seed)
+    posted: list[JSON] = []
+    for n in range(per_group):
+        for g, chat in enumerate(chats):
+            posted.append(fake.text(chat, alice if n % 2 else bob, f"#建议 {g}号群第{n}件事"))
+    for n, resident in enumerate(residents):
+        posted.append(fake.text(fake.private(resident), resident, f"#求助 私信第{n}件事"))
+    for update in posted:
+        await _reply_to(fake, update, within=600)
+    await bot.outbox_idle(within=600)
+    seconds = time.monotonic() - began
+    fake.stop_faults()
+    async with bot.app.sessions() as session:
+        items = len((await session.exec(select(Item))).all())
+        unsent = len((await session.exec(select(Outbox).where(Outbox.state != OutboxState.SENT))).all())
+    await bot.stop()
+
+    copies = Counter(i for call in fake.calls_of("sendMessage") if (i := _ack_identity(call)))
+    went_through = Counter(
+        _ack_identity(fault.call) for fault in plan.injected
+        if fault.kind == "timeout-done" and _ack_identity(fault.call) is not None
+    )
+    wanted = {(u["message"]["chat"]["id"], u["message"]["message_id"]) for u in posted}
+    return FaultReport(
+        calls=len(fake.calls) - calls_before, faults=Counter(fault.kind for fault in plan.injected),
+        expected=len(wanted), delivered=len(wanted & set(copies)),
+        repeated=sum(n - 1 for n in copies.values()),
+        unexplained=sum(max(0, n - 1 - went_through[key]) for key, n in copies.items()),
+        items=items, unsent_rows=unsent, seconds=seconds,
     )
