@@ -214,6 +214,7 @@ async def run(messages: int, rates: list[float], seconds: float, rounds: int, db
                         bound = Replies(fake, group["id"])
                         fake.text(fake.private(admin), admin, "/station add lx 幸福社区联络站")
                         fake.text(group, admin, "/bind lx")
+                        fake.text(fake.private(admin), admin, "/station set lx flood 0")  # every ack alone
                         await fake.wait_for(bound.read, 30)
                     await throughput(fake, peer, group, users, 20, "#建议 预热")
                     wall, cpu, server_cpu, stored = await throughput(

@@ -76,7 +76,7 @@ class App:
     async def handle(self, incoming: Incoming) -> None:
         """Process one platform event end to end; a redelivered message does nothing."""
         async with self.sessions() as session:
-            ctx = await self._context(session, incoming, await EventLookups.load(session, [incoming]))
+            ctx = await self._context(session, incoming, await EventLookups.load(session, [incoming], self.clock.now()))
             if ctx is None:
                 await session.rollback()
                 return
@@ -86,7 +86,7 @@ class App:
                 # Nothing the handler did may stay; the message itself is still recorded (and so
                 # recognised if redelivered), together with the answer.
                 await session.rollback()
-                ctx = await self._context(session, incoming, await EventLookups.load(session, [incoming]))
+                ctx = await self._context(session, incoming, await EventLookups.load(session, [incoming], self.clock.now()))
                 if ctx is None:
                     return
                 await self.router.refuse(ctx, refusal)
@@ -113,7 +113,7 @@ class App:
     async def _handle_run(self, events: Sequence[Incoming]) -> None:
         try:
             async with self.sessions() as session:
-                lookups = await EventLookups.load(session, events)
+                lookups = await EventLookups.load(session, events, self.clock.now())
                 for event in events:
                     ctx = await self._context(session, event, lookups)
                     if ctx is not None:
@@ -159,7 +159,7 @@ class App:
         return Context(
             incoming=incoming, session=session, clock=self.clock, config=self.config, account=account,
             person=person, roles=roles, is_admin=is_admin, binding=binding, station=station, message=message,
-            fresh_message=fresh, answer_press=self._answer_press,
+            fresh_message=fresh, answer_press=self._answer_press, recent_intake=lookups,
         )
 
     @staticmethod

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.events import Incoming, UserRef
+from handlers.router import is_plain_message
+from storage import items as items_repo
 from storage import messages as messages_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import Account, ChatBinding, Message, Person, RoleAssignment, Station
 
 MessageKey = tuple[str, str, str]  # platform, chat id, platform message id
+RECENT_INTAKE = timedelta(minutes=1)  # how far back a sender's items are counted (the flood limit)
 
 
 class EventLookups:
@@ -32,9 +35,13 @@ class EventLookups:
         self._messages: dict[MessageKey, Message] = {}
         self._chats: dict[tuple[str, str], tuple[ChatBinding | None, Station | None]] = {}
         self._roles: dict[int, list[RoleAssignment]] = {}
+        self._recent_items: dict[int, list[tuple[int, datetime]]] = {}  # person -> (station, created)
 
     @classmethod
-    async def load(cls, session: AsyncSession, events: Sequence[Incoming]) -> EventLookups:
+    async def load(
+        cls, session: AsyncSession, events: Sequence[Incoming], now: datetime | None = None
+    ) -> EventLookups:
+        """Everything the events need; with `now`, also the items their senders raised lately."""
         lookups = cls()
         users: dict[str, set[str]] = defaultdict(set)
         chats: dict[str, set[str]] = defaultdict(set)
@@ -61,7 +68,18 @@ class EventLookups:
                 lookups._messages[(platform, chat_id, message_id)] = message
         person_ids = {person.id for _, person in lookups._senders.values() if person.id is not None}
         lookups._roles = await people_repo.roles_of_many(session=session, person_ids=person_ids)
+        if now is not None and any(is_plain_message(event) for event in events):
+            lookups._recent_items = await items_repo.recent_by_reporters(
+                session=session, reporter_ids=person_ids, since=now - RECENT_INTAKE
+            )
         return lookups
+
+    # --- `IntakeCounter`: a person's recent items, those of this batch included -----------------
+    def count_since(self, station_id: int, person_id: int, since: datetime) -> int:
+        return sum(1 for station, at in self._recent_items.get(person_id, ()) if station == station_id and at >= since)
+
+    def add(self, station_id: int, person_id: int, at: datetime) -> None:
+        self._recent_items.setdefault(person_id, []).append((station_id, at))
 
     async def sender(self, session: AsyncSession, user: UserRef, now: datetime) -> tuple[Account, Person]:
         """The sender's account and person, made on first sight; names and last-seen refreshed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,6 +23,14 @@ from handlers.transport import Attachment, Button
 from storage.models import Account, ChatBinding, ChatPurpose, Message, Person, RoleAssignment, RoleName, Station
 
 PressAnswer = Callable[[Incoming, str], Awaitable[None]]
+
+
+class IntakeCounter(Protocol):
+    """How many items a person raised in a station lately, counting those of this very batch."""
+
+    def count_since(self, station_id: int, person_id: int, since: datetime) -> int: ...
+
+    def add(self, station_id: int, person_id: int, at: datetime) -> None: ...
 
 
 class CommandError(Exception):
@@ -68,6 +77,7 @@ class Context:
     raw_args: str = ""
     usage: str | None = None  # msgid of the running command's syntax
     answer_press: PressAnswer | None = None
+    recent_intake: IntakeCounter | None = None  # for the per-person acknowledgement limit
     _replies: int = 0
 
     # --- time and language -------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from handlers import outbox
+from handlers import flood, outbox
 from handlers.context import Context
 from handlers.i18n import _, fold_chinese
 from handlers.router import parse_command
@@ -169,6 +169,9 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
         session=ctx.session, station=station, tag=tagged.tag, text=tagged.text,
         reporter_id=ctx.person.id or 0, source_message=ctx.message, now=ctx.now(),
     )
+    if flood.over_limit(ctx, station):  # a flood: acknowledged together, once the minute is over
+        await flood.acknowledge_in_batch(ctx, station, item)
+        return item
     text = ctx.tr(_("已受理，编号 #{number}。联络员会分派给代表办理，办结后在此回复您。"), number=item.number)
     await outbox.to_chat(
         session=ctx.session, key=f"ack:item:{station.id}:{item.number}", purpose="ack",

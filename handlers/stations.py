@@ -6,6 +6,7 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from handlers import outbox
+from handlers.args import to_int
 from handlers.context import CommandError, Context
 from handlers.events import EventKind
 from handlers.i18n import LANGUAGES, _, fold_chinese, translator
@@ -121,8 +122,13 @@ async def _station_set(ctx: Context) -> None:
         station.name = value
     elif key in ("language", "语言"):
         station.language = _parse_language(ctx, value)
+    elif key in ("flood", "限流"):
+        limit = to_int(value, low=0, high=100)
+        if limit is None:
+            raise ctx.usage_error(_("「{value}」不对：每人每分钟逐条答复的条数应为 0 到 100（0 为不限）。"), value=value)
+        station.acks_per_minute = limit
     else:
-        raise ctx.usage_error(_("可设置的项目：timezone、name、language。"))
+        raise ctx.usage_error(_("可设置的项目：timezone、name、language、flood。"))
     ctx.session.add(station)
     await ctx.reply(ctx.tr(_("已更新 {code} 的设置：{key} = {value}。"), code=station.code, key=key, value=value))
 
@@ -286,7 +292,7 @@ FEATURE = Feature(
     name="stations",
     commands=[
         Command("station", station_command, _("/station add <代码> <名称> [家|站|室|专业:领域] [上级代码] | /station list | "
-                                              "/station set <代码> timezone|name|language <值>"), _("创建和设置联络站")),
+                                              "/station set <代码> timezone|name|language|flood <值>"), _("创建和设置联络站")),
         Command("stations", stations_command, _("/stations"), _("列出所有联络站")),
         Command("bind", bind_command, _("/bind <站点代码> [residents|staff] [confirm]"), _("把本群绑定到联络站"), station_arg=0,
                 scope=ChatScope.GROUP),

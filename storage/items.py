@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import func
@@ -224,3 +224,20 @@ async def station_history(
     for event in (await session.exec(events_query.order_by(col(ItemEvent.at), col(ItemEvent.id)))).all():
         events.setdefault(event.item_id, []).append(event)
     return [(item, events[item.id or 0]) for item in items]
+
+
+async def recent_by_reporters(
+    *, session: AsyncSession, reporter_ids: Collection[int], since: datetime
+) -> dict[int, list[tuple[int, datetime]]]:
+    """Items raised since `since` by each reporter: (station id, created at), for the flood limit."""
+    if not reporter_ids:
+        return {}
+    result = await session.exec(
+        select(Item.reporter_id, Item.station_id, Item.created_at).where(
+            col(Item.reporter_id).in_(list(reporter_ids)), col(Item.created_at) >= since
+        )
+    )
+    found: dict[int, list[tuple[int, datetime]]] = {}
+    for reporter_id, station_id, created_at in result.all():
+        found.setdefault(reporter_id, []).append((station_id, created_at))
+    return found

@@ -123,6 +123,9 @@ class Station(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=10)
     tags: list[str] = Field(default_factory=lambda: list(DEFAULT_TAGS), sa_column=Column(JSON, nullable=False))
     next_item_number: int = Field(default=1)
+    # Items a person's tagged messages make in a minute that are acknowledged one by one; the rest
+    # of that minute's are acknowledged together in one reply (0: every one alone).
+    acks_per_minute: int = Field(default=5)
     created_at: datetime = _ts()
 
 
