@@ -89,7 +89,7 @@ def is_plain_message(event: Incoming) -> bool:
 
 # In a group no station is bound to, only what sets one up runs: the group is a place of unknown
 # members, so everything else is answered with how to bind, never with data.
-SETUP_COMMANDS = frozenset({"bind", "unbind", "station", "help", "start"})
+SETUP_COMMANDS = frozenset({"bind", "station", "help", "start"})
 
 
 async def explain_unbound(ctx: Context) -> None:

@@ -188,7 +188,7 @@ def test_interactive_console_greets_and_switches_speaker(tmp_path: Path, db_url:
         os.write(fd, b"/as li@lianxi\n")
         assert "li@lianxi> " in _read_until(fd, "li@lianxi> ")
         os.write(fd, b"/whoami\n")
-        assert "console:li" in _read_until(fd, "li@lianxi> ")
+        assert "[1] lianxi <li> /whoami" in _read_until(fd, "li@lianxi> ")  # li speaks (lianxi is not bound)
         os.write(fd, b"\x04")  # Ctrl-D ends the session
         _read_until(fd, "never", timeout=5)
         _pid, status = os.waitpid(pid, 0)

