@@ -33,8 +33,8 @@ from sqlalchemy import insert
 
 from handlers.context import CoreConfig
 from storage.db import create_engine, session_factory, upgrade_sync
-from storage.models import Account, ChatBinding, Person, RoleAssignment, Station
-from storage.receptions import ReceptionRule, auto_roster, materialize_rules
+from storage.models import Account, ChatBinding, Person, ReceptionRule, RoleAssignment, Station
+from storage.receptions import auto_roster, materialize_rules
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 MONTH = timedelta(days=31)

@@ -31,6 +31,7 @@ from storage import messages as messages_repo
 from storage import outbox as outbox_repo
 from storage.db import create_engine, session_factory
 from storage.models import Account, Message, Outbox, RoleName
+from storage.rows import id_of
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +147,11 @@ class App:
             if incoming.kind is EventKind.EDIT and message is not None and message.text == incoming.text:
                 return None  # a redelivered edit
         binding, bound_station = lookups.chat(incoming.platform, incoming.chat_id)
-        roles = await lookups.roles(session, person.id or 0)
+        roles = await lookups.roles(session, id_of(person))
         if binding is not None and binding.active:
             station = bound_station
         elif incoming.is_private:
-            station = await delivery.station_for_private_chat(session=session, person_id=person.id or 0, roles=roles)
+            station = await delivery.station_for_private_chat(session=session, person_id=id_of(person), roles=roles)
         else:
             station = None
         is_admin = account_key(account) in self.config.admins or any(

@@ -21,8 +21,8 @@ from handlers import reception_notify as notify
 from handlers.i18n import _, translator
 from storage import receptions as repo
 from storage import stations as stations_repo
-from storage.models import Station
-from storage.receptions import Reception, ReceptionStatus
+from storage.models import Reception, ReceptionStatus, Station
+from storage.rows import id_of
 
 
 async def calendar_for(*, session: AsyncSession, station: Station, now: datetime, language: str) -> bytes:
@@ -34,7 +34,7 @@ async def calendar_for(*, session: AsyncSession, station: Station, now: datetime
         .order_by(col(Reception.starts_at), col(Reception.id))
     )
     receptions = list(result.all())
-    grouped = await repo.duties_for(session=session, reception_ids=[r.id or 0 for r in receptions])
+    grouped = await repo.duties_for(session=session, reception_ids=[id_of(r) for r in receptions])
     calendar = Calendar()
     calendar.add("prodid", "-//liaison-bot//receptions//ZH")
     calendar.add("version", "2.0")
@@ -43,7 +43,7 @@ async def calendar_for(*, session: AsyncSession, station: Station, now: datetime
     calendar.add("x-wr-timezone", station.timezone)
     for reception in receptions:
         zone = ZoneInfo(reception.timezone)
-        duties = notify.active_duties(grouped.get(reception.id or 0, []))
+        duties = notify.active_duties(grouped.get(id_of(reception), []))
         names = await notify.names_of(session, [duty.person_id for duty in duties])
         roster = "、".join(names.get(duty.person_id, "") for duty in duties) or tr(_("尚未排班"))
         description = [tr(_("值班代表：{roster}"), roster=roster)]

@@ -20,6 +20,7 @@ from storage import kv
 from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import ChatPurpose, Outbox, RoleName
+from storage.rows import id_of
 
 STATION = "demo"
 STATION_NAME = "示范代表联络站"
@@ -117,7 +118,7 @@ async def seed_demo(console: Console, settings: Settings) -> SeedReport:
             return report
     else:
         report.existing.append(f"station {STATION}")
-    station_id = station.id or 0
+    station_id = id_of(station)
 
     for chat, purpose in ((RESIDENTS_CHAT, ChatPurpose.RESIDENTS), (STAFF_CHAT, ChatPurpose.STAFF)):
         async with app.sessions() as session:

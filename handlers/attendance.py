@@ -21,8 +21,9 @@ from handlers.reception_parse import ParseError, parse_date, parse_month, parse_
 from handlers.receptions import describe, ensure_on_duty, find_reception, parse_or_fail, station_tr, today_of
 from handlers.router import Command, Feature
 from storage import receptions as repo
-from storage.models import RoleName, Station
-from storage.receptions import CHECKIN_EARLY, Duty, Outcome, Reception, ReceptionStatus, local_today
+from storage.models import Duty, Outcome, Reception, ReceptionStatus, RoleName, Station
+from storage.receptions import CHECKIN_EARLY, local_today
+from storage.rows import id_of
 
 BUTTON_LEAVE_REASON = _("通过按钮请假，未填写原因")
 
@@ -30,7 +31,7 @@ BUTTON_LEAVE_REASON = _("通过按钮请假，未填写原因")
 def _deputy_station_ids(ctx: Context) -> list[int]:
     ids = [role.station_id for role in ctx.roles if role.role == RoleName.DEPUTY and role.station_id is not None]
     if ctx.station is not None and ctx.station.id in ids:
-        return [ctx.station.id or 0]
+        return [id_of(ctx.station)]
     return list(dict.fromkeys(ids))
 
 
@@ -97,7 +98,7 @@ async def do_confirm(ctx: Context, reception: Reception, duty: Duty) -> str:
         tr = station_tr(ctx, station)
         text = tr(_("【撤销请假】{name} 撤销了请假，将参加 {when} 的接待日（#{id}）。"), name=ctx.person.display_name,
                   when=notify.fmt_when(tr, reception), id=reception.id)
-        for person_id in await notify.staff_of(ctx.session, station.id or 0):
+        for person_id in await notify.staff_of(ctx.session, id_of(station)):
             await outbox.to_person(
                 session=ctx.session, key=notify.rkey("leave-withdrawn", reception,
                                                      f"duty:{duty.id}:n{duty.leave_count}:person:{person_id}"),
@@ -153,7 +154,7 @@ async def on_button(ctx: Context) -> None:
         return
     if person_id != ctx.person.id:
         raise ctx.error(_("这个按钮只能由被安排值班的代表本人使用。"))
-    duty = await repo.get_duty(session=ctx.session, reception_id=reception.id or 0, person_id=person_id)
+    duty = await repo.get_duty(session=ctx.session, reception_id=id_of(reception), person_id=person_id)
     if duty is None or not duty.on_duty:
         raise ctx.error(_("您已不在这个接待日的值班名单中。"))
     if action == "confirm":
@@ -173,7 +174,7 @@ async def _substitute(ctx: Context, reception: Reception, *, leaver_id: int, sub
         raise ctx.error(_("只有站长和联络员可以安排替换。"))
     if substitute_id not in await repo.deputy_ids(session=ctx.session, station_id=reception.station_id):
         raise ctx.error(_("这位代表已不在本站，无法安排。"))
-    duty = await repo.get_duty(session=ctx.session, reception_id=reception.id or 0, person_id=substitute_id)
+    duty = await repo.get_duty(session=ctx.session, reception_id=id_of(reception), person_id=substitute_id)
     names = await notify.names_of(ctx.session, [leaver_id, substitute_id])
     if duty is not None and duty.on_duty and duty.leave_at is None:
         await ctx.answer(ctx.tr(_("{name} 已在值班名单中。"), name=names.get(substitute_id, "")))
@@ -210,7 +211,7 @@ async def checkin_command(ctx: Context) -> None:
         raise CommandError(await _outside_window(ctx, station_ids))
     chosen: tuple[Reception, Duty | None] | None = None
     for reception in candidates:
-        duty = await repo.get_duty(session=ctx.session, reception_id=reception.id or 0, person_id=ctx.person.id or 0)
+        duty = await repo.get_duty(session=ctx.session, reception_id=id_of(reception), person_id=id_of(ctx.person))
         if duty is not None and duty.on_duty:
             chosen = (reception, duty)
             break
@@ -224,7 +225,7 @@ async def checkin_command(ctx: Context) -> None:
         await ctx.reply(ctx.tr(_("您已于 {time} 签到，无需重复签到。"), time=f"{signed:%H:%M}"))
         return
     if duty is None:
-        duty = Duty(reception_id=reception.id or 0, station_id=reception.station_id, person_id=ctx.person.id or 0,
+        duty = Duty(reception_id=id_of(reception), station_id=reception.station_id, person_id=id_of(ctx.person),
                     on_duty=False, assigned_at=now)
     duty.checked_in_at = now
     duty.leave_at = None
@@ -277,7 +278,7 @@ async def attendance_command(ctx: Context) -> None:
         return
     assert token is not None
     reception = await find_reception(ctx, token, station)
-    duties = await repo.duties_of(session=ctx.session, reception_id=reception.id or 0)
+    duties = await repo.duties_of(session=ctx.session, reception_id=id_of(reception))
     lines = [ctx.tr(_("接待日 {reception}"), reception=describe(ctx, reception))]
     if reception.closed_at is None:
         lines.append(ctx.tr(_("值班：{roster}"), roster=await notify.roster_text(ctx.session, ctx.tr, duties)))
@@ -292,7 +293,7 @@ async def attendance_command(ctx: Context) -> None:
 
 
 async def month_report(ctx: Context, station: Station, year: int, month: int) -> str:
-    tallies, total, held = await repo.month_tallies(session=ctx.session, station_id=station.id or 0, year=year,
+    tallies, total, held = await repo.month_tallies(session=ctx.session, station_id=id_of(station), year=year,
                                                     month=month)
     lines = [ctx.tr(_("{station} {year}年{month}月出勤：已结束接待日 {held} 场，全站出勤率 {rate}。"),
                     station=station.name, year=year, month=month, held=held,

@@ -17,6 +17,7 @@ from handlers.i18n import Translator, _, translator
 from storage import kv
 from storage import stations as stations_repo
 from storage.models import Account, ChatPurpose, Outbox, Person, RoleAssignment, Station
+from storage.rows import id_of
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ async def answer_privately(ctx: Context, text: str, *, item_id: int | None = Non
         return
     key = f"private:{incoming.platform}:{incoming.chat_id}:{incoming.message_id}"
     await outbox.to_person(
-        session=ctx.session, key=key, purpose=PRIVATE_ANSWER, person_id=ctx.person.id or 0, text=text,
+        session=ctx.session, key=key, purpose=PRIVATE_ANSWER, person_id=id_of(ctx.person), text=text,
         now=ctx.now(), station_id=ctx.station.id if ctx.station else None, item_id=item_id, account=ctx.account,
     )
     origin = {"platform": incoming.platform, "chat_id": incoming.chat_id, "reply_to": incoming.message_id,
@@ -157,7 +158,7 @@ async def on_undeliverable(
     else:
         text = tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=code, text=row.text)
     staff_chats = await stations_repo.bindings_of(
-        session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF
+        session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF
     )
     for binding in staff_chats:
         await outbox.to_chat(

@@ -16,6 +16,7 @@ from handlers.i18n import _, fold_chinese
 from handlers.router import parse_command
 from storage import items as items_repo
 from storage.models import DEFAULT_TAGS, Item, Station
+from storage.rows import id_of
 
 # A tag at the start of a line: the sign, optional spaces ("# 建议 …"), the tag's word.
 LINE_TAG_RE = re.compile(r"^[ \t\u3000]*[#＃][ \t\u3000]*(?P<token>[^\s#＃]+)")
@@ -159,7 +160,7 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
         return None
     assert ctx.message is not None
     if not ctx.fresh_message:  # a message first seen just now can have no item yet
-        existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=ctx.message.id or 0)
+        existing = await items_repo.get_item_by_source(session=ctx.session, source_message_id=id_of(ctx.message))
         if existing is not None:
             return existing
     station = ctx.station
@@ -167,7 +168,7 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
     # the event's (or the batch's) transaction commits, the ids filled in by the flush.
     item = items_repo.create_item(
         session=ctx.session, station=station, tag=tagged.tag, text=tagged.text,
-        reporter_id=ctx.person.id or 0, source_message=ctx.message, now=ctx.now(),
+        reporter_id=id_of(ctx.person), source_message=ctx.message, now=ctx.now(),
     )
     if flood.over_limit(ctx, station):  # a flood: acknowledged together, once the minute is over
         await flood.acknowledge_in_batch(ctx, station, item)
@@ -207,7 +208,7 @@ async def on_edit(ctx: Context) -> bool:
     message.text = ctx.incoming.text
     message.edited_at = now
     ctx.session.add(message)
-    item = await items_repo.get_item_by_source(session=ctx.session, source_message_id=message.id or 0)
+    item = await items_repo.get_item_by_source(session=ctx.session, source_message_id=id_of(message))
     if item is None:
         return await _take_in(ctx)
     if parse_command(ctx.incoming.text) is not None:

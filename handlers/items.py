@@ -20,6 +20,7 @@ from handlers.router import Command, Feature
 from storage import items as items_repo
 from storage import people as people_repo
 from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleName, Station
+from storage.rows import id_of
 from storage.workdays import add_workdays
 
 DEFAULT_DEADLINE_WORKDAYS = 15
@@ -92,7 +93,7 @@ def parse_number(ctx: Context, index: int = 0) -> int:
 
 
 async def load_item(ctx: Context, station: Station, number: int) -> Item:
-    item = await items_repo.get_item(session=ctx.session, station_id=station.id or 0, number=number)
+    item = await items_repo.get_item(session=ctx.session, station_id=id_of(station), number=number)
     if item is None:
         raise ctx.error(_("{station} 没有编号为 #{number} 的事项。发送 /items 查看事项。"),
                         station=station.name, number=number)
@@ -102,7 +103,7 @@ async def load_item(ctx: Context, station: Station, number: int) -> Item:
 def check_relation(ctx: Context, item: Item) -> None:
     """Assignee and reporter relations: the router let the command through, the item decides."""
     command = ctx.command or ""
-    if not allowed_on_item(command, ctx.audiences(item.station_id), person_id=ctx.person.id or 0,
+    if not allowed_on_item(command, ctx.audiences(item.station_id), person_id=id_of(ctx.person),
                            reporter_id=item.reporter_id, assignee_id=item.assignee_id):
         raise ctx.error(_("抱歉，您没有权限对事项 #{number} 使用 /{name}。"),
                         number=item.number, name=command)
@@ -169,7 +170,7 @@ async def assign_command(ctx: Context) -> None:
         session=ctx.session, item=item, to_status=ItemStatus.ASSIGNED, kind="assigned", actor_id=ctx.person.id,
         note=ctx.tr(_("{name}，{days} 个工作日，截止 {due}"), name=deputy, days=days, due=due), now=now,
     )
-    sequence = await items_repo.count_events(session=ctx.session, item_id=item.id or 0, kind="assigned")
+    sequence = await items_repo.count_events(session=ctx.session, item_id=id_of(item), kind="assigned")
     lines = [ctx.tr(_("已将事项 #{number} 分派给 {name}，办理时限 {days} 个工作日，截止 {due}。"),
                     number=item.number, name=deputy, days=days, due=due)]
     if defaulted:
@@ -177,11 +178,13 @@ async def assign_command(ctx: Context) -> None:
                             days=days, number=item.number))
     lines.append(ctx.tr(_("已私信通知 {name}。"), name=deputy))
     await ctx.reply("\n".join(lines), item_id=item.id)
-    await _tell_assignee(ctx, station, item, days, due, sequence)
+    await _tell_assignee(ctx, station, item, account.person_id, days, due, sequence)
 
 
-async def _tell_assignee(ctx: Context, station: Station, item: Item, days: int, due: str, sequence: int) -> None:
-    deputy = await ctx.session.get(Person, item.assignee_id)
+async def _tell_assignee(
+    ctx: Context, station: Station, item: Item, deputy_id: int, days: int, due: str, sequence: int
+) -> None:
+    deputy = await ctx.session.get(Person, deputy_id)
     tr = translator(ctx.language_for(station, person=deputy))
     lines = [
         tr(_("您好！{station} 把事项 #{number} 分派给您办理："), station=station.name, number=item.number),
@@ -189,12 +192,12 @@ async def _tell_assignee(ctx: Context, station: Station, item: Item, days: int, 
         tr(_("办理时限：{days} 个工作日，截止 {due}。"), days=days, due=due),
         tr(_("登记进展请发送 /progress {number} <进展>，办结请发送 /close {number} <办理结果>。"), number=item.number),
     ]
-    roles = await people_repo.roles_of(session=ctx.session, person_id=item.assignee_id or 0)
+    roles = await people_repo.roles_of(session=ctx.session, person_id=deputy_id)
     if len({role.station_id for role in roles if role.station_id is not None}) > 1:
         lines.append(tr(_("（您在多个联络站任职，私聊时请先发送 /use {code}。）"), code=station.code))
     await outbox.to_person(
-        session=ctx.session, key=f"assigned:item:{item.id}:person:{item.assignee_id}:{sequence}",
-        purpose="assigned", person_id=item.assignee_id or 0, text="\n".join(lines), now=ctx.now(),
+        session=ctx.session, key=f"assigned:item:{item.id}:person:{deputy_id}:{sequence}",
+        purpose="assigned", person_id=deputy_id, text="\n".join(lines), now=ctx.now(),
         station_id=station.id, item_id=item.id,
     )
 
@@ -351,7 +354,7 @@ async def item_command(ctx: Context) -> None:
     if item.rating:
         lines.append(tr(_("评价：{rating}"), rating=tr(rating.RATING_LABELS[Rating(item.rating)])))
     lines.append(tr(_("办理记录：")))
-    for event in await items_repo.events_of(session=ctx.session, item_id=item.id or 0):
+    for event in await items_repo.events_of(session=ctx.session, item_id=id_of(item)):
         lines.append(await _event_line(ctx, station, event))
     await delivery.answer_privately(ctx, "\n".join(lines), item_id=item.id)
 
@@ -378,7 +381,7 @@ async def my_command(ctx: Context) -> None:
     """A resident's own items, in every station, with status and result."""
     if ctx.args:
         raise ctx.usage_error()
-    found = await items_repo.items_reported_by(session=ctx.session, person_id=ctx.person.id or 0, limit=MY_LIMIT + 1)
+    found = await items_repo.items_reported_by(session=ctx.session, person_id=id_of(ctx.person), limit=MY_LIMIT + 1)
     if not found:
         await delivery.answer_privately(ctx, ctx.tr(_("您还没有提出过事项。在居民群里发送「#建议 内容」即可提出意见建议。")))
         return

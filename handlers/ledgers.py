@@ -32,9 +32,19 @@ from handlers.periods import Period
 from handlers.rating import RATING_LABELS
 from handlers.workbook import CellKind, Column, CsvWriter, LedgerBook
 from storage import reports as figures_repo
-from storage.models import OPEN_STATUSES, Item, ItemEvent, Person, StationLevel
-from storage.receptions import Duty, Outcome, Reception, ReceptionStatus
+from storage.models import (
+    OPEN_STATUSES,
+    Duty,
+    Item,
+    ItemEvent,
+    Outcome,
+    Person,
+    Reception,
+    ReceptionStatus,
+    StationLevel,
+)
 from storage.reports import Attendance, ItemFigures, Span, StationNode
+from storage.rows import id_of
 
 PAGE = 1000  # rows read per query
 C = CellKind
@@ -264,7 +274,7 @@ async def reception_rows(scope: Scope) -> AsyncIterator[ReceptionRow]:
                 yield rows[reception.id]
             if len(page) < PAGE:
                 break
-            after = (page[-1].local_date, page[-1].id or 0)
+            after = (page[-1].local_date, id_of(page[-1]))
 
 
 # --- 代表考勤表 ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from handlers.i18n import _, translator
 from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import ChatPurpose, RoleName, Station
+from storage.rows import id_of
 
 MAY_INVITE_ROLES = {RoleName.ADMIN, RoleName.HEAD, RoleName.LIAISON}
 
@@ -52,7 +53,7 @@ async def report_unreadable_message(
     )
     key = f"unreadable:{platform}:{message_id}"
     staff = (
-        await stations_repo.bindings_of(session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF)
+        await stations_repo.bindings_of(session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF)
         if station is not None else []
     )
     for chat in staff:

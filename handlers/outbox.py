@@ -16,7 +16,8 @@ from handlers.transport import Attachment, Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, OutboxState, new_row
+from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, OutboxState
+from storage.rows import new_row
 
 
 async def to_chat(

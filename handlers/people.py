@@ -21,6 +21,7 @@ from storage import people as people_repo
 from storage import receptions as receptions_repo
 from storage import stations as stations_repo
 from storage.models import OPEN_STATUSES, Account, CongressLevel, Person, RoleName, Station
+from storage.rows import id_of
 
 # What a bare platform id looks like, so an account can be created for someone who has not spoken yet.
 USER_ID_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -172,10 +173,10 @@ async def _hand_over(ctx: Context, station: Station, person_id: int, name: str) 
             lines.append(f"  #{item.number} {rating.short(item.text, 30)}{due}：/assign {item.number} <{tr(_('代表'))}>")
     removed = []
     station_tr = translator(station.language or ctx.config.language)
-    for reception in await receptions_repo.upcoming(session=ctx.session, station_id=station.id or 0, now=ctx.now()):
+    for reception in await receptions_repo.upcoming(session=ctx.session, station_id=id_of(station), now=ctx.now()):
         if reception.starts_at <= ctx.now():
             continue  # under way: its sign-in and attendance stay as they are
-        duty = await receptions_repo.get_duty(session=ctx.session, reception_id=reception.id or 0, person_id=person_id)
+        duty = await receptions_repo.get_duty(session=ctx.session, reception_id=id_of(reception), person_id=person_id)
         if duty is None or not duty.on_duty:
             continue
         if duty.told:
@@ -188,7 +189,7 @@ async def _hand_over(ctx: Context, station: Station, person_id: int, name: str) 
                         name=name, count=len(removed)))
         for reception in removed:
             roster = await notify.roster_text(
-                ctx.session, tr, await receptions_repo.duties_of(session=ctx.session, reception_id=reception.id or 0)
+                ctx.session, tr, await receptions_repo.duties_of(session=ctx.session, reception_id=id_of(reception))
             )
             lines.append("  " + tr(_("#{id} {when}，现在值班：{roster}；可用 /duty {id} +<代表> 补充。"), id=reception.id,
                                    when=notify.fmt_when(tr, reception), roster=roster))
@@ -208,10 +209,10 @@ async def head_command(ctx: Context) -> None:
     if len(ctx.args) != 2 or ctx.args[0] not in ("set", "设置"):
         raise ctx.usage_error()
     account = await resolve_user(ctx, ctx.args[1])
-    for previous in await people_repo.people_with_role(session=ctx.session, station_id=station.id or 0,
+    for previous in await people_repo.people_with_role(session=ctx.session, station_id=id_of(station),
                                                        role=RoleName.HEAD):
         if previous.id != account.person_id:
-            await people_repo.revoke_role(session=ctx.session, person_id=previous.id or 0,
+            await people_repo.revoke_role(session=ctx.session, person_id=id_of(previous),
                                           station_id=station.id, role=RoleName.HEAD)
     await people_repo.grant_role(session=ctx.session, person_id=account.person_id, station_id=station.id,
                                  role=RoleName.HEAD, now=ctx.now())
@@ -223,7 +224,7 @@ async def deputies_command(ctx: Context) -> None:
     station = require_station(ctx)
     lines = [ctx.tr(_("{station} 的代表和工作人员："), station=station.name)]
     for role in (RoleName.HEAD, RoleName.LIAISON, RoleName.DEPUTY):
-        people = await people_repo.people_with_role(session=ctx.session, station_id=station.id or 0, role=role)
+        people = await people_repo.people_with_role(session=ctx.session, station_id=id_of(station), role=role)
         names = "、".join(person.display_name for person in people) or ctx.tr(_("（无）"))
         lines.append(f"{ctx.tr(ROLE_NAMES[role])}：{names}")
     await ctx.reply("\n".join(lines))
@@ -258,7 +259,7 @@ async def start_command(ctx: Context) -> None:
         target = await ctx.session.get(Person, int(person_id))
         if target is None:
             raise ctx.error(_("这个链接无效或已过期。请向联络员索取新的链接。"))
-        ctx.account.person_id = target.id or 0
+        ctx.account.person_id = id_of(target)
         ctx.account.dm_blocked = False
         ctx.session.add(ctx.account)
         await ctx.reply(ctx.tr(_("您好，{name}！您的账号已关联，今后的提醒会发到这里。"), name=target.display_name))

@@ -32,6 +32,7 @@ from storage.models import (
     RoleName,
     Station,
 )
+from storage.rows import id_of
 
 RATE_PREFIX = "rate"
 # Outbox purposes of the posts a resident may answer with a text reply.
@@ -148,7 +149,7 @@ async def source_is_private(ctx: Context, source: Message) -> bool:
 
 
 def rating_buttons(tr: Translator, item: Item, round_: int) -> list[Button]:
-    return [Button(tr(RATING_LABELS[rating]), rate_data(item.id or 0, round_, rating)) for rating in Rating]
+    return [Button(tr(RATING_LABELS[rating]), rate_data(id_of(item), round_, rating)) for rating in Rating]
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: st
             now=ctx.now(), station_id=station.id, item_id=item.id,
         )
     staff_chats = await stations_repo.bindings_of(
-        session=ctx.session, station_id=station.id or 0, purpose=ChatPurpose.STAFF
+        session=ctx.session, station_id=id_of(station), purpose=ChatPurpose.STAFF
     )
     for binding in staff_chats:
         await outbox.to_chat(
@@ -286,10 +287,10 @@ async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: st
     # No staff chat bound: the liaisons and the head hear it directly, so it is never lost.
     told: set[int] = {item.assignee_id} if item.assignee_id is not None else set()
     for role in (RoleName.LIAISON, RoleName.HEAD):
-        for person in await people_repo.people_with_role(session=ctx.session, station_id=station.id or 0, role=role):
-            if person.id is None or person.id in told:
+        for person in await people_repo.people_with_role(session=ctx.session, station_id=id_of(station), role=role):
+            if id_of(person) in told:
                 continue
-            told.add(person.id)
+            told.add(id_of(person))
             await outbox.to_person(
                 session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:person:{person.id}",
                 purpose="unsatisfied", person_id=person.id, text=text, now=ctx.now(),
@@ -366,7 +367,7 @@ async def on_message(ctx: Context) -> bool:
         return False
     round_ = rounds.pop()
     if parsed is not None:
-        await ctx.reply(await _apply_rating(ctx, item, RatePress(item.id or 0, round_, parsed.rating), parsed.comment),
+        await ctx.reply(await _apply_rating(ctx, item, RatePress(id_of(item), round_, parsed.rating), parsed.comment),
                         item_id=item.id)
         return True
     awaiting = item.status == ItemStatus.RESOLVED and round_ == item.reopen_count

@@ -21,8 +21,8 @@ from handlers.transport import Button
 from storage import kv
 from storage import receptions as repo
 from storage import stations as stations_repo
-from storage.models import ChatPurpose, Person, RoleAssignment, RoleName, Station
-from storage.receptions import Duty, Outcome, Reception
+from storage.models import ChatPurpose, Duty, Outcome, Person, Reception, RoleAssignment, RoleName, Station
+from storage.rows import id_of
 
 WEEKDAY_NAMES = (_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日"))
 BUTTON_PREFIX = "rcpt"
@@ -130,7 +130,7 @@ async def remind7(
 ) -> None:
     """A week ahead, to the liaisons: the roster and who has not confirmed."""
     if duties is None:
-        duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+        duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     expected = active_duties(duties)
     if names is None:
         names = await names_of(session, [duty.person_id for duty in duties])
@@ -142,7 +142,7 @@ async def remind7(
     )
     if len(expected) < 2:
         text += "\n" + tr(_("值班代表不足 2 人，请用 /duty {id} <代表…> 或 /duty auto 排班。"), id=reception.id)
-    for person_id in await liaisons_or_heads(session, station.id or 0):
+    for person_id in await liaisons_or_heads(session, id_of(station)):
         await outbox.to_person(
             session=session, key=rkey("remind7", reception, f"person:{person_id}"), purpose="reception_remind7",
             person_id=person_id, text=text, now=now, station_id=station.id,
@@ -193,7 +193,7 @@ async def notice3(
 ) -> None:
     """Published to the residents three days ahead: date, place and the deputies' names."""
     if duties is None:
-        duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+        duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     duties = active_duties(duties)
     if names is None:
         names = await names_of(session, [duty.person_id for duty in duties])
@@ -205,7 +205,7 @@ async def notice3(
         topic=fmt_topic(tr, reception),
     )
     for binding in await stations_repo.bindings_of(
-        session=session, station_id=station.id or 0, purpose=ChatPurpose.RESIDENTS
+        session=session, station_id=id_of(station), purpose=ChatPurpose.RESIDENTS
     ):
         await outbox.to_chat(
             session=session, key=rkey("notice3", reception, f"chat:{binding.id}"), purpose="reception_notice3",
@@ -229,7 +229,7 @@ async def roster_update(
     session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime
 ) -> bool:
     """Residents were told who receives them; when the roster changed since, tell them the new names."""
-    duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     key = PUBLISHED_ROSTER_KEY.format(reception_id=reception.id)
     signature = roster_signature(duties)
     stored = await kv.get_value(session=session, key=key)
@@ -247,7 +247,7 @@ async def roster_update(
     text = tr(_("【接待代表调整】{when} 在 {place} 的代表接待日，接待代表调整为：{deputies}。"),
               when=fmt_when(tr, reception), place=fmt_place(tr, reception), deputies=deputies)
     for binding in await stations_repo.bindings_of(
-        session=session, station_id=station.id or 0, purpose=ChatPurpose.RESIDENTS
+        session=session, station_id=id_of(station), purpose=ChatPurpose.RESIDENTS
     ):
         await outbox.to_chat(
             session=session, key=rkey("roster", reception, f"n{updates}:chat:{binding.id}"),
@@ -279,10 +279,10 @@ async def changed(
     else:
         personal = tr(_("【接待日取消】{station} 原定 {when} 的代表接待日（#{id}）已取消。{reason}"), **values)
         public = tr(_("【接待日取消】原定 {when} 在 {place} 的代表接待日已取消。{reason}"), **values)
-    duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     told_people = {duty.person_id for duty in duties if duty.told}
     if reception.liaisons_told:
-        told_people |= set(await liaisons_or_heads(session, station.id or 0))
+        told_people |= set(await liaisons_or_heads(session, id_of(station)))
     on_duty = {duty.person_id for duty in active_duties(duties)}
     for person_id in sorted(told_people):
         buttons = duty_buttons(tr, reception, person_id) if kind == "moved" and person_id in on_duty else []
@@ -292,7 +292,7 @@ async def changed(
         )
     if reception.residents_told:
         for binding in await stations_repo.bindings_of(
-            session=session, station_id=station.id or 0, purpose=ChatPurpose.RESIDENTS
+            session=session, station_id=id_of(station), purpose=ChatPurpose.RESIDENTS
         ):
             await outbox.to_chat(
                 session=session, key=rkey(kind, reception, f"chat:{binding.id}"), purpose=f"reception_{kind}",
@@ -340,7 +340,7 @@ async def leave_requested(
     """At once to the head and the liaisons, with a suggested substitute and a button to apply it;
     to the staff chats when the station has neither (so a leave request is never heard by nobody
     without the deputy being told so)."""
-    duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     substitute = await suggest_substitute(session, reception, duties)
     names = await names_of(session, [duty.person_id] + ([substitute] if substitute else []))
     values = {
@@ -359,7 +359,7 @@ async def leave_requested(
     else:
         text += "\n" + tr(_("本站没有可替换的代表，请用 /duty {id} 调整。"), id=reception.id)
     told: list[int] = []
-    for person_id in await staff_of(session, station.id or 0):
+    for person_id in await staff_of(session, id_of(station)):
         if person_id == duty.person_id:
             continue
         row, _created = await outbox.to_person(
@@ -372,7 +372,7 @@ async def leave_requested(
     chats = 0
     if not told:
         for binding in await stations_repo.bindings_of(
-            session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF
+            session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF
         ):
             await outbox.to_chat(
                 session=session, key=rkey("leave", reception, f"duty:{duty.id}:n{duty.leave_count}:chat:{binding.id}"),
@@ -414,7 +414,7 @@ async def summary(
     session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime
 ) -> None:
     """After the end: the attendance of this reception, to the staff chats (or the liaisons directly)."""
-    duties = await repo.duties_of(session=session, reception_id=reception.id or 0)
+    duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     lines, rate = await attendance_lines(session, tr, duties)
     text = "\n".join([
         tr(_("【接待日出勤】#{id} {when} {place} 已结束。"), id=reception.id, when=fmt_when(tr, reception),
@@ -422,7 +422,7 @@ async def summary(
         *lines,
         tr(_("本次出勤率：{rate}"), rate=rate),
     ])
-    chats = await stations_repo.bindings_of(session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF)
+    chats = await stations_repo.bindings_of(session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF)
     for binding in chats:
         await outbox.to_chat(
             session=session, key=rkey("absent-summary", reception, f"chat:{binding.id}"),
@@ -430,7 +430,7 @@ async def summary(
             station_id=station.id, private=True,
         )
     if not chats:
-        for person_id in await liaisons_or_heads(session, station.id or 0):
+        for person_id in await liaisons_or_heads(session, id_of(station)):
             await outbox.to_person(
                 session=session, key=rkey("absent-summary", reception, f"person:{person_id}"),
                 purpose="reception_summary", person_id=person_id, text=text, now=now, station_id=station.id,

@@ -24,16 +24,9 @@ from handlers.reception_parse import (
 )
 from handlers.router import Command, Feature
 from storage import receptions as repo
-from storage.models import Station
-from storage.receptions import (
-    Duty,
-    HolidayPolicy,
-    Reception,
-    ReceptionRule,
-    ReceptionStatus,
-    local_today,
-    set_times,
-)
+from storage.models import Duty, HolidayPolicy, Reception, ReceptionRule, ReceptionStatus, Station
+from storage.receptions import local_today, set_times
+from storage.rows import id_of
 from storage.workdays import public_holiday
 
 POLICY_NAMES = {
@@ -75,7 +68,7 @@ async def find_reception(ctx: Context, token: str, station: Station) -> Receptio
         raise parse_or_fail(ctx, error) from None
     if day is None:
         raise ctx.usage_error(_("「{value}」既不是接待日编号也不是日期。"), value=token)
-    found = await repo.on_date(session=ctx.session, station_ids=[station.id or 0], day=day)
+    found = await repo.on_date(session=ctx.session, station_ids=[id_of(station)], day=day)
     if not found:
         raise ctx.error(_("{date} 没有安排接待日。发送 /receptions 查看。"), date=notify.fmt_date(ctx.tr, day))
     if len(found) > 1:
@@ -137,7 +130,7 @@ async def _add(ctx: Context, station: Station) -> None:
         raise ctx.usage_error(_("「{value}」不是时间段，应为 09:00-11:30 这样的格式。"), value=ctx.args[2])
     place, topic = _split_place_topic(ctx.args[3:])
     reception = Reception(
-        station_id=station.id or 0, local_date=day, start_time=span[0], end_time=span[1], timezone=station.timezone,
+        station_id=id_of(station), local_date=day, start_time=span[0], end_time=span[1], timezone=station.timezone,
         starts_at=ctx.now(), ends_at=ctx.now(), place=place, topic=topic, revised_at=ctx.now(),
         created_by=ctx.person.id, created_at=ctx.now(), updated_at=ctx.now(),
     )
@@ -168,17 +161,17 @@ async def _every(ctx: Context, station: Station) -> None:
     except ParseError as error:
         raise parse_or_fail(ctx, error) from None
     place, topic = _split_place_topic(words[span_at + 1 :])
-    settings = await repo.get_settings(session=ctx.session, station_id=station.id or 0)
+    settings = await repo.get_settings(session=ctx.session, station_id=id_of(station))
     row = ReceptionRule(
-        station_id=station.id or 0, rrule=rule.rrule, text=f"{rule.text} {words[span_at]}"[:255],
+        station_id=id_of(station), rrule=rule.rrule, text=f"{rule.text} {words[span_at]}"[:255],
         starts_on=today_of(ctx, station), start_time=span[0], end_time=span[1], place=place, topic=topic,
         created_by=ctx.person.id, created_at=ctx.now(),
     )
     ctx.session.add(row)
     await ctx.session.flush()
-    await repo.materialize_rules(session=ctx.session, now=ctx.now(), rule_ids=[row.id or 0],
-                                 station_zones={station.id or 0: station.timezone})
-    upcoming = [r for r in await repo.upcoming(session=ctx.session, station_id=station.id or 0, now=ctx.now())
+    await repo.materialize_rules(session=ctx.session, now=ctx.now(), rule_ids=[id_of(row)],
+                                 station_zones={id_of(station): station.timezone})
+    upcoming = [r for r in await repo.upcoming(session=ctx.session, station_id=id_of(station), now=ctx.now())
                 if r.rule_id == row.id][:3]
     if not upcoming:
         raise ctx.error(_("规则「{rule}」在接下来 {days} 天内不会产生接待日，没有保存。"), rule=rule.text,
@@ -255,7 +248,7 @@ async def apply_move(ctx: Context, station: Station, reception: Reception) -> No
         if moment <= ctx.now() and getattr(reception, stage) == old_revision:
             setattr(reception, stage, reception.revision)
     ctx.session.add(reception)
-    for duty in await repo.duties_of(session=ctx.session, reception_id=reception.id or 0):
+    for duty in await repo.duties_of(session=ctx.session, reception_id=id_of(reception)):
         duty.confirmed_at = None
         ctx.session.add(duty)
 
@@ -268,7 +261,7 @@ async def _rules(ctx: Context, station: Station) -> None:
         .order_by(col(ReceptionRule.id))
     )
     rules = list(result.all())
-    settings = await repo.get_settings(session=ctx.session, station_id=station.id or 0)
+    settings = await repo.get_settings(session=ctx.session, station_id=id_of(station))
     if not rules:
         await ctx.reply(ctx.tr(_("本站没有重复接待日。用 /reception every <规则> <时间段> [地点] 设置。")))
         return
@@ -290,7 +283,7 @@ async def _stop(ctx: Context, station: Station) -> None:
     ctx.session.add(rule)
     tr = station_tr(ctx, station)
     cancelled = 0
-    for reception in await repo.upcoming(session=ctx.session, station_id=station.id or 0, now=ctx.now()):
+    for reception in await repo.upcoming(session=ctx.session, station_id=id_of(station), now=ctx.now()):
         if reception.rule_id == rule.id and reception.starts_at > ctx.now():
             reception.status = ReceptionStatus.CANCELLED
             reception.cancelled_at = reception.updated_at = ctx.now()
@@ -304,7 +297,7 @@ async def _set(ctx: Context, station: Station) -> None:
     if len(ctx.args) != 3:
         raise ctx.usage_error()
     key, value = ctx.args[1].lower(), ctx.args[2].lower()
-    settings = await repo.get_settings(session=ctx.session, station_id=station.id or 0)
+    settings = await repo.get_settings(session=ctx.session, station_id=id_of(station))
     if key in ("holidays", "节假日"):
         policy = POLICIES.get(value)
         if policy is None:
@@ -343,16 +336,16 @@ async def receptions_command(ctx: Context) -> None:
     if len(ctx.args) > 1 or (ctx.args and asked is None):
         raise ctx.usage_error()
     limit = min(asked, MAX_LISTED) if asked is not None else 5
-    found = await repo.upcoming(session=ctx.session, station_id=station.id or 0, now=ctx.now(), limit=limit)
+    found = await repo.upcoming(session=ctx.session, station_id=id_of(station), now=ctx.now(), limit=limit)
     if not found:
         await ctx.reply(ctx.tr(_("{station} 近期没有安排接待日。用 /reception add 或 /reception every 安排。"),
                                station=station.name))
         return
-    grouped = await repo.duties_for(session=ctx.session, reception_ids=[r.id or 0 for r in found])
+    grouped = await repo.duties_for(session=ctx.session, reception_ids=[id_of(r) for r in found])
     lines = [ctx.tr(_("{station} 接下来的接待日："), station=station.name)]
     for reception in found:
         lines.append(describe(ctx, reception))
-        roster = await notify.roster_text(ctx.session, ctx.tr, grouped.get(reception.id or 0, []))
+        roster = await notify.roster_text(ctx.session, ctx.tr, grouped.get(id_of(reception), []))
         lines.append("  " + ctx.tr(_("值班：{roster}"), roster=roster))
     await ctx.reply("\n".join(lines))
 
@@ -374,7 +367,7 @@ async def duty_command(ctx: Context) -> None:
     reception = await find_reception(ctx, ctx.args[0], station)
     if reception.status != ReceptionStatus.SCHEDULED or reception.starts_at <= ctx.now():
         raise ctx.error(_("接待日 #{id} 已经开始或已取消，不能再排班。"), id=reception.id)
-    deputies = set(await repo.deputy_ids(session=ctx.session, station_id=station.id or 0))
+    deputies = set(await repo.deputy_ids(session=ctx.session, station_id=id_of(station)))
     tokens = ctx.args[1:]
     incremental = all(token[:1] in "+-" and len(token) > 1 for token in tokens)
     adds: list[int] = []
@@ -386,7 +379,7 @@ async def duty_command(ctx: Context) -> None:
             raise ctx.error(_("{name} 不是本站代表，请先用 /deputy add 添加。"),
                             name=await person_name(ctx, account.person_id))
         (adds if sign == "+" else removes).append(account.person_id)
-    duties = {duty.person_id: duty for duty in await repo.duties_of(session=ctx.session, reception_id=reception.id or 0)}
+    duties = {duty.person_id: duty for duty in await repo.duties_of(session=ctx.session, reception_id=id_of(reception))}
     if not incremental:
         removes = [person for person, duty in duties.items() if duty.on_duty and person not in adds]
     tr = station_tr(ctx, station)
@@ -401,7 +394,7 @@ async def duty_command(ctx: Context) -> None:
         await ensure_on_duty(ctx, reception, duties.get(person_id), person_id)
     await ctx.session.flush()
     roster = await notify.roster_text(
-        ctx.session, ctx.tr, await repo.duties_of(session=ctx.session, reception_id=reception.id or 0)
+        ctx.session, ctx.tr, await repo.duties_of(session=ctx.session, reception_id=id_of(reception))
     )
     await ctx.reply(ctx.tr(_("接待日 {reception}\n值班：{roster}"), reception=describe(ctx, reception), roster=roster))
 
@@ -409,7 +402,7 @@ async def duty_command(ctx: Context) -> None:
 async def ensure_on_duty(ctx: Context, reception: Reception, duty: Duty | None, person_id: int) -> Duty:
     """Put a deputy on the roster; the reminder job tells them if the reminders already went out."""
     if duty is None:
-        duty = Duty(reception_id=reception.id or 0, station_id=reception.station_id, person_id=person_id,
+        duty = Duty(reception_id=id_of(reception), station_id=reception.station_id, person_id=person_id,
                     assigned_at=ctx.now())
     duty.on_duty = True
     duty.leave_at = None
@@ -422,23 +415,23 @@ async def _duty_auto(ctx: Context, station: Station) -> None:
     months = to_int(ctx.args[1], low=1, high=12) if len(ctx.args) == 2 else 1
     if len(ctx.args) > 2 or months is None:
         raise ctx.usage_error(_("月数应为 1 到 12 之间的数字。"))
-    deputies = await repo.deputy_ids(session=ctx.session, station_id=station.id or 0)
+    deputies = await repo.deputy_ids(session=ctx.session, station_id=id_of(station))
     if not deputies:
         raise ctx.error(_("本站还没有代表，请先用 /deputy add 添加。"))
     now = ctx.now()
     until = now + timedelta(days=31 * months)
     if months * 31 > repo.HORIZON_DAYS:
         await repo.materialize_rules(session=ctx.session, now=now, horizon_days=months * 31 + 1,
-                                     station_zones={station.id or 0: station.timezone})
-    added = await repo.auto_roster(session=ctx.session, station_ids=[station.id or 0], start=now, end=until, now=now)
-    found = await repo.upcoming(session=ctx.session, station_id=station.id or 0, now=now, until=until)
+                                     station_zones={id_of(station): station.timezone})
+    added = await repo.auto_roster(session=ctx.session, station_ids=[id_of(station)], start=now, end=until, now=now)
+    found = await repo.upcoming(session=ctx.session, station_id=id_of(station), now=now, until=until)
     if not found:
         raise ctx.error(_("接下来 {months} 个月没有安排接待日。"), months=months)
-    grouped = await repo.duties_for(session=ctx.session, reception_ids=[r.id or 0 for r in found])
+    grouped = await repo.duties_for(session=ctx.session, reception_ids=[id_of(r) for r in found])
     lines = [ctx.tr(_("已自动排班，新增 {count} 人次（每场至少 2 人，请假者跳过，值班少者优先）："), count=len(added))]
     short = 0
     for reception in found[:MAX_LISTED]:
-        duties = grouped.get(reception.id or 0, [])
+        duties = grouped.get(id_of(reception), [])
         if len(notify.active_duties(duties)) < 2:
             short += 1
         roster = await notify.roster_text(ctx.session, ctx.tr, duties)

@@ -30,6 +30,7 @@ from storage import stations as stations_repo
 from storage.items import TERMINAL_KINDS
 from storage.models import ChatPurpose, Item, ItemEvent, Station
 from storage.reports import ItemFigures, Span
+from storage.rows import id_of
 
 PUBLISHED_KEY = "published:station:{station_id}:{period}"
 
@@ -62,7 +63,7 @@ async def _period_history(ctx: Context) -> tuple[Station, Window, list[tuple[Ite
         raise ctx.usage_error(_("「{value}」不是时间。{hint}"), value=ctx.args[0], hint=ctx.tr(PERIOD_HINT))
     since, until = period.bounds(zone)
     window = Window(period, since, until, until if until <= ctx.now() else None)
-    history = await items_repo.station_history(session=ctx.session, station_id=station.id or 0, until=window.cutoff)
+    history = await items_repo.station_history(session=ctx.session, station_id=id_of(station), until=window.cutoff)
     return station, window, history
 
 
@@ -97,7 +98,7 @@ async def publish_command(ctx: Context) -> None:
     handled = handled_in(history, window)
     if not handled:
         raise ctx.error(_("{period}没有办结或不予受理的事项，无可公示。"), period=label)
-    chats = await stations_repo.bindings_of(session=ctx.session, station_id=station.id or 0,
+    chats = await stations_repo.bindings_of(session=ctx.session, station_id=id_of(station),
                                             purpose=ChatPurpose.RESIDENTS)
     if not chats:
         raise ctx.error(_("本站还没有绑定居民群，无处公示。请先在居民群发送 /bind {code}。"), code=station.code)

@@ -20,7 +20,8 @@ from handlers.i18n import _, translator
 from storage import people as people_repo
 from storage import set_aside as set_aside_repo
 from storage import stations as stations_repo
-from storage.models import ChatPurpose, RoleName, SetAsideEvent, Station, new_row
+from storage.models import ChatPurpose, RoleName, SetAsideEvent, Station
+from storage.rows import id_of, new_row
 
 MAX_QUOTED = 500  # characters of the original text quoted in the staff notice
 
@@ -73,7 +74,7 @@ async def record(
         _binding, station = await stations_repo.binding_with_station(
             session=session, platform=event.platform, chat_id=event.chat_id
         )
-    await _tell_staff(session=session, event=event, row_id=row.id or 0, station=station, now=now, config=config)
+    await _tell_staff(session=session, event=event, row_id=id_of(row), station=station, now=now, config=config)
     if event.chat_id is not None and event.message_id is not None:
         tr = translator((station.language if station else None) or config.language)
         await outbox.to_chat(
@@ -102,7 +103,7 @@ async def _tell_staff(
     key = f"set-aside:{row_id}"
     if station is not None:
         staff_chats = await stations_repo.bindings_of(
-            session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF
+            session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF
         )
         for binding in staff_chats:
             await outbox.to_chat(
@@ -114,11 +115,11 @@ async def _tell_staff(
         people = [
             person
             for role in (RoleName.HEAD, RoleName.LIAISON)
-            for person in await people_repo.people_with_role(session=session, station_id=station.id or 0, role=role)
+            for person in await people_repo.people_with_role(session=session, station_id=id_of(station), role=role)
         ]
         for person in people:
             await outbox.to_person(
-                session=session, key=f"{key}:person:{person.id}", purpose="set_aside", person_id=person.id or 0,
+                session=session, key=f"{key}:person:{person.id}", purpose="set_aside", person_id=id_of(person),
                 text=text, now=now, station_id=station.id,
             )
         if people:

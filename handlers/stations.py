@@ -14,6 +14,7 @@ from handlers.people import require_station
 from handlers.router import ChatScope, Command, Feature
 from storage import stations as stations_repo
 from storage.models import DEFAULT_TAGS, ChatPurpose, Station, StationLevel
+from storage.rows import id_of
 
 LEVELS: dict[str, StationLevel] = {
     "home": StationLevel.HOME, "家": StationLevel.HOME, "代表之家": StationLevel.HOME,
@@ -175,7 +176,7 @@ async def bind_command(ctx: Context) -> None:
                                          code=station.code))
     binding = await stations_repo.bind_chat(
         session=ctx.session, platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id,
-        station_id=station.id or 0, purpose=purpose, title=ctx.incoming.chat_title, now=ctx.now(),
+        station_id=id_of(station), purpose=purpose, title=ctx.incoming.chat_title, now=ctx.now(),
     )
     ctx.binding = binding
     tr = translator(ctx.language_for(station))
@@ -277,7 +278,7 @@ async def on_chat_event(ctx: Context) -> bool:
         text = tr(_("机器人已被移出「{title}」（{purpose}），该群的绑定已停用。如需恢复，请把机器人加回群里并重新发送 /bind {code}。"),
                   title=binding.title or binding.chat_id, purpose=tr(PURPOSE_LABELS[ChatPurpose(binding.purpose)]),
                   code=station.code)
-        for staff in await stations_repo.bindings_of(session=ctx.session, station_id=station.id or 0,
+        for staff in await stations_repo.bindings_of(session=ctx.session, station_id=id_of(station),
                                                      purpose=ChatPurpose.STAFF):
             await outbox.to_chat(
                 session=ctx.session, key=f"removed:{binding.id}:{int(ctx.now().timestamp())}:chat:{staff.id}",

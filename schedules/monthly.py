@@ -28,9 +28,10 @@ from handlers.stats import chart_attachment, deputy_line, percent, station_repor
 from handlers.transport import Attachment
 from storage import reports as figures_repo
 from storage import stations as stations_repo
-from storage.models import ChatPurpose, Station
-from storage.receptions import ReceptionSettings, local_instant
+from storage.models import ChatPurpose, ReceptionSettings, Station
+from storage.receptions import local_instant
 from storage.reports import Attendance, ItemFigures, Span, StationNode
+from storage.rows import id_of
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class MonthlyNotice:
     async def _stations(self, session: AsyncSession) -> list[tuple[Station, ReceptionSettings]]:
         stations = list((await session.exec(select(Station).order_by(col(Station.id)))).all())
         settings = {row.station_id: row for row in (await session.exec(select(ReceptionSettings))).all()}
-        return [(station, settings.get(station.id or 0) or ReceptionSettings(station_id=station.id or 0))
+        return [(station, settings.get(id_of(station)) or ReceptionSettings(station_id=id_of(station)))
                 for station in stations]
 
     async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
@@ -88,8 +89,8 @@ class MonthlyNotice:
         tree = await figures_repo.station_tree(session=session, root_id=station.id)
         lines = await station_report(session, tr, tree, period, now)
         text = tr(_("【月通报】")) + "\n".join(lines)
-        chats = await stations_repo.bindings_of(session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF)
-        staff = [] if chats else await notify.liaisons_or_heads(session, station.id or 0)
+        chats = await stations_repo.bindings_of(session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF)
+        staff = [] if chats else await notify.liaisons_or_heads(session, id_of(station))
         attachment: Attachment | None = None
         if chats or staff:
             try:

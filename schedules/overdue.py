@@ -18,6 +18,7 @@ from handlers.i18n import _, translator
 from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import OPEN_STATUSES, ChatPurpose, Item, Person, RoleAssignment, RoleName, Station
+from storage.rows import id_of
 
 
 @dataclass(frozen=True)
@@ -78,18 +79,18 @@ class OverdueChaser:
             text = tr(_("催办：事项 #{number}「{text}」已到办理时限（{due}）。请尽快办理，并用 /progress {number} 或 /close {number} 反馈。"), **values)
             await outbox.to_person(
                 session=session, key=_key(step, item, f"person:{assignee.id}"), purpose="chase",
-                person_id=assignee.id or 0, text=text, now=now, station_id=station.id, item_id=item.id,
+                person_id=id_of(assignee), text=text, now=now, station_id=station.id, item_id=item.id,
             )
         elif step.level == 2:
             text = tr(_("督办：{station} 的事项 #{number}「{text}」已超期两天（时限 {due}，承办代表 {assignee}），请站长督促办理。"), **values)
-            heads = await people_repo.people_with_role(session=session, station_id=station.id or 0, role=RoleName.HEAD)
+            heads = await people_repo.people_with_role(session=session, station_id=id_of(station), role=RoleName.HEAD)
             for head in heads:
                 await outbox.to_person(
                     session=session, key=_key(step, item, f"person:{head.id}"), purpose="chase",
-                    person_id=head.id or 0, text=text, now=now, station_id=station.id, item_id=item.id,
+                    person_id=id_of(head), text=text, now=now, station_id=station.id, item_id=item.id,
                 )
             for binding in await stations_repo.bindings_of(
-                session=session, station_id=station.id or 0, purpose=ChatPurpose.STAFF
+                session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF
             ):
                 await outbox.to_chat(
                     session=session, key=_key(step, item, f"chat:{binding.id}"), purpose="chase",

@@ -27,17 +27,9 @@ from handlers.context import CoreConfig
 from handlers.i18n import translator
 from schedules import DueJob
 from storage import receptions as repo
-from storage.models import Station
-from storage.receptions import (
-    Duty,
-    Outcome,
-    Reception,
-    ReceptionRule,
-    ReceptionStatus,
-    local_instant,
-    reminder_moment,
-    set_times,
-)
+from storage.models import Duty, Outcome, Reception, ReceptionRule, ReceptionStatus, Station
+from storage.receptions import local_instant, reminder_moment, set_times
+from storage.rows import id_of
 
 REMINDER_WINDOW = timedelta(days=9)  # a reception's first reminder is at most this long before its start
 SUMMARY_GRACE = timedelta(days=1)  # an attendance summary older than this is recorded, not posted
@@ -126,13 +118,13 @@ class ReceptionReminders:
         if due:
             station_ids = list({reception.station_id for reception in due})
             found = await session.exec(select(Station).where(col(Station.id).in_(station_ids)))
-            stations = {station.id or 0: station for station in found.all()}
-            grouped = await repo.duties_for(session=session, reception_ids=[r.id or 0 for r in due])
+            stations = {id_of(station): station for station in found.all()}
+            grouped = await repo.duties_for(session=session, reception_ids=[id_of(r) for r in due])
             names = await notify.names_of(session, list({d.person_id for ds in grouped.values() for d in ds}))
             for done, reception in enumerate(due, start=1):
                 station = stations.get(reception.station_id)
                 if station is not None:
-                    await self._stages(session, station, reception, grouped.get(reception.id or 0, []), names,
+                    await self._stages(session, station, reception, grouped.get(id_of(reception), []), names,
                                        now, config)
                 if done % COMMIT_EVERY == 0:
                     # A province's reminder hour writes thousands of rows: commit in slices so the
@@ -222,7 +214,7 @@ class ReceptionCloser:
             .order_by(col(Reception.ends_at))
         )))
         for reception in result.all():
-            for duty in await repo.duties_of(session=session, reception_id=reception.id or 0):
+            for duty in await repo.duties_of(session=session, reception_id=id_of(reception)):
                 if duty.outcome is None and duty.on_duty:
                     duty.outcome = Outcome.LEAVE if duty.leave_at is not None else Outcome.ABSENT
                     session.add(duty)

@@ -9,7 +9,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Item, ItemEvent, ItemStatus, Message, Station, new_row
+from storage.models import Item, ItemEvent, ItemStatus, Message, Station
+from storage.rows import id_of, new_row
 
 
 def create_item(
@@ -35,7 +36,7 @@ def create_item(
         session.add(station)
     item = new_row(
         Item,
-        station_id=station.id or 0,
+        station_id=id_of(station),
         number=number,
         tag=tag,
         text=text,
@@ -220,10 +221,10 @@ async def station_history(
         items_query = items_query.where(col(Item.created_at) < until)
         events_query = events_query.where(col(Item.created_at) < until, col(ItemEvent.at) < until)
     items = list((await session.exec(items_query.order_by(col(Item.number)))).all())
-    events: dict[int, list[ItemEvent]] = {item.id or 0: [] for item in items}
+    events: dict[int, list[ItemEvent]] = {id_of(item): [] for item in items}
     for event in (await session.exec(events_query.order_by(col(ItemEvent.at), col(ItemEvent.id)))).all():
         events.setdefault(event.item_id, []).append(event)
-    return [(item, events[item.id or 0]) for item in items]
+    return [(item, events[id_of(item)]) for item in items]
 
 
 async def recent_by_reporters(

@@ -9,7 +9,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Direction, Message, new_row
+from storage.models import Direction, Message
+from storage.rows import new_row
 
 
 async def get_message(*, session: AsyncSession, platform: str, chat_id: str, message_id: str) -> Message | None:

@@ -1,4 +1,8 @@
-"""SQLModel tables: the one source of truth for bindings, people, items and the outbox.
+"""SQLModel tables: the one source of truth for bindings, people, items, receptions and the outbox.
+
+Every table is defined here, on one metadata, so nothing imports back into this module; the
+repository functions live beside it (`storage/items.py`, `storage/receptions.py`, …), and how a
+row is built and its id read is in `storage/rows.py`.
 
 Every datetime is stored as UTC and handed back timezone-aware (see `UTCDateTime`), because
 SQLite keeps no offset and "three days ahead" must be computed in each station's own zone.
@@ -6,14 +10,12 @@ SQLite keeps no offset and "three days ahead" must be computed in each station's
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import relationship
-from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Field, Relationship, SQLModel
 
 
@@ -342,50 +344,108 @@ class KvState(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
-from storage import receptions as _receptions  # noqa: E402, F401  (reception tables on the same metadata)
-
-# --- fast rows for the hot path ----------------------------------------------------------------------
-RowT = TypeVar("RowT", bound=SQLModel)
+# --- reception days (接待日): rules, concrete receptions, duties, per-station settings ---------------
+DEFAULT_PER_RECEPTION = 2  # deputies on duty per reception
 
 
-@cache
-def _fields(model: type[SQLModel]) -> tuple[frozenset[str], tuple[tuple[str, Any, Any], ...]]:
-    """A table model's field names, and (name, default, default_factory) of its optional fields."""
-    fields = model.model_fields
-    optional = tuple(
-        (name, field.default, field.default_factory) for name, field in fields.items() if not field.is_required()
+class HolidayPolicy(StrEnum):
+    MOVE = "move"  # to the next working day
+    SKIP = "skip"
+    KEEP = "keep"
+
+
+class ReceptionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    PRESENT = "present"  # on duty and signed in
+    WALK_IN = "walk_in"  # not on duty, signed in anyway
+    LEAVE = "leave"
+    ABSENT = "absent"
+
+
+class ReceptionSettings(SQLModel, table=True):
+    """Per-station reception settings; a station without a row uses the defaults."""
+
+    __tablename__ = "reception_settings"
+    station_id: int = Field(primary_key=True, foreign_key="station.id")
+    holiday_policy: str = Field(default=HolidayPolicy.MOVE, max_length=10)
+    report_day: int = Field(default=1)  # day of month of the attendance report; 0 = off
+    last_report_month: str | None = Field(default=None, max_length=7)  # "2026-11": already reported
+    per_reception: int = Field(default=DEFAULT_PER_RECEPTION)
+    updated_at: datetime = _ts()
+
+
+class ReceptionRule(SQLModel, table=True):
+    __tablename__ = "reception_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    rrule: str = Field(max_length=255)  # without DTSTART; anchored at `starts_on`
+    text: str = Field(max_length=255)  # as the user wrote it, for listing
+    starts_on: date
+    start_time: time
+    end_time: time
+    place: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=500)
+    holiday_policy: str | None = Field(default=None, max_length=10)  # None: the station's setting
+    active: bool = Field(default=True)
+    materialized_through: date | None = Field(default=None)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts()
+
+
+class Reception(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("rule_id", "rule_date", name="uq_reception_rule_date"),
+        Index("ix_reception_status_start", "status", "starts_at"),
     )
-    return frozenset(fields), optional
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    rule_id: int | None = Field(default=None, foreign_key="reception_rule.id")
+    rule_date: date | None = Field(default=None)  # the rule's own date, before a holiday move
+    local_date: date
+    start_time: time
+    end_time: time
+    timezone: str = Field(max_length=64)
+    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    place: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=500)
+    status: str = Field(default=ReceptionStatus.SCHEDULED, max_length=10)
+    holiday_moved_from: date | None = Field(default=None)
+    # Bumped by a move; reminder keys of a later revision differ, so the new date is reminded again.
+    revision: int = Field(default=0)
+    revised_at: datetime = _ts()
+    # The revision for which each reminder stage was handled (-1: not yet).
+    done7: int = Field(default=-1)
+    done3: int = Field(default=-1)
+    notice3: int = Field(default=-1)
+    done1: int = Field(default=-1)
+    liaisons_told: bool = Field(default=False)
+    residents_told: bool = Field(default=False)
+    closed_at: datetime | None = _ts(nullable=True)  # absences marked
+    cancelled_at: datetime | None = _ts(nullable=True)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
-def new_row(model: type[RowT], **values: Any) -> RowT:
-    """`model(**values)` for a row about to be inserted, without SQLModel's per-field cost.
+class Duty(SQLModel, table=True):
+    """One deputy at one reception: on the roster, on leave, confirmed, signed in, or a walk-in."""
 
-    A table model's constructor sets every field through both pydantic and SQLAlchemy, about
-    4 µs a field; intake makes five rows a message. This builds the instance the way SQLAlchemy
-    does when it loads a row (no `__init__`), fills the fields' values and defaults straight into
-    its dict, which is where both libraries read them, and sets relationships normally so the
-    flush orders the inserts. Only for new rows: nothing here records changes of a loaded one.
-    """
-    row: RowT = manager_of_class(model).new_instance()
-    relationships = model.__sqlmodel_relationships__
-    names, optional = _fields(model)
-    data = row.__dict__
-    for name, default, factory in optional:
-        if name not in values:
-            data[name] = factory() if factory is not None else default
-    given = set()
-    for name, value in values.items():
-        if name in relationships:
-            continue
-        if name not in names:
-            raise TypeError(f"{model.__name__} has no field {name!r}")
-        data[name] = value
-        given.add(name)
-    object.__setattr__(row, "__pydantic_fields_set__", given)
-    object.__setattr__(row, "__pydantic_extra__", None)
-    object.__setattr__(row, "__pydantic_private__", None)
-    for name in relationships:
-        if name in values:
-            setattr(row, name, values[name])
-    return row
+    __table_args__ = (UniqueConstraint("reception_id", "person_id", name="uq_duty_person"),)
+    id: int | None = Field(default=None, primary_key=True)
+    reception_id: int = Field(foreign_key="reception.id", index=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    on_duty: bool = Field(default=True)
+    told: bool = Field(default=False)  # got a direct message about this reception
+    confirmed_at: datetime | None = _ts(nullable=True)
+    leave_at: datetime | None = _ts(nullable=True)
+    leave_reason: str | None = Field(default=None, max_length=500)
+    leave_count: int = Field(default=0)
+    checked_in_at: datetime | None = _ts(nullable=True)
+    outcome: str | None = Field(default=None, max_length=10)
+    assigned_at: datetime = _ts()

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Account, Person, RoleAssignment, RoleName
+from storage.rows import id_of
 
 LAST_SEEN_PRECISION = timedelta(minutes=10)
 
@@ -45,7 +46,7 @@ async def ensure_account(
         session.add(person)
         await session.flush()
         account = Account(
-            person_id=person.id or 0,
+            person_id=id_of(person),
             platform=platform,
             user_id=user_id,
             username=username,

@@ -1,4 +1,5 @@
-"""Reception days (接待日): recurrence rules, concrete receptions, duties, per-station settings.
+"""Reception days (接待日): the repository of recurrence rules, concrete receptions, duties and
+per-station settings (their tables are in `storage/models.py`).
 
 Rules are stored as rules (an RFC 5545 RRULE plus local start/end times) and materialized into
 concrete `Reception` rows for a horizon, so rosters, confirmations, reminders and attendance
@@ -13,129 +14,28 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from sqlalchemy import Index, UniqueConstraint, func, insert, or_
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import func, insert, or_
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import UTCDateTime, _ts
+from storage.models import (
+    DEFAULT_PER_RECEPTION,
+    Duty,
+    HolidayPolicy,
+    Outcome,
+    Reception,
+    ReceptionRule,
+    ReceptionSettings,
+    ReceptionStatus,
+)
 from storage.workdays import is_workday, public_holiday
 
 HORIZON_DAYS = 60  # how far ahead recurring rules are materialized into rows
-DEFAULT_PER_RECEPTION = 2  # deputies on duty per reception
 CHECKIN_EARLY = timedelta(minutes=30)
-
-
-class HolidayPolicy(StrEnum):
-    MOVE = "move"  # to the next working day
-    SKIP = "skip"
-    KEEP = "keep"
-
-
-class ReceptionStatus(StrEnum):
-    SCHEDULED = "scheduled"
-    CANCELLED = "cancelled"
-
-
-class Outcome(StrEnum):
-    PRESENT = "present"  # on duty and signed in
-    WALK_IN = "walk_in"  # not on duty, signed in anyway
-    LEAVE = "leave"
-    ABSENT = "absent"
-
-
-# ------------------------------------------------------------------------------------------------
-# Tables
-# ------------------------------------------------------------------------------------------------
-
-
-class ReceptionSettings(SQLModel, table=True):
-    """Per-station reception settings; a station without a row uses the defaults."""
-
-    __tablename__ = "reception_settings"
-    station_id: int = Field(primary_key=True, foreign_key="station.id")
-    holiday_policy: str = Field(default=HolidayPolicy.MOVE, max_length=10)
-    report_day: int = Field(default=1)  # day of month of the attendance report; 0 = off
-    last_report_month: str | None = Field(default=None, max_length=7)  # "2026-11": already reported
-    per_reception: int = Field(default=DEFAULT_PER_RECEPTION)
-    updated_at: datetime = _ts()
-
-
-class ReceptionRule(SQLModel, table=True):
-    __tablename__ = "reception_rule"
-    id: int | None = Field(default=None, primary_key=True)
-    station_id: int = Field(foreign_key="station.id", index=True)
-    rrule: str = Field(max_length=255)  # without DTSTART; anchored at `starts_on`
-    text: str = Field(max_length=255)  # as the user wrote it, for listing
-    starts_on: date
-    start_time: time
-    end_time: time
-    place: str | None = Field(default=None, max_length=200)
-    topic: str | None = Field(default=None, max_length=500)
-    holiday_policy: str | None = Field(default=None, max_length=10)  # None: the station's setting
-    active: bool = Field(default=True)
-    materialized_through: date | None = Field(default=None)
-    created_by: int | None = Field(default=None, foreign_key="person.id")
-    created_at: datetime = _ts()
-
-
-class Reception(SQLModel, table=True):
-    __table_args__ = (
-        UniqueConstraint("rule_id", "rule_date", name="uq_reception_rule_date"),
-        Index("ix_reception_status_start", "status", "starts_at"),
-    )
-    id: int | None = Field(default=None, primary_key=True)
-    station_id: int = Field(foreign_key="station.id", index=True)
-    rule_id: int | None = Field(default=None, foreign_key="reception_rule.id")
-    rule_date: date | None = Field(default=None)  # the rule's own date, before a holiday move
-    local_date: date
-    start_time: time
-    end_time: time
-    timezone: str = Field(max_length=64)
-    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
-    place: str | None = Field(default=None, max_length=200)
-    topic: str | None = Field(default=None, max_length=500)
-    status: str = Field(default=ReceptionStatus.SCHEDULED, max_length=10)
-    holiday_moved_from: date | None = Field(default=None)
-    # Bumped by a move; reminder keys of a later revision differ, so the new date is reminded again.
-    revision: int = Field(default=0)
-    revised_at: datetime = _ts()
-    # The revision for which each reminder stage was handled (-1: not yet).
-    done7: int = Field(default=-1)
-    done3: int = Field(default=-1)
-    notice3: int = Field(default=-1)
-    done1: int = Field(default=-1)
-    liaisons_told: bool = Field(default=False)
-    residents_told: bool = Field(default=False)
-    closed_at: datetime | None = _ts(nullable=True)  # absences marked
-    cancelled_at: datetime | None = _ts(nullable=True)
-    created_by: int | None = Field(default=None, foreign_key="person.id")
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
-
-
-class Duty(SQLModel, table=True):
-    """One deputy at one reception: on the roster, on leave, confirmed, signed in, or a walk-in."""
-
-    __table_args__ = (UniqueConstraint("reception_id", "person_id", name="uq_duty_person"),)
-    id: int | None = Field(default=None, primary_key=True)
-    reception_id: int = Field(foreign_key="reception.id", index=True)
-    station_id: int = Field(foreign_key="station.id", index=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    on_duty: bool = Field(default=True)
-    told: bool = Field(default=False)  # got a direct message about this reception
-    confirmed_at: datetime | None = _ts(nullable=True)
-    leave_at: datetime | None = _ts(nullable=True)
-    leave_reason: str | None = Field(default=None, max_length=500)
-    leave_count: int = Field(default=0)
-    checked_in_at: datetime | None = _ts(nullable=True)
-    outcome: str | None = Field(default=None, max_length=10)
-    assigned_at: datetime = _ts()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -24,8 +24,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import figure_deltas
 from storage.items import RESOLUTION_KINDS
-from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleAssignment, RoleName, Station
-from storage.receptions import Duty, Outcome, Reception, ReceptionStatus
+from storage.models import (
+    OPEN_STATUSES,
+    Duty,
+    Item,
+    ItemEvent,
+    ItemStatus,
+    Outcome,
+    Person,
+    Rating,
+    Reception,
+    ReceptionStatus,
+    RoleAssignment,
+    RoleName,
+    Station,
+)
 
 CHUNK = 5000  # ids per IN (…): a province in one query, well under SQLite's (3.32+) and asyncpg's 32,766 parameters
 OPEN = [status.value for status in OPEN_STATUSES]

@@ -31,8 +31,7 @@ from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 from storage.db import create_engine, session_factory, upgrade
-from storage.models import Account, Item, Outbox, OutboxState, Person, RoleAssignment, Station
-from storage.receptions import Duty, Reception
+from storage.models import Account, Duty, Item, Outbox, OutboxState, Person, Reception, RoleAssignment, Station
 from tests.peers.bot_process import BotProcess
 from tests.peers.fake_telegram import JSON, Call, FakeTelegram
 

@@ -20,17 +20,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     CongressLevel,
+    Duty,
     Item,
     ItemEvent,
     ItemStatus,
+    Outcome,
     Person,
     Rating,
+    Reception,
+    ReceptionStatus,
     RoleAssignment,
     RoleName,
     Station,
     StationLevel,
 )
-from storage.receptions import Duty, Outcome, Reception, ReceptionStatus, set_times
+from storage.receptions import set_times
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=SH)

@@ -24,8 +24,7 @@ from bot.app import App
 from bot.export import export
 from handlers.transport import FileKind
 from storage.db import create_engine, session_factory
-from storage.models import ChatBinding, ChatPurpose, Station
-from storage.receptions import ReceptionSettings
+from storage.models import ChatBinding, ChatPurpose, ReceptionSettings, Station
 from tests.harness import PLATFORM, ChatDriver, FakeTransport
 from tests.reports_data import NOW, seed
 from tests.transcripts.runner import clean_environment, run_script

@@ -15,8 +15,16 @@ from bot.app import App
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
 from handlers.transport import FileKind
-from storage.models import Account, ChatBinding, ChatPurpose, Outbox, RoleAssignment, RoleName, Station
-from storage.receptions import ReceptionSettings
+from storage.models import (
+    Account,
+    ChatBinding,
+    ChatPurpose,
+    Outbox,
+    ReceptionSettings,
+    RoleAssignment,
+    RoleName,
+    Station,
+)
 from tests.harness import PLATFORM, Delivered, FakeTransport
 from tests.reports_data import SH, seed
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.app import App
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
-from storage.receptions import Duty, Reception, ReceptionRule
+from storage.models import Duty, Reception, ReceptionRule
 from tests.harness import PLATFORM, ChatDriver, Delivered, FakeTransport, rows
 
 SH = ZoneInfo("Asia/Shanghai")

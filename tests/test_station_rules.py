@@ -8,8 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.app import App
-from storage.models import Account, ChatBinding, Item
-from storage.receptions import Duty
+from storage.models import Account, ChatBinding, Duty, Item
 from tests.harness import ChatDriver, Delivered, rows
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -11,8 +11,7 @@ from PIL import Image
 
 from bot.app import App
 from handlers.transport import FileKind
-from storage.models import ChatBinding, ChatPurpose
-from storage.receptions import ReceptionSettings
+from storage.models import ChatBinding, ChatPurpose, ReceptionSettings
 from tests.harness import PLATFORM, ChatDriver, FakeTransport
 from tests.reports_data import seed
 

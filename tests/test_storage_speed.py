@@ -14,7 +14,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.db import _sqlite_pragmas, session_factory
-from storage.models import Item, ItemEvent, KvState, Message, Outbox, new_row
+from storage.models import Item, ItemEvent, KvState, Message, Outbox
+from storage.rows import new_row
 from storage.sqlite_inline import inline_connector
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)

@@ -21,8 +21,7 @@ from openpyxl import load_workbook
 from sqlmodel import col, select
 
 from bot.cli import main as cli_main
-from storage.models import Item, ItemStatus
-from storage.receptions import Duty
+from storage.models import Duty, Item, ItemStatus
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.conftest import MakeBot
 from tests.matrix.residents import Event, MakeUser, Resident
