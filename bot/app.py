@@ -23,10 +23,11 @@ from handlers import delivery, set_aside
 from handlers.clock import Clock, MovableClock
 from handlers.context import CommandError, Context, CoreConfig
 from handlers.events import EventKind, Incoming
-from handlers.features import all_features, all_jobs
+from handlers.features import all_features
 from handlers.router import Router
 from handlers.transport import Transport
 from schedules import DueJob
+from schedules.jobs import all_jobs
 from storage import messages as messages_repo
 from storage import outbox as outbox_repo
 from storage.db import create_engine, session_factory

@@ -17,10 +17,13 @@ from icalendar import Calendar, Event
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.subcommand import CliError, SubCommand, settings_for
 from handlers import reception_notify as notify
+from handlers.clock import SystemClock
 from handlers.i18n import _, translator
 from storage import receptions as repo
 from storage import stations as stations_repo
+from storage.db import create_engine, session_factory
 from storage.models import Reception, ReceptionStatus, Station
 from storage.rows import id_of
 
@@ -66,8 +69,6 @@ async def calendar_for(*, session: AsyncSession, station: Station, now: datetime
 
 
 async def export_calendar(*, database_url: str, station_code: str, now: datetime, language: str) -> bytes:
-    from storage.db import create_engine, session_factory
-
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
@@ -86,9 +87,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.cli import CliError, settings_for
-    from handlers.clock import SystemClock
-
     settings = settings_for(args)
     try:
         data = asyncio.run(export_calendar(database_url=settings.database_url, station_code=args.station,
@@ -108,17 +106,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_calendar_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """For a CLI that builds sub-parsers itself: `liaison-bot calendar <station-code> [--out FILE]`."""
-    parser = subparsers.add_parser("calendar", help="write upcoming receptions as an iCalendar (.ics) file")
-    configure(parser)
-    parser.set_defaults(run=run)
-
-
-def _register() -> None:
-    from bot.cli import register
-
-    register("calendar", "write upcoming receptions with their rosters as an iCalendar (.ics) file", configure, run)
-
-
-_register()
+SUBCOMMAND = SubCommand(
+    "calendar", "write upcoming receptions with their rosters as an iCalendar (.ics) file", configure, run
+)

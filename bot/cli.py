@@ -11,18 +11,18 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot import calendar, export
+from bot.settings import Settings, SettingsError
+from bot.subcommand import CliError, SubCommand, configure_logging, settings_for
 from handlers.context import CoreConfig
 
 if TYPE_CHECKING:
@@ -32,46 +32,6 @@ log = logging.getLogger("liaison-bot")
 
 EXIT_USAGE = 2
 OUTBOX_STOP_SECONDS = 20.0  # the send in hand at shutdown; past this it is cut off (and may go again)
-# Modules that register more sub-commands when imported (the receptions feature's `bot.calendar`
-# calls `register("calendar", …)` at import; the reports feature's `bot.export`, "export").
-EXTENSION_MODULES: tuple[str, ...] = ("bot.calendar", "bot.export")
-
-
-@dataclass(frozen=True)
-class SubCommand:
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-SUBCOMMANDS: dict[str, SubCommand] = {}
-
-
-def register(
-    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None], run: Callable[[argparse.Namespace], int]
-) -> None:
-    """Add a sub-command: `configure` adds its arguments, `run(args)` returns the exit status."""
-    SUBCOMMANDS[name] = SubCommand(name, help, configure, run)
-
-
-class CliError(Exception):
-    """A usage problem found after parsing (unknown station, unwritable output): exit 2 with the message."""
-
-
-# --- shared helpers -----------------------------------------------------------------------------
-def database_url(value: str) -> str:
-    """Accept a SQLAlchemy URL, or a plain file path that means a SQLite file."""
-    if "://" in value:
-        return value
-    return f"sqlite+aiosqlite:///{Path(value).expanduser()}"
-
-
-def settings_for(args: argparse.Namespace) -> Settings:
-    overrides = {}
-    if getattr(args, "db", None):
-        overrides["database_url"] = database_url(args.db)
-    return load_settings(**overrides)
 
 
 def core_config(settings: Settings, *, console_admin_default: bool = True) -> CoreConfig:
@@ -84,21 +44,6 @@ def core_config(settings: Settings, *, console_admin_default: bool = True) -> Co
     )
 
 
-def _log_level(settings: Settings, quiet: bool) -> int:
-    if quiet and "LIAISON_LOG_LEVEL" not in os.environ:
-        return logging.WARNING
-    return getattr(logging, settings.log_level.upper(), logging.INFO)
-
-
-def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
-    logging.basicConfig(
-        level=_log_level(settings, quiet), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Libraries that narrate every request or state event at INFO would drown the bot's own log.
-    for chatty in ("nio", "httpx", "apscheduler.executors.default"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
 # --- run ----------------------------------------------------------------------------------------
 def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: LIAISON_DATABASE_URL)")
@@ -107,7 +52,7 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     # With no platform configured the console is the bot: a quiet start, as for `console`.
-    _configure_logging(settings, quiet=not (settings.telegram_enabled or settings.matrix_enabled))
+    configure_logging(settings, quiet=not (settings.telegram_enabled or settings.matrix_enabled))
     return asyncio.run(serve_all(settings))
 
 
@@ -218,7 +163,7 @@ def _configure_console(parser: argparse.ArgumentParser) -> None:
 
 def _console(args: argparse.Namespace) -> int:
     settings = settings_for(args)
-    _configure_logging(settings, quiet=True)
+    configure_logging(settings, quiet=True)
     start = None
     if args.clock:
         try:
@@ -313,7 +258,7 @@ def _db(args: argparse.Namespace) -> int:
     from storage.db import upgrade_sync
 
     settings = settings_for(args)
-    _configure_logging(settings, quiet=True)
+    configure_logging(settings, quiet=True)
     upgrade_sync(settings.database_url)
     print(f"database {settings.database_url} is at the newest schema", file=sys.stderr)
     return 0
@@ -339,7 +284,7 @@ def _matrix(args: argparse.Namespace) -> int:
     from storage.db import create_engine, session_factory
 
     settings = settings_for(args)
-    _configure_logging(settings, quiet=True)
+    configure_logging(settings, quiet=True)
     if not settings.matrix_user:
         raise CliError("LIAISON_MATRIX_USER is not set: which bot account should trust the device?")
     if not args.user.startswith("@") or ":" not in args.user:
@@ -363,20 +308,21 @@ def _matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-register("run", "run the bot on every configured platform (the console when none is)", _configure_run, _run)
-register("console", "talk to the bot in the terminal or run a script (README: The console)", _configure_console,
-         _console)
-register("db", "database maintenance", _configure_db, _db)
-register("matrix", "Matrix end-to-end encryption: verify members' devices", _configure_matrix, _matrix)
-
-
-def _load_extensions() -> None:
-    for name in EXTENSION_MODULES:
-        importlib.import_module(name)
+SUBCOMMANDS: dict[str, SubCommand] = {
+    sub.name: sub
+    for sub in (
+        SubCommand("run", "run the bot on every configured platform (the console when none is)", _configure_run, _run),
+        SubCommand("console", "talk to the bot in the terminal or run a script (README: The console)",
+                   _configure_console, _console),
+        SubCommand("db", "database maintenance", _configure_db, _db),
+        SubCommand("matrix", "Matrix end-to-end encryption: verify members' devices", _configure_matrix, _matrix),
+        calendar.SUBCOMMAND,
+        export.SUBCOMMAND,
+    )
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_extensions()
     parser = argparse.ArgumentParser(
         prog="liaison-bot", description="Chat bot for people's-congress deputy liaison stations (人大代表联络站)"
     )

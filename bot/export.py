@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 from tqdm import tqdm
 
+from bot.subcommand import CliError, SubCommand, configure_logging, settings_for
+from handlers.clock import SystemClock
 from handlers.i18n import translator
 from handlers.ledgers import LEDGERS, Ledger, Scope, count_items, write_csv, write_xlsx
 from handlers.periods import Period, parse_period
@@ -92,11 +94,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.cli import CliError, _configure_logging, settings_for
-    from handlers.clock import SystemClock
-
     settings = settings_for(args)
-    _configure_logging(settings, quiet=True)
+    configure_logging(settings, quiet=True)
     fmt = args.format or ("xlsx" if args.out and args.out.lower().endswith(".xlsx") else "csv")
     if fmt == "csv" and args.ledger == "all":
         raise CliError("--format csv holds one register: name it (items, receptions, …), or write xlsx")
@@ -121,10 +120,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register() -> None:
-    from bot.cli import register
-
-    register("export", "export the registers (台账) as xlsx or csv", configure, run)
-
-
-_register()
+SUBCOMMAND = SubCommand("export", "export the registers (台账) as xlsx or csv", configure, run)

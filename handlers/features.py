@@ -1,17 +1,16 @@
-"""The features the bot is made of, in dispatch order, and the schedules that run on ticks."""
+"""The features the bot is made of, in dispatch order (also the order of /help and the menus)."""
 
 from __future__ import annotations
 
+from handlers import attendance, exports, items, people, receptions, reports, stations, stats
+from handlers.help import help_feature
+from handlers.permissions import PERMISSIONS, Audience
 from handlers.router import ChatScope, Command, Feature
-from schedules import DueJob
 
 
 def all_features() -> list[Feature]:
-    from handlers import attendance, exports, items, people, receptions, reports, stations, stats
-    from handlers import help as help_feature
-
     return [
-        stations.FEATURE, people.FEATURE, help_feature.FEATURE, items.FEATURE,
+        stations.FEATURE, people.FEATURE, help_feature(all_commands), items.FEATURE,
         receptions.FEATURE, attendance.FEATURE, stats.FEATURE, reports.FEATURE, exports.FEATURE,
     ]
 
@@ -23,8 +22,6 @@ def all_commands() -> list[Command]:
 def menu_commands(*, private: bool | None, staff: bool) -> list[Command]:
     """The commands a platform menu should offer: in private chats, in groups, or both (None);
     to everyone (what residents may run) or to staff (everything)."""
-    from handlers.permissions import PERMISSIONS, Audience
-
     everyone = {Audience.ANYONE, Audience.REPORTER}
     wrong_scope = set()
     if private is not False:
@@ -36,11 +33,3 @@ def menu_commands(*, private: bool | None, staff: bool) -> list[Command]:
         for command in all_commands()
         if command.scope not in wrong_scope and (staff or PERMISSIONS[command.name] & everyone)
     ]
-
-
-def all_jobs() -> list[DueJob]:
-    from schedules.monthly import MonthlyNotice
-    from schedules.overdue import OverdueChaser
-    from schedules.receptions import reception_jobs
-
-    return [OverdueChaser(), *reception_jobs(), MonthlyNotice()]

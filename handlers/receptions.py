@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 
+from sqlmodel import col, select
+
 from handlers import reception_notify as notify
 from handlers.args import to_id, to_int
 from handlers.context import Context
@@ -25,7 +27,7 @@ from handlers.reception_parse import (
 from handlers.router import Command, Feature
 from storage import receptions as repo
 from storage.models import Duty, HolidayPolicy, Reception, ReceptionRule, ReceptionStatus, Station
-from storage.receptions import local_today, set_times
+from storage.receptions import carry_over_stages, local_today, set_times
 from storage.rows import id_of
 from storage.workdays import public_holiday
 
@@ -237,16 +239,11 @@ async def _move(ctx: Context, station: Station) -> None:
 async def apply_move(ctx: Context, station: Station, reception: Reception) -> None:
     """A new revision: stages already past for the new date count as done when their audience was
     told (the move notice covers it); the others fire again at their new moments. Confirmations reset."""
-    from schedules.receptions import stage_moments
-
     old_revision = reception.revision
     reception.revision += 1
     reception.revised_at = reception.updated_at = ctx.now()
     reception.holiday_moved_from = None
-    moments = stage_moments(reception, ctx.config.reminder_hour)
-    for stage, moment in moments.items():
-        if moment <= ctx.now() and getattr(reception, stage) == old_revision:
-            setattr(reception, stage, reception.revision)
+    carry_over_stages(reception, old_revision=old_revision, now=ctx.now(), hour=ctx.config.reminder_hour)
     ctx.session.add(reception)
     for duty in await repo.duties_of(session=ctx.session, reception_id=id_of(reception)):
         duty.confirmed_at = None
@@ -254,8 +251,6 @@ async def apply_move(ctx: Context, station: Station, reception: Reception) -> No
 
 
 async def _rules(ctx: Context, station: Station) -> None:
-    from sqlmodel import col, select
-
     result = await ctx.session.exec(
         select(ReceptionRule).where(ReceptionRule.station_id == station.id, ReceptionRule.active)
         .order_by(col(ReceptionRule.id))

@@ -28,21 +28,12 @@ from handlers.i18n import translator
 from schedules import DueJob
 from storage import receptions as repo
 from storage.models import Duty, Outcome, Reception, ReceptionRule, ReceptionStatus, Station
-from storage.receptions import local_instant, reminder_moment, set_times
+from storage.receptions import local_instant, reminder_stages, set_times
 from storage.rows import id_of
 
 REMINDER_WINDOW = timedelta(days=9)  # a reception's first reminder is at most this long before its start
 SUMMARY_GRACE = timedelta(days=1)  # an attendance summary older than this is recorded, not posted
 COMMIT_EVERY = 20  # receptions per transaction in a busy reminder tick
-STAGES = ("done7", "notice3", "done3", "done1")
-
-
-def stage_moments(reception: Reception, hour: int) -> dict[str, datetime]:
-    """When each reminder stage of a reception falls due (aware UTC)."""
-    m3 = reminder_moment(reception, 3, hour)
-    return {"done7": reminder_moment(reception, 7, hour), "notice3": m3, "done3": m3,
-            "done1": reminder_moment(reception, 1, hour)}
-
 
 def _pending_within(now: datetime):  # type: ignore[no-untyped-def]
     """Receptions with a stage not yet handled that could be due: a k-day stage falls due at most
@@ -134,32 +125,31 @@ class ReceptionReminders:
 
     @staticmethod
     def _has_due_stage(reception: Reception, now: datetime, config: CoreConfig) -> bool:
-        moments = stage_moments(reception, config.reminder_hour)
-        return any(getattr(reception, stage) < reception.revision and now >= moments[stage] for stage in STAGES)
+        return any(now >= moment for moment in reminder_stages(reception, config.reminder_hour).unhandled(reception))
 
     async def _stages(
         self, session: AsyncSession, station: Station, reception: Reception, duties: list[Duty],
         names: dict[int, str], now: datetime, config: CoreConfig,
     ) -> None:
         tr = translator(station.language or config.language)
-        moments = stage_moments(reception, config.reminder_hour)
+        moments = reminder_stages(reception, config.reminder_hour)
         revision = reception.revision
         expected = notify.active_duties(duties)
-        if reception.done7 < revision and now >= moments["done7"]:
+        if reception.done7 < revision and now >= moments.week:
             # Only for a reception that existed when the week-ahead moment came; its creator knows the rest.
-            if reception.revised_at < moments["done7"]:
+            if reception.revised_at < moments.week:
                 await notify.remind7(session, tr, station, reception, now, duties, names)
             reception.done7 = revision
         # Residents hear the deputies' names: the notice waits for a roster (and is never sent without one).
-        if reception.notice3 < revision and now >= moments["notice3"] and expected:
+        if reception.notice3 < revision and now >= moments.notice and expected:
             await notify.notice3(session, tr, station, reception, now, duties, names)
             reception.notice3 = revision
-        if reception.done3 < revision and now >= moments["done3"]:
-            if now < moments["done1"]:  # inside the 1-day window the 1-day reminder replaces it
+        if reception.done3 < revision and now >= moments.three_days:
+            if now < moments.one_day:  # inside the 1-day window the 1-day reminder replaces it
                 for duty in expected:
                     await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind3", names=names)
             reception.done3 = revision
-        if reception.done1 < revision and now >= moments["done1"]:
+        if reception.done1 < revision and now >= moments.one_day:
             for duty in expected:
                 await notify.remind_deputy(session, tr, station, reception, duty, now, kind="remind1", names=names)
             reception.done1 = revision
@@ -185,7 +175,9 @@ class ReceptionReminders:
             await notify.remind_deputy(session, tr, station, reception, duty, now, kind="assigned")
 
     async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
-        pending = or_(*(col(getattr(Reception, stage)) < col(Reception.revision) for stage in STAGES))
+        revision = col(Reception.revision)
+        pending = or_(col(Reception.done7) < revision, col(Reception.notice3) < revision,
+                      col(Reception.done3) < revision, col(Reception.done1) < revision)
         result = await session.exec(
             select(Reception)
             .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now, pending)
@@ -195,8 +187,8 @@ class ReceptionReminders:
         for reception in result:
             if best is not None and reception.starts_at - REMINDER_WINDOW > best:
                 break
-            for stage, moment in stage_moments(reception, config.reminder_hour).items():
-                if getattr(reception, stage) < reception.revision and now < moment < reception.starts_at:
+            for moment in reminder_stages(reception, config.reminder_hour).unhandled(reception):
+                if now < moment < reception.starts_at:
                     best = moment if best is None else min(best, moment)
         return best
 

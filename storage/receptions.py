@@ -57,6 +57,50 @@ def reminder_moment(reception: Reception, days_before: int, hour: int) -> dateti
     return local_instant(reception.local_date - timedelta(days=days_before), time(hour), reception.timezone)
 
 
+@dataclass(frozen=True)
+class ReminderStages:
+    """When each reminder stage of a reception falls due (aware UTC: the reminder hour in the
+    station's zone). Each stage has a column on `Reception` holding the revision it was handled
+    for, so a move (a new revision) makes the stages fall due again for the new date."""
+
+    week: datetime  # `done7`: the liaisons hear of the reception a week ahead
+    notice: datetime  # `notice3`: residents hear date, place and deputies three days ahead
+    three_days: datetime  # `done3`: each deputy on duty, three days ahead
+    one_day: datetime  # `done1`: each deputy on duty, the day before
+
+    def unhandled(self, reception: Reception) -> list[datetime]:
+        """The moments of the stages not handled yet for the reception's current revision."""
+        handled_for = (
+            (reception.done7, self.week), (reception.notice3, self.notice),
+            (reception.done3, self.three_days), (reception.done1, self.one_day),
+        )
+        return [moment for revision, moment in handled_for if revision < reception.revision]
+
+
+def reminder_stages(reception: Reception, hour: int) -> ReminderStages:
+    three_days = reminder_moment(reception, 3, hour)
+    return ReminderStages(
+        week=reminder_moment(reception, 7, hour), notice=three_days, three_days=three_days,
+        one_day=reminder_moment(reception, 1, hour),
+    )
+
+
+def carry_over_stages(reception: Reception, *, old_revision: int, now: datetime, hour: int) -> None:
+    """After a move bumped `reception.revision`: a stage whose moment for the new date has passed
+    counts as handled if it was handled for the old date (the move notice told its audience);
+    the others fall due again at their new moments."""
+    stages = reminder_stages(reception, hour)
+    revision = reception.revision
+    if stages.week <= now and reception.done7 == old_revision:
+        reception.done7 = revision
+    if stages.notice <= now and reception.notice3 == old_revision:
+        reception.notice3 = revision
+    if stages.three_days <= now and reception.done3 == old_revision:
+        reception.done3 = revision
+    if stages.one_day <= now and reception.done1 == old_revision:
+        reception.done1 = revision
+
+
 def set_times(reception: Reception, zone: str) -> None:
     reception.timezone = zone
     reception.starts_at = local_instant(reception.local_date, reception.start_time, zone)

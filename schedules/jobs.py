@@ -1,0 +1,12 @@
+"""Every schedule the bot runs on its ticks, in the order a tick runs them."""
+
+from __future__ import annotations
+
+from schedules import DueJob
+from schedules.monthly import MonthlyNotice
+from schedules.overdue import OverdueChaser
+from schedules.receptions import reception_jobs
+
+
+def all_jobs() -> list[DueJob]:
+    return [OverdueChaser(), *reception_jobs(), MonthlyNotice()]
