@@ -25,7 +25,7 @@ from handlers.context import CommandError, Context, CoreConfig
 from handlers.events import EventKind, Incoming
 from handlers.features import all_features
 from handlers.router import Router
-from handlers.transport import Transport
+from handlers.transport import Platforms, Transport
 from schedules import DueJob
 from schedules.jobs import all_jobs
 from storage import messages as messages_repo
@@ -57,6 +57,7 @@ class App:
         self.router = Router(all_features())
         self.jobs: list[DueJob] = list(jobs if jobs is not None else all_jobs())
         self.transports: dict[str, Transport] = {}
+        self.platforms = Platforms(self.transports)  # what handlers may ask of the transports
         # Every adapter processes its events through this guard (bounded retries, set aside, outages).
         self.guard = EventGuard(self, retry_policy or RetryPolicy())
         self.outbox = OutboxDispatcher(
@@ -160,8 +161,9 @@ class App:
         )
         return Context(
             incoming=incoming, session=session, clock=self.clock, config=self.config, account=account,
-            person=person, roles=roles, is_admin=is_admin, binding=binding, station=station, message=message,
-            fresh_message=fresh, answer_press=self._answer_press, recent_intake=lookups,
+            person=person, roles=roles, is_admin=is_admin, platforms=self.platforms, binding=binding,
+            station=station, message=message, fresh_message=fresh, answer_press=self._answer_press,
+            recent_intake=lookups,
         )
 
     @staticmethod
@@ -216,7 +218,9 @@ class App:
 
     # --- outgoing and time ----------------------------------------------------------------------
     async def _on_dead(self, session: AsyncSession, row: Outbox, code: str) -> None:
-        await delivery.on_undeliverable(session=session, row=row, code=code, now=self.clock.now(), config=self.config)
+        await delivery.on_undeliverable(
+            session=session, row=row, code=code, now=self.clock.now(), config=self.config, platforms=self.platforms
+        )
 
     async def tick(self) -> None:
         """Run every schedule at the clock's now, then deliver what fell due."""

@@ -274,6 +274,12 @@ class ConsoleTransport:
     def is_held(self, chat_id: str) -> bool:
         return False
 
+    def bot_names(self) -> frozenset[str]:
+        return frozenset()  # `/cmd@anyname` on the console is this bot
+
+    def dm_invite_links(self) -> None:
+        return None
+
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """A private answer to a press shows in the presser's DM (`press_id` is the presser's name)."""
         chat = DM_PREFIX + (press_id or "unknown")

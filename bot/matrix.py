@@ -327,8 +327,6 @@ class MatrixTransport:
             await self._kv_set("device_id", self.client.device_id)
         if lost_device:
             await self._delete_device(lost_device)
-        names = self.app.config.bot_usernames.setdefault(PLATFORM, set())
-        names.update({self.client.user_id, self.client.user_id[1:].split(":", 1)[0]})  # `!bind@lianxi-bot`
         log.info(
             "matrix: logged in as %s (device %s, key %s)",
             self.client.user_id, self.client.device_id, self.client.olm.account.identity_keys["ed25519"]
@@ -1324,6 +1322,15 @@ class MatrixTransport:
 
     def is_held(self, chat_id: str) -> bool:
         return False
+
+    def bot_names(self) -> frozenset[str]:
+        """Its Matrix id and the id's localpart (`!bind@lianxi-bot`)."""
+        user_id = self.client.user_id
+        return frozenset({user_id, user_id[1:].split(":", 1)[0]}) if user_id else frozenset()
+
+    def dm_invite_links(self) -> None:
+        """None: a Matrix user opens a direct chat from the bot's profile."""
+        return None
 
     async def answer_press(self, chat_id: str, press_id: str | None, text: str) -> None:
         """Matrix has no private answers: reply in the room under the pressed message, mentioning the presser."""

@@ -23,7 +23,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -312,14 +312,19 @@ class TelegramTransport:
         """`https://t.me/<bot>?start=<code>`: opens the private chat and sends `/start <code>`."""
         return f"https://t.me/{self.username}?start={code}"
 
+    def bot_names(self) -> frozenset[str]:
+        """`/cmd@<bot>` and `@<bot>` mentions name this bot."""
+        return frozenset({self.username})
+
+    def dm_invite_links(self) -> Callable[[str], str]:
+        return self.deep_link
+
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Log in (getMe), register with the core, publish commands, then poll or serve the webhook."""
         quiet_token_logging()
         await self.application.initialize()
         self.can_read_all_group_messages = bool(self.me.can_read_all_group_messages)
-        self.app.config.bot_usernames.setdefault(PLATFORM, set()).add(self.username)
-        self.app.config.dm_invite_links[PLATFORM] = self.deep_link
         self.app.add_transport(self)
         if not self.can_read_all_group_messages:
             log.warning(

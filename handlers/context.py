@@ -19,7 +19,7 @@ from handlers.clock import Clock
 from handlers.events import EventKind, Incoming
 from handlers.i18n import Translator, _, translator
 from handlers.permissions import Audience, station_audiences
-from handlers.transport import Attachment, Button
+from handlers.transport import Attachment, Button, Platforms
 from storage.models import Account, ChatBinding, ChatPurpose, Message, Person, RoleAssignment, RoleName, Station
 
 PressAnswer = Callable[[Incoming, str], Awaitable[None]]
@@ -52,10 +52,6 @@ class CoreConfig:
     language: str = "zh_CN"
     timezone: str = "Asia/Shanghai"
     reminder_hour: int = 9
-    # Usernames the bot answers to per platform, for `/cmd@bot` and mentions; adapters fill it.
-    bot_usernames: dict[str, set[str]] = field(default_factory=dict)
-    # Per-platform deep-link makers for "press Start" instructions (Telegram); adapters fill it.
-    dm_invite_links: dict[str, Callable[[str], str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +64,7 @@ class Context:
     person: Person
     roles: list[RoleAssignment]
     is_admin: bool
+    platforms: Platforms
     binding: ChatBinding | None = None
     station: Station | None = None
     message: Message | None = None

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import outbox
 from handlers.context import Context, CoreConfig
 from handlers.i18n import Translator, _, translator
+from handlers.transport import Platforms
 from storage import kv
 from storage import stations as stations_repo
 from storage.models import Account, ChatPurpose, Outbox, Person, RoleAssignment, Station
@@ -58,7 +59,7 @@ async def answer_privately(ctx: Context, text: str, *, item_id: int | None = Non
     incoming = ctx.incoming
     if ctx.account.dm_blocked:  # known from an earlier attempt: say at once what to do
         await ctx.reply(await how_to_reach_text(
-            session=ctx.session, tr=ctx.tr, config=ctx.config, account=ctx.account, name=ctx.person.display_name,
+            session=ctx.session, tr=ctx.tr, platforms=ctx.platforms, account=ctx.account, name=ctx.person.display_name,
             command=ctx.command or "help", now=ctx.now(),
         ))
         return
@@ -84,11 +85,11 @@ def _pointer_key(answer_key: str) -> str:
 
 
 async def how_to_reach_text(
-    *, session: AsyncSession, tr: Translator, config: CoreConfig, account: Account, name: str, command: str,
+    *, session: AsyncSession, tr: Translator, platforms: Platforms, account: Account, name: str, command: str,
     now: datetime,
 ) -> str:
     """What a resident must do so the bot can write to them privately; never the answer itself."""
-    link_maker = config.dm_invite_links.get(account.platform)
+    link_maker = platforms.dm_invite_links(account.platform)
     if link_maker is not None:
         link = link_maker(await link_code_for(session=session, person_id=account.person_id, now=now))
         return tr(_("{name}，机器人无法私信您（您还没有与机器人开始私聊）。请打开 {link} 并点「开始」，"
@@ -98,7 +99,7 @@ async def how_to_reach_text(
 
 
 async def _private_answer_failed(
-    *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig
+    *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig, platforms: Platforms
 ) -> None:
     """Explain in the group the command came from (as a reply to it) why no answer arrived."""
     origin_raw = await kv.get_value(session=session, key=PRIVATE_ANSWER_ORIGIN_KEY.format(key=row.key))
@@ -112,7 +113,7 @@ async def _private_answer_failed(
     origin = json.loads(origin_raw)
     person = await session.get(Person, account.person_id)
     text = await how_to_reach_text(
-        session=session, tr=translator(origin.get("language") or config.language), config=config, account=account,
+        session=session, tr=translator(origin.get("language") or config.language), platforms=platforms, account=account,
         name=person.display_name if person else account.user_id, command=origin.get("command") or "help", now=now,
     )
     # The pointer ("已私信回复您") is usually still waiting behind the direct message: it says this instead.
@@ -126,12 +127,12 @@ async def _private_answer_failed(
 
 
 async def on_undeliverable(
-    *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig
+    *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig, platforms: Platforms
 ) -> None:
     """A message could not be delivered: remember a blocked DM and tell the station's staff chats
     (a private answer is explained where it was asked for instead)."""
     if row.purpose == PRIVATE_ANSWER:
-        await _private_answer_failed(session=session, row=row, code=code, now=now, config=config)
+        await _private_answer_failed(session=session, row=row, code=code, now=now, config=config, platforms=platforms)
         return
     if row.account_id is None or row.station_id is None:
         return
@@ -145,7 +146,7 @@ async def on_undeliverable(
     person = await session.get(Person, account.person_id)
     name = person.display_name if person else account.user_id
     tr = translator(station.language or config.language)
-    link_maker = config.dm_invite_links.get(account.platform)
+    link_maker = platforms.dm_invite_links(account.platform)
     if code == "dm_blocked" and link_maker is not None:
         link = link_maker(await link_code_for(session=session, person_id=account.person_id, now=now))
         text = tr(

@@ -126,7 +126,7 @@ def clean_text(text: str, bot_names: set[str] | None = None) -> str:
 
 
 def _bot_names(ctx: Context) -> set[str]:
-    return set(ctx.config.bot_usernames.get(ctx.incoming.platform, set()))
+    return set(ctx.platforms.bot_names(ctx.incoming.platform))
 
 
 def _tags_for(station: Station | None) -> list[str]:

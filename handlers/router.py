@@ -132,7 +132,7 @@ class Router:
     def addresses_us(self, ctx: Context, addressee: str) -> bool:
         """`/cmd@thisbot` names this bot: one of the names the adapter registered (on a platform
         that registers none, such as the console, any name is this bot)."""
-        names = {name.lower().lstrip("@") for name in ctx.config.bot_usernames.get(ctx.incoming.platform, set())}
+        names = {name.lower().lstrip("@") for name in ctx.platforms.bot_names(ctx.incoming.platform)}
         return not names or addressee.lower().lstrip("@") in names
 
     def is_addressed_to_us(self, ctx: Context, addressee: str | None) -> bool:

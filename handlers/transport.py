@@ -1,10 +1,12 @@
 """The small protocol every platform adapter implements, and the errors it may raise.
 
-Only the outbox dispatcher calls `send`; handlers write outbox rows (see `handlers.outbox`).
+Only the outbox dispatcher calls `send`; handlers write outbox rows (see `handlers.outbox`) and
+learn what else they need of a platform through `Platforms`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -113,3 +115,30 @@ class Transport(Protocol):
     def is_held(self, chat_id: str) -> bool:
         """Whether `held_chats()` would name this chat, asked before each send of a batch."""
         ...
+
+    def bot_names(self) -> frozenset[str]:
+        """The names this bot answers to here (`/cmd@name`, `@name` mentions), known once logged
+        in; empty where every name is this bot (the console)."""
+        ...
+
+    def dm_invite_links(self) -> Callable[[str], str] | None:
+        """What makes a link that opens a private chat with the bot and sends `/start <code>`
+        (Telegram's deep link), given the code; None where the platform has no such links."""
+        ...
+
+
+class Platforms:
+    """What handlers may learn from the platforms the bot runs on, read from their transports:
+    the bot's own names and how to invite someone to a private chat. Sending is not among it:
+    only the outbox dispatcher sends."""
+
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
+        self._transports = transports
+
+    def bot_names(self, platform: str) -> frozenset[str]:
+        transport = self._transports.get(platform)
+        return transport.bot_names() if transport is not None else frozenset()
+
+    def dm_invite_links(self, platform: str) -> Callable[[str], str] | None:
+        transport = self._transports.get(platform)
+        return transport.dm_invite_links() if transport is not None else None

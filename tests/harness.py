@@ -34,6 +34,7 @@ class FakeTransport:
     answers: list[tuple[str, str]] = field(default_factory=list)
     fail_next: list[TransportError] = field(default_factory=list)
     held: set[str] = field(default_factory=set)  # chats a test declares at their flood limit
+    names: set[str] = field(default_factory=set)  # the bot's own names (`/cmd@name`); none: any name
     _ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
 
     async def send(self, message: Outgoing) -> Sent:
@@ -54,6 +55,12 @@ class FakeTransport:
 
     def is_held(self, chat_id: str) -> bool:
         return chat_id in self.held
+
+    def bot_names(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    def dm_invite_links(self) -> None:
+        return None
 
 
 class ChatDriver:

@@ -75,7 +75,7 @@ async def station(chat: ChatDriver) -> ChatDriver:
 )
 async def test_tagged_message_becomes_an_item(station: ChatDriver, app: App, text: str, tag: str,
                                               content: str) -> None:
-    app.config.bot_usernames["fake"] = {"liaison_bot"}
+    station.transport.names.add("liaison_bot")
     message_id, ack = await report(station, text)
     [item] = await items(app)
     assert (item.number, item.tag, item.text, item.status) == (1, tag, content, "new")
@@ -115,7 +115,7 @@ async def test_tagged_message_in_staff_chat_or_unbound_group_makes_nothing(stati
 
 
 async def test_mention_of_the_bot_makes_an_item(station: ChatDriver, app: App) -> None:
-    app.config.bot_usernames["fake"] = {"liaison_bot"}
+    station.transport.names.add("liaison_bot")
     incoming = station._incoming("alice", "lianxi", kind=EventKind.MESSAGE, message_id="mention-1",
                                  text="@liaison_bot 垃圾没人收", mentions_bot=True)
     await app.handle(incoming)

@@ -156,9 +156,9 @@ async def test_unknown_command_in_dm_is_explained_and_ignored_in_groups(chat: Ch
     assert "/help" in answer.text
 
 
-async def test_command_for_another_bot_is_ignored(chat: ChatDriver, app: App) -> None:
+async def test_command_for_another_bot_is_ignored(chat: ChatDriver) -> None:
     await set_up(chat)
-    app.config.bot_usernames["fake"] = {"liaison_bot"}
+    chat.transport.names.add("liaison_bot")
     assert await chat.say("zhang", "lianxi", "/deputies@other_bot") == []
     [answer] = await chat.say("zhang", "lianxi", "/deputies@liaison_bot")
     assert "代表" in answer.text

@@ -131,9 +131,9 @@ async def test_the_leave_answer_says_nobody_heard_it(chat: ChatDriver) -> None:
 
 
 # --- commands as people type them ----------------------------------------------------------------
-async def test_fullwidth_slash_and_unknown_commands_addressed_to_this_bot(chat: ChatDriver, app: App) -> None:
+async def test_fullwidth_slash_and_unknown_commands_addressed_to_this_bot(chat: ChatDriver) -> None:
     await set_up(chat)
-    app.config.bot_usernames["fake"] = {"liaison_bot"}
+    chat.transport.names.add("liaison_bot")
     [help_answer] = await chat.say("alice", "lianxi", "／help")
     assert "您可以使用的命令" in help_answer.text
     [mine] = await chat.say("alice", "lianxi", "！whoami")

@@ -144,8 +144,9 @@ async def test_serve_runs_from_settings_until_stopped(fake_tg: FakeTelegram, db_
     try:
         await fake_tg.wait_for(lambda: fake_tg.calls_of("getUpdates"))
         assert app.transports["telegram"].platform == "telegram"
-        assert app.config.bot_usernames["telegram"] == {fake_tg.username}
-        assert app.config.dm_invite_links["telegram"]("abc") == f"https://t.me/{fake_tg.username}?start=abc"
+        assert app.platforms.bot_names("telegram") == {fake_tg.username}
+        invite = app.platforms.dm_invite_links("telegram")
+        assert invite is not None and invite("abc") == f"https://t.me/{fake_tg.username}?start=abc"
         stop.set()
         await asyncio.wait_for(task, 10)
     finally:
