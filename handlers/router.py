@@ -138,11 +138,6 @@ class Router:
     def is_addressed_to_us(self, ctx: Context, addressee: str | None) -> bool:
         return addressee is None or self.addresses_us(ctx, addressee)
 
-    async def dispatch(self, ctx: Context) -> None:
-        """Run the event through the features. A `CommandError` propagates: the caller rolls the
-        transaction back (so the refusal changes nothing) and then calls `refuse`."""
-        await self._dispatch(ctx)
-
     async def refuse(self, ctx: Context, refusal: CommandError) -> None:
         """Answer a refusal: privately for a button press, else as a reply."""
         if ctx.incoming.kind is EventKind.BUTTON:
@@ -150,7 +145,9 @@ class Router:
         else:
             await ctx.reply(refusal.text, purpose="error")
 
-    async def _dispatch(self, ctx: Context) -> None:
+    async def dispatch(self, ctx: Context) -> None:
+        """Run the event through the features. A `CommandError` propagates: the caller rolls the
+        transaction back (so the refusal changes nothing) and then calls `refuse`."""
         kind = ctx.incoming.kind
         if kind is EventKind.BUTTON:
             await self._dispatch_button(ctx)

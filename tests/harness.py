@@ -66,7 +66,7 @@ class FakeTransport:
 class ChatDriver:
     """Speak as users in chats: each call handles the event, delivers what falls due, returns what was sent."""
 
-    def __init__(self, app: App, transport: FakeTransport, private_chats: set[str] | None = None) -> None:
+    def __init__(self, app: App, transport: FakeTransport) -> None:
         self.app = app
         self.transport = transport
         self._message_ids = itertools.count(1)
