@@ -15,10 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from sqlalchemy import func, insert, or_
+from sqlalchemy import Row, func, insert, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +34,9 @@ from storage.models import (
     ReceptionRule,
     ReceptionSettings,
     ReceptionStatus,
+    RoleAssignment,
+    RoleName,
+    Station,
 )
 from storage.workdays import is_workday, public_holiday
 
@@ -234,8 +240,6 @@ async def get_duty(*, session: AsyncSession, reception_id: int, person_id: int) 
 
 
 async def deputy_ids(*, session: AsyncSession, station_id: int) -> list[int]:
-    from storage.models import RoleAssignment, RoleName
-
     result = await session.exec(
         select(RoleAssignment.person_id)
         .where(RoleAssignment.station_id == station_id, RoleAssignment.role == RoleName.DEPUTY,
@@ -273,13 +277,7 @@ async def duty_counts(
 
 def _dialect_insert(session: AsyncSession, table: object) -> object:
     name = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)  # type: ignore[arg-type]
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)  # type: ignore[arg-type]
+    return (pg_insert if name == "postgresql" else sqlite_insert)(table)  # type: ignore[arg-type]
 
 
 async def materialize_rules(
@@ -291,63 +289,28 @@ async def materialize_rules(
     Works on plain rows and one multi-row INSERT … ON CONFLICT DO NOTHING, so a province's rules
     are planned in a second and two processes planning at once insert nothing twice.
     """
-    from sqlalchemy import update
-
-    from storage.models import Station
-
-    query = select(
-        ReceptionRule.id, ReceptionRule.station_id, ReceptionRule.rrule, ReceptionRule.starts_on,
-        ReceptionRule.start_time, ReceptionRule.end_time, ReceptionRule.place, ReceptionRule.topic,
-        ReceptionRule.holiday_policy, ReceptionRule.materialized_through, ReceptionRule.created_by,
-    ).where(ReceptionRule.active)
-    # No zone is ahead of UTC+14: rules materialized that far already have nothing to add today.
-    latest_horizon = (now + timedelta(hours=14)).date() + timedelta(days=horizon_days)
-    query = query.where(or_(col(ReceptionRule.materialized_through).is_(None),
-                            col(ReceptionRule.materialized_through) < latest_horizon))
-    if rule_ids is not None:
-        query = query.where(col(ReceptionRule.id).in_(list(rule_ids)))
-    rules = list((await session.exec(query)).all())
+    rules = await _rules_behind_horizon(session, now, horizon_days, rule_ids)
     if not rules:
         return 0
     if station_zones is None:
         zone_rows = await session.exec(select(Station.id, Station.timezone))
         station_zones = {station_id: zone for station_id, zone in zone_rows.all() if station_id is not None}
-    policies: dict[int, str] = {}
-    settings_rows = await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.holiday_policy))
-    for station_id, policy in settings_rows.all():
-        policies[station_id] = policy
+    policies = dict((await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.holiday_policy))).all())
     rows: list[dict[str, object]] = []
     advanced: dict[date, list[int]] = defaultdict(list)
     todays: dict[str, date] = {}
-    for (rule_id, station_id, rrule, starts_on, start_time, end_time, place, topic, rule_policy, through,
-         created_by) in rules:
-        zone = station_zones.get(station_id, "Asia/Shanghai")
+    for rule in rules:
+        zone = station_zones.get(rule.station_id, "Asia/Shanghai")
         today = todays.get(zone) or todays.setdefault(zone, local_today(now, zone))
         horizon = today + timedelta(days=horizon_days)
-        start = max(starts_on, today)
-        if through is not None:
-            start = max(start, through + timedelta(days=1))
+        start = max(rule.starts_on, today)
+        if rule.materialized_through is not None:
+            start = max(start, rule.materialized_through + timedelta(days=1))
         if start > horizon:
             continue
-        policy = rule_policy or policies.get(station_id, HolidayPolicy.MOVE)
-        for own_date in rule_dates(rrule, starts_on, start, horizon):
-            held_on = apply_holiday_policy(own_date, policy)
-            if held_on is None:
-                continue
-            starts_at = local_instant(held_on, start_time, zone)
-            if starts_at <= now:
-                continue
-            rows.append({
-                "station_id": station_id, "rule_id": rule_id, "rule_date": own_date, "local_date": held_on,
-                "start_time": start_time, "end_time": end_time, "timezone": zone,
-                "starts_at": starts_at, "ends_at": local_instant(held_on, end_time, zone),
-                "place": place, "topic": topic, "status": ReceptionStatus.SCHEDULED.value,
-                "holiday_moved_from": own_date if held_on != own_date else None, "revision": 0,
-                "revised_at": now, "done7": -1, "done3": -1, "notice3": -1, "done1": -1,
-                "liaisons_told": False, "residents_told": False, "created_by": created_by,
-                "created_at": now, "updated_at": now,
-            })
-        advanced[horizon].append(rule_id)
+        policy = rule.holiday_policy or policies.get(rule.station_id, HolidayPolicy.MOVE)
+        rows.extend(_occurrence_rows(rule, zone, policy, start, horizon, now))
+        advanced[horizon].append(rule.id)
     if rows:
         table = Reception.__table__  # core insert: no ORM bookkeeping for thousands of rows
         statement = _dialect_insert(session, table).on_conflict_do_nothing(  # type: ignore[attr-defined]
@@ -363,6 +326,50 @@ async def materialize_rules(
                 .values(materialized_through=horizon).execution_options(synchronize_session=False)
             )
     return len(rows)
+
+
+async def _rules_behind_horizon(
+    session: AsyncSession, now: datetime, horizon_days: int, rule_ids: Iterable[int] | None
+) -> list[Row[Any]]:
+    """The active rules (as plain rows) that may have occurrences not materialized yet."""
+    query = select(
+        ReceptionRule.id, ReceptionRule.station_id, ReceptionRule.rrule, ReceptionRule.starts_on,
+        ReceptionRule.start_time, ReceptionRule.end_time, ReceptionRule.place, ReceptionRule.topic,
+        ReceptionRule.holiday_policy, ReceptionRule.materialized_through, ReceptionRule.created_by,
+    ).where(ReceptionRule.active)
+    # No zone is ahead of UTC+14: rules materialized that far already have nothing to add today.
+    latest_horizon = (now + timedelta(hours=14)).date() + timedelta(days=horizon_days)
+    query = query.where(or_(col(ReceptionRule.materialized_through).is_(None),
+                            col(ReceptionRule.materialized_through) < latest_horizon))
+    if rule_ids is not None:
+        query = query.where(col(ReceptionRule.id).in_(list(rule_ids)))
+    return list((await session.exec(query)).all())
+
+
+def _occurrence_rows(
+    rule: Row[Any], zone: str, policy: str, start: date, horizon: date, now: datetime
+) -> list[dict[str, object]]:
+    """The reception rows (as INSERT values) of a rule's occurrences in [start, horizon] that
+    have not begun, each on the day its holiday policy holds it."""
+    rows: list[dict[str, object]] = []
+    for own_date in rule_dates(rule.rrule, rule.starts_on, start, horizon):
+        held_on = apply_holiday_policy(own_date, policy)
+        if held_on is None:
+            continue
+        starts_at = local_instant(held_on, rule.start_time, zone)
+        if starts_at <= now:
+            continue
+        rows.append({
+            "station_id": rule.station_id, "rule_id": rule.id, "rule_date": own_date, "local_date": held_on,
+            "start_time": rule.start_time, "end_time": rule.end_time, "timezone": zone,
+            "starts_at": starts_at, "ends_at": local_instant(held_on, rule.end_time, zone),
+            "place": rule.place, "topic": rule.topic, "status": ReceptionStatus.SCHEDULED.value,
+            "holiday_moved_from": own_date if held_on != own_date else None, "revision": 0,
+            "revised_at": now, "done7": -1, "done3": -1, "notice3": -1, "done1": -1,
+            "liaisons_told": False, "residents_told": False, "created_by": rule.created_by,
+            "created_at": now, "updated_at": now,
+        })
+    return rows
 
 
 @dataclass(frozen=True)
@@ -394,8 +401,6 @@ async def auto_roster(
     Rotation is fair: fewest duties in the past year (and already planned) first; deputies on
     leave for that reception, or already on it, are skipped. Existing rosters are kept.
     """
-    from storage.models import RoleAssignment, RoleName
-
     query = (
         select(Reception.id, Reception.station_id, Reception.starts_at)
         .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) >= start,
@@ -408,41 +413,20 @@ async def auto_roster(
     if not receptions:
         return []
     involved = sorted({station_id for _id, station_id, _start in receptions})
-    deputies: dict[int, list[int]] = defaultdict(list)
-    role_query = select(RoleAssignment.station_id, RoleAssignment.person_id).where(
-        RoleAssignment.role == RoleName.DEPUTY, RoleAssignment.active
-    )
-    if station_ids is not None:
-        role_query = role_query.where(col(RoleAssignment.station_id).in_(involved))
-    for station_id, person_id in (await session.exec(role_query.order_by(col(RoleAssignment.person_id)))).all():
-        if station_id is not None:
-            deputies[station_id].append(person_id)
-    per_station: dict[int, int] = {}
-    settings_rows = await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.per_reception))
-    for station_id, count in settings_rows.all():
-        per_station[station_id] = count
+    deputies = await _deputies_by_station(session, involved if station_ids is not None else None)
+    per_station = dict((await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.per_reception))).all())
     counts_flat = await duty_counts(session=session, station_ids=station_ids and involved,
                                     since=start - timedelta(days=365))
     counts: dict[int, dict[int, tuple[int, datetime | None]]] = defaultdict(dict)
     for (station_id, person_id), value in counts_flat.items():
         counts[station_id][person_id] = value
-    existing: dict[int, list[tuple[int, bool]]] = defaultdict(list)
-    reception_ids = [reception_id for reception_id, _station, _start in receptions]
-    for chunk_start in range(0, len(reception_ids), 900):
-        chunk = reception_ids[chunk_start : chunk_start + 900]
-        duty_rows = await session.exec(
-            select(Duty.reception_id, Duty.person_id, Duty.on_duty, Duty.leave_at)
-            .where(col(Duty.reception_id).in_(chunk))
-        )
-        for reception_id, person_id, on_duty, leave_at in duty_rows.all():
-            existing[reception_id].append((person_id, bool(on_duty and leave_at is None)))
+    existing = await _rosters(session, [reception_id for reception_id, _station, _start in receptions])
     added: list[Added] = []
     rows: list[dict[str, object]] = []
     for reception_id, station_id, starts_at in receptions:
         wanted = per_reception or per_station.get(station_id, DEFAULT_PER_RECEPTION)
         present = existing.get(reception_id, [])
-        active = sum(1 for _person, counts_as in present if counts_as)
-        need = wanted - active
+        need = wanted - sum(1 for _person, counts_as in present if counts_as)
         if need <= 0:
             continue
         station_counts = counts[station_id]
@@ -463,6 +447,34 @@ async def auto_roster(
         for chunk in range(0, len(rows), 2000):
             await connection.execute(insert(Duty.__table__), rows[chunk : chunk + 2000])  # type: ignore[arg-type]
     return added
+
+
+async def _deputies_by_station(session: AsyncSession, station_ids: Sequence[int] | None) -> dict[int, list[int]]:
+    """The active deputies of these stations (all stations: None), in person order."""
+    query = select(RoleAssignment.station_id, RoleAssignment.person_id).where(
+        RoleAssignment.role == RoleName.DEPUTY, RoleAssignment.active
+    )
+    if station_ids is not None:
+        query = query.where(col(RoleAssignment.station_id).in_(station_ids))
+    deputies: dict[int, list[int]] = defaultdict(list)
+    for station_id, person_id in (await session.exec(query.order_by(col(RoleAssignment.person_id)))).all():
+        if station_id is not None:
+            deputies[station_id].append(person_id)
+    return deputies
+
+
+async def _rosters(session: AsyncSession, reception_ids: Sequence[int]) -> dict[int, list[tuple[int, bool]]]:
+    """Each reception's duties as (person, counts toward the roster: on duty and not on leave)."""
+    rosters: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for chunk_start in range(0, len(reception_ids), 900):
+        chunk = reception_ids[chunk_start : chunk_start + 900]
+        duty_rows = await session.exec(
+            select(Duty.reception_id, Duty.person_id, Duty.on_duty, Duty.leave_at)
+            .where(col(Duty.reception_id).in_(chunk))
+        )
+        for reception_id, person_id, on_duty, leave_at in duty_rows.all():
+            rosters[reception_id].append((person_id, bool(on_duty and leave_at is None)))
+    return rosters
 
 
 # ------------------------------------------------------------------------------------------------
