@@ -19,7 +19,7 @@ from bot.settings import Settings
 from storage import kv
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import ChatPurpose, Outbox, RoleName
+from storage.models import ChatPurpose, Outbox, RoleName, Station
 from storage.rows import id_of
 
 STATION = "demo"
@@ -38,18 +38,15 @@ EXAMPLES = (
     f"{LIAISON}@{STAFF_CHAT}: /help",
     "li@dm: /whoami",
     f"admin@{STAFF_CHAT}: /deputies",
+    f"{LIAISON}@{STAFF_CHAT}: /receptions",
+    "li@dm: /leave 1 出差",
     "~ +3d",
 )
-RECEPTION_EXAMPLES = (f"{LIAISON}@{STAFF_CHAT}: /receptions", "li@dm: /leave 1 出差")
 
 
 def examples(console: Console) -> list[str]:
-    """Lines worth trying, including the receptions feature's when it is there."""
-    lines = list(EXAMPLES)
-    if "reception" in console.app.router.commands:
-        commands = console.app.router.commands
-        lines[-1:-1] = [line for line in RECEPTION_EXAMPLES if line.split(": /")[1].split()[0] in commands]
-    return lines
+    """Lines worth trying on the demo station."""
+    return list(EXAMPLES)
 
 
 @dataclass
@@ -100,69 +97,76 @@ async def _has_role(console: Console, user: str, station_id: int, role: RoleName
 
 async def seed_demo(console: Console, settings: Settings) -> SeedReport:
     """Create what is missing of the demo station, then tell the user what exists and what to try."""
-    report = SeedReport()
-    actor = _seed_actor(console)
-    app = console.app
+    seed = _Seed(console, _seed_actor(console))
+    station = await seed.station()
+    if station is not None:
+        await seed.chats(id_of(station))
+        await seed.people(id_of(station))
+        await seed.reception(station)
+    _print_report(console, seed.report)
+    return seed.report
 
-    async def step(what: str, chat: str, text: str) -> None:
-        (report.created if await _command(console, actor, chat, text) else report.failed).append(what)
 
-    async with app.sessions() as session:
-        station = await stations_repo.get_station_by_code(session=session, code=STATION)
-    if station is None:
-        await step(f"station {STATION}", "dm", f"/station add {STATION} {STATION_NAME}")
-        async with app.sessions() as session:
+class _Seed:
+    """The demo's steps, each skipped when its result already exists, as `actor` typing commands."""
+
+    def __init__(self, console: Console, actor: str) -> None:
+        self.console = console
+        self.app = console.app
+        self.actor = actor
+        self.report = SeedReport()
+
+    async def step(self, what: str, chat: str, text: str) -> bool:
+        done = await _command(self.console, self.actor, chat, text)
+        (self.report.created if done else self.report.failed).append(what)
+        return done
+
+    async def station(self) -> Station | None:
+        async with self.app.sessions() as session:
             station = await stations_repo.get_station_by_code(session=session, code=STATION)
-        if station is None:
-            _print_report(console, report)
-            return report
-    else:
-        report.existing.append(f"station {STATION}")
-    station_id = id_of(station)
+        if station is not None:
+            self.report.existing.append(f"station {STATION}")
+            return station
+        await self.step(f"station {STATION}", "dm", f"/station add {STATION} {STATION_NAME}")
+        async with self.app.sessions() as session:
+            return await stations_repo.get_station_by_code(session=session, code=STATION)
 
-    for chat, purpose in ((RESIDENTS_CHAT, ChatPurpose.RESIDENTS), (STAFF_CHAT, ChatPurpose.STAFF)):
-        async with app.sessions() as session:
-            binding = await stations_repo.get_binding(session=session, platform=PLATFORM, chat_id=chat)
-        what = f"{purpose} chat {chat}"
-        if binding is not None and binding.active and binding.station_id == station_id and binding.purpose == purpose:
-            report.existing.append(what)
-        else:
-            await step(what, chat, f"/bind {STATION} {purpose}")
+    async def chats(self, station_id: int) -> None:
+        for chat, purpose in ((RESIDENTS_CHAT, ChatPurpose.RESIDENTS), (STAFF_CHAT, ChatPurpose.STAFF)):
+            async with self.app.sessions() as session:
+                binding = await stations_repo.get_binding(session=session, platform=PLATFORM, chat_id=chat)
+            what = f"{purpose} chat {chat}"
+            if binding is not None and binding.active and binding.station_id == station_id and binding.purpose == purpose:
+                self.report.existing.append(what)
+            else:
+                await self.step(what, chat, f"/bind {STATION} {purpose}")
 
-    for user, level in DEPUTIES:
-        what = f"deputy {user}"
-        if await _has_role(console, user, station_id, RoleName.DEPUTY):
-            report.existing.append(what)
-        else:
-            await step(what, STAFF_CHAT, f"/deputy add {user} {level}")
-    what = f"liaison {LIAISON}"
-    if await _has_role(console, LIAISON, station_id, RoleName.LIAISON):
-        report.existing.append(what)
-    else:
-        await step(what, STAFF_CHAT, f"/liaison add {LIAISON}")
+    async def people(self, station_id: int) -> None:
+        wanted = [(user, RoleName.DEPUTY, f"/deputy add {user} {level}") for user, level in DEPUTIES]
+        wanted.append((LIAISON, RoleName.LIAISON, f"/liaison add {LIAISON}"))
+        for user, role, command in wanted:
+            what = f"{role} {user}"
+            if await _has_role(self.console, user, station_id, role):
+                self.report.existing.append(what)
+            else:
+                await self.step(what, STAFF_CHAT, command)
 
-    if "reception" in app.router.commands:
-        async with app.sessions() as session:
+    async def reception(self, station: Station) -> None:
+        """A reception a week ahead with both deputies on duty, so reminders have someone to go to."""
+        async with self.app.sessions() as session:
             seeded = await kv.get_value(session=session, key=RECEPTION_MARK)
         if seeded:
-            report.existing.append(f"reception {seeded}")
-        else:
-            day = (app.clock.now().astimezone(ZoneInfo(station.timezone)) + timedelta(days=7)).date().isoformat()
-            what = f"reception {day} {RECEPTION_TIME}"
-            if await _command(
-                console, actor, STAFF_CHAT, f"/reception add {day} {RECEPTION_TIME} {RECEPTION_PLACE}"
-            ):
-                report.created.append(what)
-                if "duty" in app.router.commands:  # put the two deputies on duty, so reminders have someone to go to
-                    await step("duty roster", STAFF_CHAT, "/duty auto")
-                async with app.sessions() as session:
-                    await kv.set_value(session=session, key=RECEPTION_MARK, value=f"{day} {RECEPTION_TIME}",
-                                       now=app.clock.now())
-                    await session.commit()
-            else:
-                report.failed.append(what)
-    _print_report(console, report)
-    return report
+            self.report.existing.append(f"reception {seeded}")
+            return
+        day = (self.app.clock.now().astimezone(ZoneInfo(station.timezone)) + timedelta(days=7)).date().isoformat()
+        what = f"reception {day} {RECEPTION_TIME}"
+        if not await self.step(what, STAFF_CHAT, f"/reception add {day} {RECEPTION_TIME} {RECEPTION_PLACE}"):
+            return
+        await self.step("duty roster", STAFF_CHAT, "/duty auto")
+        async with self.app.sessions() as session:
+            await kv.set_value(session=session, key=RECEPTION_MARK, value=f"{day} {RECEPTION_TIME}",
+                               now=self.app.clock.now())
+            await session.commit()
 
 
 def _print_report(console: Console, report: SeedReport) -> None:
