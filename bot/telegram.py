@@ -24,7 +24,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -258,6 +258,16 @@ def quiet_token_logging() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
+
+
+@dataclass
+class _Entities:
+    """What a message's entities say: the people it mentions, and whether it is a command."""
+
+    mentions: list[UserRef] = field(default_factory=list)
+    mentions_bot: bool = False
+    addressed_to_other_bot: bool = False
+    is_command: bool = False
 
 
 class TelegramTransport:
@@ -606,67 +616,21 @@ class TelegramTransport:
             "chat_title": chat.title,
             "timestamp": message.edit_date or message.date,
         }
-        if message.migrate_to_chat_id:
-            return [
-                Incoming(
-                    kind=EventKind.CHAT_MIGRATED,
-                    chat_id=str(chat.id),
-                    new_chat_id=str(message.migrate_to_chat_id),
-                    **base,
-                )
-            ]
-        if message.migrate_from_chat_id:
-            return [
-                Incoming(
-                    kind=EventKind.CHAT_MIGRATED,
-                    chat_id=str(message.migrate_from_chat_id),
-                    new_chat_id=str(chat.id),
-                    **base,
-                )
-            ]
-        if message.new_chat_members:
-            return [
-                Incoming(
-                    kind=EventKind.MEMBER_JOINED, chat_id=str(chat.id), **{**base, "sender": self._user_ref(member)}
-                )
-                for member in message.new_chat_members
-                if member.id != self.me.id
-            ]
-        if message.left_chat_member:
-            member = message.left_chat_member
-            if member.id == self.me.id:  # my_chat_member says it too; one event is enough
-                return []
-            return [
-                Incoming(kind=EventKind.MEMBER_LEFT, chat_id=str(chat.id), **{**base, "sender": self._user_ref(member)})
-            ]
+        membership = self._membership_events(message, base)
+        if membership is not None:
+            return membership
         if user.is_bot or message.sender_chat is not None:
             # other bots, channel posts and anonymous admins: no person to act for
             return []
         text = message.text or message.caption or ""
         if not text:
             return []
-        entities = message.parse_entities() if message.text else message.parse_caption_entities()
-        mentions: list[UserRef] = []
-        mentions_bot = False
-        addressed_to_other_bot = False
-        is_command = False
-        for entity, value in entities.items():
-            if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None:
-                if entity.user.id == self.me.id:
-                    mentions_bot = True
-                else:
-                    mentions.append(self._user_ref(entity.user))
-            elif entity.type == MessageEntity.MENTION and value[1:].lower() == self.username.lower():
-                mentions_bot = True
-            elif entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
-                is_command = True
-                _name, _at, addressee = value.partition("@")
-                addressed_to_other_bot = bool(addressee) and addressee.lower() != self.username.lower()
+        entities = self._read_entities(message)
         reply = message.reply_to_message
         if reply is not None and message.is_topic_message and reply.forum_topic_created is not None:
             reply = None  # in forum topics every message "replies" to the topic's first message
         notes: dict[str, str] = {}
-        if is_command and chat.type != TgChatType.PRIVATE and not addressed_to_other_bot:
+        if entities.is_command and chat.type != TgChatType.PRIVATE and not entities.addressed_to_other_bot:
             notes["privacy_mode"] = "on" if await self._privacy_blocks(chat.id) else "off"
         return [
             Incoming(
@@ -676,13 +640,54 @@ class TelegramTransport:
                 text=text,
                 reply_to=str(reply.message_id) if reply is not None else None,
                 thread_id=str(message.message_thread_id) if message.is_topic_message else None,
-                mentions=mentions,
-                mentions_bot=mentions_bot,
-                addressed_to_other_bot=addressed_to_other_bot,
+                mentions=entities.mentions,
+                mentions_bot=entities.mentions_bot,
+                addressed_to_other_bot=entities.addressed_to_other_bot,
                 platform_notes=notes,
                 **base,
             )
         ]
+
+    def _membership_events(self, message: Message, base: dict[str, Any]) -> list[Incoming] | None:
+        """A service message about the chat (a supergroup upgrade, members joining or leaving) as
+        its events; None for an ordinary message."""
+        chat_id = str(message.chat.id)
+        if message.migrate_to_chat_id:
+            return [Incoming(kind=EventKind.CHAT_MIGRATED, chat_id=chat_id,
+                             new_chat_id=str(message.migrate_to_chat_id), **base)]
+        if message.migrate_from_chat_id:
+            return [Incoming(kind=EventKind.CHAT_MIGRATED, chat_id=str(message.migrate_from_chat_id),
+                             new_chat_id=chat_id, **base)]
+        if message.new_chat_members:
+            return [
+                Incoming(kind=EventKind.MEMBER_JOINED, chat_id=chat_id, **{**base, "sender": self._user_ref(member)})
+                for member in message.new_chat_members
+                if member.id != self.me.id
+            ]
+        if message.left_chat_member:
+            member = message.left_chat_member
+            if member.id == self.me.id:  # my_chat_member says it too; one event is enough
+                return []
+            return [Incoming(kind=EventKind.MEMBER_LEFT, chat_id=chat_id, **{**base, "sender": self._user_ref(member)})]
+        return None
+
+    def _read_entities(self, message: Message) -> _Entities:
+        """Who the message mentions, and whether it is a command and for which bot."""
+        found = _Entities()
+        entities = message.parse_entities() if message.text else message.parse_caption_entities()
+        for entity, value in entities.items():
+            if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None:
+                if entity.user.id == self.me.id:
+                    found.mentions_bot = True
+                else:
+                    found.mentions.append(self._user_ref(entity.user))
+            elif entity.type == MessageEntity.MENTION and value[1:].lower() == self.username.lower():
+                found.mentions_bot = True
+            elif entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+                found.is_command = True
+                _name, _at, addressee = value.partition("@")
+                found.addressed_to_other_bot = bool(addressee) and addressee.lower() != self.username.lower()
+        return found
 
     async def _privacy_blocks(self, chat_id: int) -> bool:
         """Whether privacy mode hides plain messages here: it is on and the bot is no admin of the chat."""
