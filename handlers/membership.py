@@ -61,14 +61,6 @@ async def report_unreadable_message(
             session=session, key=f"{key}:chat:{chat.id}", purpose="unreadable", platform=chat.platform,
             chat_id=chat.chat_id, text=text, now=now, station_id=station.id if station else None,
         )
-    if staff:
-        return
-    for admin in sorted(config.admins):
-        admin_platform, _sep, admin_id = admin.partition(":")
-        account = await people_repo.ensure_account(
-            session=session, platform=admin_platform, user_id=admin_id, display_name=None, now=now, touch=False
-        )
-        await outbox.to_person(
-            session=session, key=f"{key}:admin:{account.person_id}", purpose="unreadable",
-            person_id=account.person_id, text=text, now=now,
-        )
+    if not staff:
+        await outbox.to_admins(session=session, admins=config.admins, key=f"{key}:admin", purpose="unreadable",
+                               text=text, now=now)

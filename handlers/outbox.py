@@ -6,7 +6,7 @@ that caused it was committed; the dispatcher in `bot/outbox.py` delivers them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -160,3 +160,28 @@ async def to_person(
         txn_id="",
     )
     return await outbox_repo.enqueue(session=session, row=row, file=_stored(attachment, now))
+
+
+async def admin_people(*, session: AsyncSession, admins: Iterable[str], now: datetime) -> list[int]:
+    """Who the admins are: the accounts the settings name (`LIAISON_ADMINS`, made on first use)
+    and the people holding the admin role."""
+    ids: list[int] = []
+    for entry in sorted(admins):
+        platform, _sep, user_id = entry.partition(":")
+        account = await people_repo.ensure_account(
+            session=session, platform=platform, user_id=user_id, display_name=None, now=now, touch=False
+        )
+        ids.append(account.person_id)
+    ids.extend(await people_repo.admin_ids(session=session))
+    return list(dict.fromkeys(ids))
+
+
+async def to_admins(
+    *, session: AsyncSession, admins: Iterable[str], key: str, purpose: str, text: str, now: datetime,
+    station_id: int | None = None, item_id: int | None = None,
+) -> None:
+    """A direct message to every admin, each row keyed `{key}:{person id}`: the last resort when a
+    station has nobody to tell (or a chat has no station)."""
+    for person_id in await admin_people(session=session, admins=admins, now=now):
+        await to_person(session=session, key=f"{key}:{person_id}", purpose=purpose, person_id=person_id, text=text,
+                        now=now, station_id=station_id, item_id=item_id)

@@ -124,12 +124,5 @@ async def _tell_staff(
             )
         if people:
             return
-    for admin in sorted(config.admins):
-        platform, _sep, user_id = admin.partition(":")
-        account = await people_repo.ensure_account(
-            session=session, platform=platform, user_id=user_id, display_name=None, now=now, touch=False
-        )
-        await outbox.to_person(
-            session=session, key=f"{key}:person:{account.person_id}", purpose="set_aside",
-            person_id=account.person_id, text=text, now=now,
-        )
+    await outbox.to_admins(session=session, admins=config.admins, key=f"{key}:person", purpose="set_aside", text=text,
+                           now=now)

@@ -17,7 +17,7 @@ from handlers.context import CoreConfig
 from handlers.i18n import _, translator
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import OPEN_STATUSES, ChatPurpose, Item, Person, RoleAssignment, RoleName, Station
+from storage.models import OPEN_STATUSES, ChatPurpose, Item, Person, RoleName, Station
 from storage.rows import id_of
 
 
@@ -99,27 +99,10 @@ class OverdueChaser:
                 )
         elif step.level == 3:
             text = tr(_("督办：{station} 的事项 #{number}「{text}」已超期五天（时限 {due}，承办代表 {assignee}），请管理员过问。"), **values)
-            for admin_id in await _admin_people(session, config, now):
-                await outbox.to_person(
-                    session=session, key=_key(step, item, f"person:{admin_id}"), purpose="chase",
-                    person_id=admin_id, text=text, now=now, station_id=station.id, item_id=item.id,
-                )
-
-
-async def _admin_people(session: AsyncSession, config: CoreConfig, now: datetime) -> list[int]:
-    """Admins from the settings (accounts made on first use) and from admin role rows."""
-    ids: list[int] = []
-    for entry in sorted(config.admins):
-        platform, _sep, user_id = entry.partition(":")
-        account = await people_repo.ensure_account(
-            session=session, platform=platform, user_id=user_id, display_name=None, now=now, touch=False
-        )
-        ids.append(account.person_id)
-    result = await session.exec(
-        select(RoleAssignment.person_id).where(RoleAssignment.role == RoleName.ADMIN, RoleAssignment.active)
-    )
-    ids.extend(result.all())
-    return list(dict.fromkeys(ids))
+            await outbox.to_admins(
+                session=session, admins=config.admins, key=_key(step, item, "person"), purpose="chase", text=text,
+                now=now, station_id=station.id, item_id=item.id,
+            )
 
 
 def _short(text: str, limit: int = 30) -> str:

@@ -219,3 +219,11 @@ async def people_with_role(*, session: AsyncSession, station_id: int, role: Role
         .order_by(col(Person.id))
     )
     return list(result.all())
+
+
+async def admin_ids(*, session: AsyncSession) -> list[int]:
+    """The people holding the admin role (besides those the settings name)."""
+    result = await session.exec(
+        select(RoleAssignment.person_id).where(RoleAssignment.role == RoleName.ADMIN, RoleAssignment.active)
+    )
+    return list(result.all())
