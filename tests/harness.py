@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -117,6 +118,40 @@ class ChatDriver:
         before = len(self.transport.sent)
         await self.app.advance_to(moment)
         return self.transport.sent[before:]
+
+
+async def set_up_station(
+    chat: ChatDriver,
+    *,
+    code: str = "lianxi",
+    name: str = "濂溪社区联络站",
+    residents: str | None = "lianxi",
+    staff: str | None = "gongzuo",
+    head: str | None = None,
+    liaisons: Sequence[str] = (),
+    deputies: Sequence[str] = (),
+    introduce: Sequence[str] | None = None,
+) -> ChatDriver:
+    """A station set up as an admin does it, through the commands: `/station add`, the residents
+    chat and the staff chat bound (None: not bound), the head, the liaisons and the deputies named
+    ("li county": with a congress level). Then each of `introduce` (default: every person named)
+    writes to the bot once, so it knows them and can write to them directly."""
+    await chat.say("admin", "dm:admin", f"/station add {code} {name}")
+    if residents is not None:
+        await chat.say("admin", residents, f"/bind {code}")
+    if staff is not None:
+        await chat.say("admin", staff, f"/bind {code} staff")
+    where = staff or residents
+    if where is None:
+        await chat.say("admin", "dm:admin", f"/use {code}")
+        where = "dm:admin"
+    roles = ([f"/head set {head}"] if head else []) + [f"/liaison add {user}" for user in liaisons]
+    for command in [*roles, *(f"/deputy add {deputy}" for deputy in deputies)]:
+        await chat.say("admin", where, command)
+    people = [*([head] if head else []), *liaisons, *(deputy.split()[0] for deputy in deputies)]
+    for user in people if introduce is None else introduce:
+        await chat.say(user, f"dm:{user}", "/start")
+    return chat
 
 
 async def rows(app: App, model: type, *where: object) -> list:

@@ -15,15 +15,13 @@ from handlers.context import CoreConfig
 from handlers.events import EventKind, Incoming
 from storage.models import Item, ItemEvent, Message, Outbox
 from tests.conftest import START
-from tests.harness import PLATFORM, ChatDriver, FakeTransport, rows
+from tests.harness import PLATFORM, ChatDriver, FakeTransport, rows, set_up_station
 
 
-async def set_up(chat: ChatDriver) -> None:
-    """Two stations (so a DM without /use is refused), lianxi's residents chat bound, zhang a resident."""
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站 站")
-    await chat.say("admin", "dm:admin", "/station add hexi 河西社区联络站 站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
+async def two_stations(chat: ChatDriver) -> None:
+    """lianxi with both chats bound, and hexi (so a DM without /use is refused); zhang a resident."""
+    await set_up_station(chat)
+    await chat.say("admin", "dm:admin", "/station add hexi 河西社区联络站")
     await chat.say("zhang", "lianxi", "大家好")
 
 
@@ -80,8 +78,8 @@ async def test_a_batch_ends_as_one_event_at_a_time(
 ) -> None:
     twin_app, twin_transport = twin
     twin_chat = ChatDriver(twin_app, twin_transport)
-    await set_up(chat)
-    await set_up(twin_chat)
+    await two_stations(chat)
+    await two_stations(twin_chat)
 
     for incoming in script(chat):
         await app.handle(incoming)
@@ -105,7 +103,7 @@ async def test_a_batch_ends_as_one_event_at_a_time(
 async def test_a_refusal_in_a_batch_changes_only_its_own_event(
     app: App, chat: ChatDriver, transport: FakeTransport
 ) -> None:
-    await set_up(chat)
+    await two_stations(chat)
     await app.handle_batch(
         [
             chat._incoming("zhang", "lianxi", kind=EventKind.MESSAGE, message_id="r1", text="#建议 东门路灯坏了"),
@@ -123,7 +121,7 @@ async def test_a_refusal_in_a_batch_changes_only_its_own_event(
 
 
 async def test_plain_messages_share_one_transaction(app: App, chat: ChatDriver) -> None:
-    await set_up(chat)
+    await two_stations(chat)
     commits: list[int] = []
     event.listen(app.engine.sync_engine, "commit", lambda _connection: commits.append(1))
     incoming = [
@@ -141,7 +139,7 @@ async def test_plain_messages_share_one_transaction(app: App, chat: ChatDriver) 
 async def test_a_failing_batch_leaves_nothing_behind(app: App, chat: ChatDriver) -> None:
     """A bug in the middle of a run rolls the whole run back: the adapter then takes its events one
     by one, and those it already committed are recognised as redeliveries."""
-    await set_up(chat)
+    await two_stations(chat)
     before = await outcome(app)
     real_dispatch = app.router.dispatch
 

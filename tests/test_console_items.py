@@ -14,13 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from handlers.features import all_commands
 from tests.transcripts.runner import Transcript, clean_environment, run_script
-
-pytestmark = pytest.mark.skipif(
-    not {"assign", "close", "progress"} <= {command.name for command in all_commands()},
-    reason="the items feature is not registered",
-)
 
 RATING_BUTTONS = ["满意", "基本满意", "不满意"]
 

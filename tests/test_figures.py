@@ -16,7 +16,7 @@ from bot.app import App
 from handlers.clock import ManualClock
 from storage import reports
 from storage.reports import ItemFigures, Span
-from tests.harness import ChatDriver, Delivered
+from tests.harness import ChatDriver, Delivered, set_up_station
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -50,14 +50,7 @@ async def publish(chat: ChatDriver, period: str) -> tuple[str | None, str]:
 
 @pytest.fixture
 async def station(chat: ChatDriver) -> ChatDriver:
-    for line in ("/station add lianxi 濂溪社区联络站 站", ):
-        await chat.say("admin", "dm:admin", line)
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    await chat.say("admin", "gongzuo", "/liaison add zhang")
-    await chat.say("admin", "gongzuo", "/deputy add li county")
-    await chat.say("li", "dm:li", "/whoami")
-    return chat
+    return await set_up_station(chat, liaisons=["zhang"], deputies=["li county"], introduce=["li"])
 
 
 async def test_three_months_of_figures(station: ChatDriver, app: App) -> None:

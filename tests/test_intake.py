@@ -15,7 +15,7 @@ from bot.intake import Backoff, Outcome, RetryPolicy, StopSignal, incoming_runs,
 from handlers.events import ChatType, EventKind, Incoming, UserRef
 from handlers.set_aside import SetAside
 from storage.models import Item, SetAsideEvent
-from tests.harness import PLATFORM, ChatDriver, FakeTransport, rows
+from tests.harness import PLATFORM, ChatDriver, FakeTransport, rows, set_up_station
 
 
 def message(text: str, message_id: str, *, chat: str = "lianxi", kind: EventKind = EventKind.MESSAGE) -> Incoming:
@@ -50,16 +50,10 @@ async def test_a_stop_ends_a_pause_at_once() -> None:
     assert await asyncio.wait_for(stop.sleep(60), 5) is False
 
 
-async def set_up(chat: ChatDriver) -> None:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
-
-
 async def test_a_poisonous_message_is_set_aside_the_staff_told_once_and_intake_goes_on(
     app: App, chat: ChatDriver, transport: FakeTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await set_up(chat)
+    await set_up_station(chat)
     app.guard.policy = RetryPolicy(attempts=3, first_delay=0.001)
     real_dispatch = app.router.dispatch
     tries: list[str] = []
@@ -103,7 +97,7 @@ async def test_a_poisonous_message_is_set_aside_the_staff_told_once_and_intake_g
 async def test_an_outage_pauses_intake_until_the_database_is_back(
     app: App, chat: ChatDriver, transport: FakeTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await set_up(chat)
+    await set_up_station(chat)
     app.guard.policy = RetryPolicy(attempts=2, first_delay=0.001, max_delay=0.01)
     real_dispatch = app.router.dispatch
     down = {"tries": 0}

@@ -13,7 +13,7 @@ from bot.app import App
 from handlers.clock import ManualClock
 from storage.models import Item
 from storage.workdays import add_workdays, is_workday
-from tests.harness import ChatDriver
+from tests.harness import ChatDriver, set_up_station
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 29, 9, 0, tzinfo=SHANGHAI)  # Tuesday before the 2026 National Day holiday
@@ -27,14 +27,6 @@ def clock() -> ManualClock:
 async def the_item(app: App) -> Item:
     async with app.sessions() as session:
         return (await session.exec(select(Item))).one()
-
-
-async def set_up(chat: ChatDriver) -> None:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "lianxi", "/deputy add li")
-    await chat.say("li", "dm:li", "/whoami")
-    await chat.say("alice", "lianxi", "#建议 路灯坏了")
 
 
 def test_calendar_has_the_years_used_here() -> None:
@@ -65,7 +57,8 @@ def test_years_without_calendar_data_fall_back_to_weekdays() -> None:
 
 
 async def test_assign_counts_working_days_over_national_day(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, staff=None, deputies=["li"])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
     sent = await chat.say("admin", "lianxi", "/assign 1 li 5")
     reply = next(message for message in sent if message.chat == "lianxi")
     assert "2026-10-12" in reply.text and "5 个工作日" in reply.text
@@ -76,7 +69,8 @@ async def test_assign_counts_working_days_over_national_day(chat: ChatDriver, ap
 
 
 async def test_default_deadline_is_said_in_the_reply(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, staff=None, deputies=["li"])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
     sent = await chat.say("admin", "lianxi", "/assign 1 li")
     reply = next(message for message in sent if message.chat == "lianxi")
     assert "默认 15 个工作日" in reply.text
@@ -86,7 +80,8 @@ async def test_default_deadline_is_said_in_the_reply(chat: ChatDriver, app: App)
 
 
 async def test_deadline_uses_the_station_time_zone(chat: ChatDriver, app: App, clock: ManualClock) -> None:
-    await set_up(chat)
+    await set_up_station(chat, staff=None, deputies=["li"])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
     await chat.say("admin", "dm:admin", "/station set lianxi timezone UTC")
     clock.set(datetime(2026, 9, 30, 7, 0, tzinfo=SHANGHAI))  # already 30 Sep in Shanghai, still 29 Sep in UTC
     await chat.say("admin", "lianxi", "/assign 1 li 1")
@@ -95,7 +90,8 @@ async def test_deadline_uses_the_station_time_zone(chat: ChatDriver, app: App, c
 
 
 async def test_overdue_only_after_the_end_of_the_due_day(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, staff=None, deputies=["li"])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
     await chat.say("admin", "lianxi", "/assign 1 li 1")
     await chat.advance(datetime(2026, 9, 30, 23, 0, tzinfo=SHANGHAI))
     [listing] = await chat.say("admin", "dm:admin", "/items overdue")

@@ -1,63 +1,69 @@
-"""Overdue items are chased on a ladder: assignee, then head and staff chat, then admins; once each."""
+"""Overdue items are chased on a ladder (README, Items): the assignee at the deadline, the head and
+the staff chat two days later, the admins five days later; each once per deadline.
+
+Everything through the commands: a resident's report, `/assign` with a deadline of one working
+day (2026-12-01 is a Tuesday: the deadline is the end of Wednesday 2026-12-02), then the clock.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+import pytest
 
-from bot.app import App
-from storage import items as items_repo
-from storage.models import Account, Item, ItemStatus, Station
-from tests.harness import ChatDriver
+from tests.harness import ChatDriver, Delivered, set_up_station
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEADLINE = datetime(2026, 12, 2, 23, 59, 59, tzinfo=SHANGHAI)
 
-async def make_overdue_item(chat: ChatDriver, app: App) -> Item:
-    for line in ("/station add lianxi 濂溪社区联络站", ):
-        await chat.say("admin", "dm:admin", line)
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    await chat.say("admin", "lianxi", "/deputy add li")
-    await chat.say("admin", "lianxi", "/head set wang")
-    await chat.say("wang", "dm:wang", "/start")
-    await chat.say("li", "dm:li", "/start")
-    await chat.say("admin", "dm:admin", "/start")
-    async with app.sessions() as session:
-        station = (await session.exec(select(Station))).one()
-        li = (await session.exec(select(Account).where(Account.user_id == "li"))).one()
-        item = items_repo.create_item(
-            session=session, station=station, tag="建议", text="路灯坏了", reporter_id=li.person_id,
-            source_message=None, now=app.clock.now(),
-        )
-        item.status = ItemStatus.ASSIGNED
-        item.assignee_id = li.person_id
-        item.due_at = app.clock.now() + timedelta(days=1)
-        session.add(item)
-        await session.commit()
-        return item
+TO_ASSIGNEE = "催办：事项 #1「小区东门的路灯坏了，晚上很黑」已到办理时限（2026-12-02 23:59）。请尽快办理，并用 /progress 1 或 /close 1 反馈。"
+TO_HEAD = (
+    "督办：濂溪社区联络站 的事项 #1「小区东门的路灯坏了，晚上很黑」已超期两天（时限 2026-12-02 23:59，承办代表 li），"
+    "请站长督促办理。"
+)
+TO_ADMINS = (
+    "督办：濂溪社区联络站 的事项 #1「小区东门的路灯坏了，晚上很黑」已超期五天（时限 2026-12-02 23:59，承办代表 li），"
+    "请管理员过问。"
+)
 
 
-async def test_ladder_runs_once_per_step(chat: ChatDriver, app: App) -> None:
-    item = await make_overdue_item(chat, app)
-    start = app.clock.now()
-    assert await chat.advance(start + timedelta(hours=23)) == []
-    first = await chat.advance(start + timedelta(days=1))
-    assert [(d.chat, "催办" in d.text) for d in first] == [("dm:li", True)]
-    assert "#1" in first[0].text and "/close 1" in first[0].text
-    second = await chat.advance(start + timedelta(days=3))
-    assert sorted(d.chat for d in second) == ["dm:wang", "gongzuo"]
-    third = await chat.advance(start + timedelta(days=6))
-    assert [d.chat for d in third] == ["dm:admin"]
-    assert await chat.advance(start + timedelta(days=30)) == []
-    assert item.id is not None
+@pytest.fixture
+async def assigned(chat: ChatDriver) -> ChatDriver:
+    await set_up_station(chat, head="wang", liaisons=["zhang"], deputies=["li"], introduce=["wang", "li", "admin"])
+    [ack] = await chat.say("alice", "lianxi", "#建议 小区东门的路灯坏了，晚上很黑")
+    assert "#1" in ack.text
+    answer = await chat.say("zhang", "gongzuo", "/assign 1 li 1")
+    assert "截止 2026-12-02" in answer[0].text
+    return chat
 
 
-async def test_closed_items_are_not_chased(chat: ChatDriver, app: App) -> None:
-    item = await make_overdue_item(chat, app)
-    async with app.sessions() as session:
-        row = await session.get(Item, item.id)
-        assert row is not None
-        row.status = ItemStatus.RESOLVED
-        session.add(row)
-        await session.commit()
-    assert await chat.advance(app.clock.now() + timedelta(days=10)) == []
+def seen(sent: list[Delivered]) -> list[tuple[str, str]]:
+    """The chasers among what was sent (the monthly notice goes out meanwhile), as (chat, text)."""
+    return sorted((message.chat, message.text) for message in sent if message.outgoing.purpose == "chase")
+
+
+async def test_each_step_of_the_ladder_says_what_is_overdue_to_whom_once(assigned: ChatDriver) -> None:
+    assert seen(await assigned.advance(DEADLINE - timedelta(minutes=1))) == []
+    assert seen(await assigned.advance(DEADLINE)) == [("dm:li", TO_ASSIGNEE)]
+    assert seen(await assigned.advance(DEADLINE + timedelta(days=2) - timedelta(minutes=1))) == []
+    assert seen(await assigned.advance(DEADLINE + timedelta(days=2))) == [("dm:wang", TO_HEAD), ("gongzuo", TO_HEAD)]
+    assert seen(await assigned.advance(DEADLINE + timedelta(days=5) - timedelta(minutes=1))) == []
+    assert seen(await assigned.advance(DEADLINE + timedelta(days=5))) == [("dm:admin", TO_ADMINS)]
+    assert seen(await assigned.advance(DEADLINE + timedelta(days=60))) == [], "each step once per deadline"
+
+
+async def test_a_closed_item_is_not_chased(assigned: ChatDriver) -> None:
+    await assigned.say("li", "dm:li", "/close 1 已联系物业，路灯已修好")
+    assert seen(await assigned.advance(DEADLINE + timedelta(days=10))) == []
+
+
+async def test_a_new_deadline_starts_the_ladder_over(assigned: ChatDriver) -> None:
+    assert seen(await assigned.advance(DEADLINE)) == [("dm:li", TO_ASSIGNEE)]
+    # Thursday 12-03: three more working days end on Tuesday 2026-12-08.
+    await assigned.advance(DEADLINE + timedelta(hours=10))
+    answer = await assigned.say("zhang", "gongzuo", "/assign 1 li 3")
+    assert "截止 2026-12-08" in answer[0].text
+    new_deadline = datetime(2026, 12, 8, 23, 59, 59, tzinfo=SHANGHAI)
+    assert seen(await assigned.advance(new_deadline - timedelta(minutes=1))) == [], "the old ladder stopped"
+    assert seen(await assigned.advance(new_deadline)) == [("dm:li", TO_ASSIGNEE.replace("2026-12-02", "2026-12-08"))]

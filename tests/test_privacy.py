@@ -9,7 +9,7 @@ import pytest
 from bot.app import App
 from handlers.transport import Undeliverable
 from storage.models import Outbox
-from tests.harness import ChatDriver, Delivered, rows
+from tests.harness import ChatDriver, Delivered, rows, set_up_station
 
 PHONE = "139-1234-5678"
 ID_NUMBER = "360102198001011234"
@@ -35,13 +35,7 @@ def assert_whole(text: str) -> None:
 
 @pytest.fixture
 async def station(chat: ChatDriver) -> ChatDriver:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站 站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    await chat.say("admin", "gongzuo", "/liaison add zhang")
-    await chat.say("admin", "gongzuo", "/deputy add li county")
-    await chat.say("li", "dm:li", "/whoami")
-    return chat
+    return await set_up_station(chat, liaisons=["zhang"], deputies=["li county"], introduce=["li"])
 
 
 async def test_feedback_in_the_group_is_masked_and_the_handlers_see_everything(

@@ -8,7 +8,9 @@ from sqlmodel import select
 from bot.app import App
 from handlers.rating import TextRating, mentions_satisfaction, parse_rate_data, parse_text_rating, rate_data
 from storage.models import Item, ItemEvent, Rating
-from tests.harness import ChatDriver, Delivered
+from tests.harness import ChatDriver, Delivered, set_up_station
+
+LIANXI = {"liaisons": ["zhang"], "deputies": ["li"]}
 
 
 async def the_items(app: App) -> list[Item]:
@@ -19,17 +21,6 @@ async def the_items(app: App) -> list[Item]:
 def only(sent: list[Delivered], chat: str) -> Delivered:
     [message] = [m for m in sent if m.chat == chat]
     return message
-
-
-async def set_up(chat: ChatDriver, *, staff_chat: bool = True) -> None:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    if staff_chat:
-        await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    await chat.say("admin", "lianxi", "/liaison add zhang")
-    await chat.say("admin", "lianxi", "/deputy add li")
-    for user in ("li", "zhang"):
-        await chat.say(user, f"dm:{user}", "/whoami")
 
 
 def test_rate_data_round_trip_and_rejects_garbage() -> None:
@@ -115,7 +106,7 @@ def test_the_reply_corpus_is_large_enough() -> None:
 
 
 async def test_item_from_a_dm_gets_its_feedback_in_the_dm(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("dora", "dm:dora", "#求助 独居老人没人照看")
     source = chat.last_message_id
     await chat.say("zhang", "gongzuo", "/assign 1 li")
@@ -128,7 +119,7 @@ async def test_item_from_a_dm_gets_its_feedback_in_the_dm(chat: ChatDriver, app:
 
 
 async def test_unsatisfied_without_a_staff_chat_tells_the_liaison_directly(chat: ChatDriver, app: App) -> None:
-    await set_up(chat, staff_chat=False)
+    await set_up_station(chat, **{**LIANXI, "staff": None})
     await chat.say("alice", "lianxi", "#建议 路灯坏了")
     await chat.say("zhang", "lianxi", "/assign 1 li")
     await chat.say("li", "dm:li", "/progress 1 在修")
@@ -154,7 +145,7 @@ async def resolved_item(chat: ChatDriver, text: str = "#建议 楼下广场舞�
 
 
 async def test_a_referral_is_final_and_a_reply_to_it_changes_nothing(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("alice", "lianxi", "#投诉 邻居占用我家车位，要求赔偿")
     sent = await chat.say("zhang", "gongzuo", "/reject 1 属于个人民事纠纷，已告知可向区人民调解委员会申请调解")
     referral = only(sent, "lianxi")
@@ -176,7 +167,7 @@ async def test_a_referral_is_final_and_a_reply_to_it_changes_nothing(chat: ChatD
 
 
 async def test_an_unclear_reply_gets_the_buttons_and_records_nothing(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     _source, feedback = await resolved_item(chat)
     before = await item_events(app)
     for reply in ("满意？根本没修好", "满意度很低", "不太满意", "还行吧，基本满意", "谢谢"):
@@ -194,7 +185,7 @@ async def test_an_unclear_reply_gets_the_buttons_and_records_nothing(chat: ChatD
 
 
 async def test_a_label_with_a_comment_is_a_rating(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     _source, feedback = await resolved_item(chat)
     [neighbour] = await chat.say("bob", "lianxi", "满意", reply_to=feedback.id)
     assert "只有提出事项 #1 的居民本人可以评价" in neighbour.text
@@ -207,7 +198,7 @@ async def test_a_label_with_a_comment_is_a_rating(chat: ChatDriver, app: App) ->
 
 
 async def test_a_tagged_reply_to_the_result_is_a_new_item(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     _source, feedback = await resolved_item(chat)
     [ack] = await chat.say("alice", "lianxi", "#建议 广场上再加几盏灯", reply_to=feedback.id)
     assert "#2" in ack.text
@@ -215,7 +206,7 @@ async def test_a_tagged_reply_to_the_result_is_a_new_item(chat: ChatDriver, app:
 
 
 async def test_a_rating_belongs_to_its_round(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     _source, first = await resolved_item(chat)
     await chat.press("alice", "lianxi", first.id, "不满意")
     await chat.say("li", "dm:li", "/progress 1 再次协商")
@@ -232,7 +223,7 @@ async def test_a_rating_belongs_to_its_round(chat: ChatDriver, app: App) -> None
 
 
 async def test_staff_may_answer_a_new_item_directly(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("alice", "lianxi", "#求助 老年证在哪里办？")
     [refused] = await chat.say("li", "dm:li", "/close 1 在社区服务中心")
     assert "没有权限" in refused.text
@@ -249,14 +240,14 @@ async def test_staff_may_answer_a_new_item_directly(chat: ChatDriver, app: App) 
 
 
 async def test_plain_reply_to_the_ack_is_not_a_rating(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [ack] = await chat.say("alice", "lianxi", "#建议 路灯坏了")
     assert await chat.say("alice", "lianxi", "满意", reply_to=ack.id) == []
     assert (await the_items(app))[0].status == "new"
 
 
 async def test_my_lists_own_items_across_stations(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("admin", "dm:admin", "/station add other 另一站")
     await chat.say("admin", "other-res", "/bind other")
     [empty] = await chat.say("alice", "dm:alice", "/my")
@@ -272,7 +263,7 @@ async def test_my_lists_own_items_across_stations(chat: ChatDriver, app: App) ->
 
 
 async def test_a_reply_to_the_acknowledgement_rates_once_the_result_is_out(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [ack] = await chat.say("alice", "lianxi", "#投诉 楼下广场舞噪音太大")
     assert await chat.say("alice", "lianxi", "什么时候处理？", reply_to=ack.id) == [], "while handled: chatter"
     await chat.say("zhang", "gongzuo", "/assign 1 li")

@@ -13,7 +13,10 @@ from bot.app import App
 from handlers.clock import ManualClock
 from handlers.context import CoreConfig
 from storage.models import Duty, Reception, ReceptionRule
-from tests.harness import PLATFORM, ChatDriver, Delivered, FakeTransport, rows
+from tests.harness import PLATFORM, ChatDriver, Delivered, FakeTransport, rows, set_up_station
+
+# A residents and a staff chat, a head, a liaison and three deputies who said /start.
+LIANXI = {"head": "wang", "liaisons": ["zhang"], "deputies": ["li", "zhao", "qian"]}
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -22,27 +25,12 @@ def at(*args: int, zone: ZoneInfo = SH) -> datetime:
     return datetime(*args, tzinfo=zone)  # type: ignore[misc]
 
 
-
-
-async def set_up(chat: ChatDriver) -> None:
-    """A station with a residents and a staff chat, a head, a liaison and three deputies who said /start."""
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    await chat.say("admin", "lianxi", "/head set wang")
-    await chat.say("admin", "lianxi", "/liaison add zhang")
-    for deputy in ("li", "zhao", "qian"):
-        await chat.say("admin", "lianxi", f"/deputy add {deputy}")
-    for user in ("wang", "zhang", "li", "zhao", "qian"):
-        await chat.say(user, f"dm:{user}", "/start")
-
-
 def chats(sent: list[Delivered]) -> list[str]:
     return sorted(d.chat for d in sent)
 
 
 async def test_reminders_go_out_at_the_local_hour_once(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [added] = await chat.say("zhang", "gongzuo", "/reception add 2026-12-15 09:00-11:30 濂溪社区服务中心 加装电梯")
     assert "#1" in added.text and "12月15日（周二） 09:00–11:30" in added.text and "濂溪社区服务中心" in added.text
     [roster] = await chat.say("zhang", "gongzuo", "/duty 12-15 li zhao")
@@ -92,7 +80,7 @@ async def test_restart_between_reminders_repeats_nothing(db_url: str, tmp_path: 
     transport = FakeTransport()
     first.add_transport(transport)
     chat = ChatDriver(first, transport)
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12月15日 9:00-11:30 服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
     three = await chat.advance(at(2026, 12, 12, 9, 30))
@@ -118,7 +106,7 @@ async def test_missed_while_down(db_url: str) -> None:
     transport = FakeTransport()
     first.add_transport(transport)
     chat = ChatDriver(first, transport)
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12-15 09:00-11:30 服务中心")
     await chat.say("zhang", "gongzuo", "/reception add 12-20 09:00-11:30 服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
@@ -150,7 +138,7 @@ async def test_missed_while_down(db_url: str) -> None:
 
 
 async def test_leave_and_substitution(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12-15 09:00-11:30 服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
     three = await chat.advance(at(2026, 12, 12, 9))
@@ -166,6 +154,10 @@ async def test_leave_and_substitution(chat: ChatDriver, app: App) -> None:
     assert notices[0].buttons == ["改由qian值班"]
     assert "/leave 1 <原因>" in chat.transport.answers[-1][1]
 
+    # Only staff may apply a substitute: a deputy pressing the button changes nothing.
+    assert await chat.press("zhao", "dm:zhang", notices[1].id, "改由qian值班") == []
+    assert chat.transport.answers[-1][1] == "只有站长和联络员可以安排替换。"
+    assert len([duty for duty in await rows(app, Duty) if duty.on_duty and duty.leave_at is None]) == 1, "zhao alone"
     applied = await chat.press("zhang", "dm:zhang", notices[1].id, "改由qian值班")
     assert "已安排 qian 替换 li" in chat.transport.answers[-1][1]
     told = [d for d in applied if d.chat == "dm:qian"]
@@ -187,7 +179,7 @@ async def test_leave_and_substitution(chat: ChatDriver, app: App) -> None:
 
 
 async def test_checkin_window_walk_in_and_absence(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12-15 09:00-11:30 服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
     await chat.advance(at(2026, 12, 15, 8, 29))
@@ -218,7 +210,7 @@ async def test_checkin_window_walk_in_and_absence(chat: ChatDriver, app: App) ->
 
 async def test_dst_zone_reminders(chat: ChatDriver, app: App) -> None:
     """Europe/Berlin springs forward on 2027-03-28: the 3-day reminder is at 09:00 CET, the 1-day one at 09:00 CEST."""
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("admin", "dm:admin", "/station set lianxi timezone Europe/Berlin")
     await chat.say("zhang", "gongzuo", "/reception add 2027-03-29 10:00-12:00 Rathaus")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
@@ -234,7 +226,7 @@ async def test_dst_zone_reminders(chat: ChatDriver, app: App) -> None:
 
 
 async def test_zone_change_moves_future_receptions(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12-15 09:00-11:30 服务中心")
     await chat.say("admin", "dm:admin", "/station set lianxi timezone Europe/Berlin")
     [reception] = await rows(app, Reception)
@@ -242,7 +234,7 @@ async def test_zone_change_moves_future_receptions(chat: ChatDriver, app: App) -
 
 
 async def test_reception_created_two_days_ahead(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12-03 10:00-12:00 服务中心")
     assert [d.chat for d in chat.transport.sent[-1:]] == ["gongzuo"], "no notice before there is a roster"
     sent = await chat.say("zhang", "gongzuo", "/duty 12-03 li zhao")
@@ -254,14 +246,18 @@ async def test_reception_created_two_days_ahead(chat: ChatDriver, app: App) -> N
 
 
 async def test_move_and_cancel_tell_everyone_told(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 12-15 09:00-11:30 服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
     await chat.advance(at(2026, 12, 12, 9))
     moved = await chat.say("zhang", "gongzuo", "/reception move 1 12-22 14:00-16:00")
     assert chats(moved) == ["dm:li", "dm:zhang", "dm:zhao", "gongzuo", "lianxi"]
-    assert all("改期" in d.text for d in moved if d.chat != "gongzuo")
-    assert "12月22日（周二） 14:00–16:00" in moved[-1].text or any("12月22日" in d.text for d in moved)
+    said = {d.chat: d.text for d in moved}
+    to_deputies = ("【接待日改期】濂溪社区联络站 的接待日 #1 由 12月15日（周二） 09:00–11:30 改为 12月22日（周二） "
+                   "14:00–16:00，地点：服务中心。请重新确认能否参加。")
+    assert said["dm:li"] == said["dm:zhao"] == said["dm:zhang"] == to_deputies
+    assert said["lianxi"] == "【接待日改期】原定 12月15日（周二） 09:00–11:30 的代表接待日改为 12月22日（周二） 14:00–16:00，地点：服务中心。"
+    assert said["gongzuo"].startswith("已将接待日改到 #1 12月22日（周二） 14:00–16:00，地点：服务中心。")
     assert await chat.advance(at(2026, 12, 14, 12)) == [], "the old date's 1-day reminder is gone"
     new_round = await chat.advance(at(2026, 12, 19, 9))
     assert chats(new_round) == ["dm:li", "dm:zhang", "dm:zhao", "lianxi"], "the new date's own week-ahead note too"
@@ -272,7 +268,7 @@ async def test_move_and_cancel_tell_everyone_told(chat: ChatDriver, app: App) ->
 
 
 async def test_recurring_rules_in_english_and_chinese(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [monthly] = await chat.say("zhang", "gongzuo", "/reception every monthly 15 09:00-11:30 濂溪社区服务中心")
     assert "R1" in monthly.text and "12月15日（周二）" in monthly.text and "1月15日（周五）" in monthly.text
     [nth] = await chat.say("zhang", "gongzuo", "/reception every monthly 2nd tue 14:00-16:00")
@@ -330,7 +326,7 @@ async def test_holiday_policy_moves_or_skips(db_url: str) -> None:
     transport = FakeTransport()
     app.add_transport(transport)
     chat = ChatDriver(app, transport)
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [moved] = await chat.say("zhang", "gongzuo", "/reception every monthly 1 09:00-11:30")
     day = datetime(2026, 10, 2).date()
     while not chinese_calendar.is_workday(day):
@@ -339,11 +335,16 @@ async def test_holiday_policy_moves_or_skips(db_url: str) -> None:
     await chat.say("zhang", "gongzuo", "/reception set holidays skip")
     [skipped] = await chat.say("zhang", "gongzuo", "/reception every 每月1日 14:00-16:00")
     assert "10月" not in skipped.text and "11月1日" in skipped.text
+    [keep] = await chat.say("zhang", "gongzuo", "/reception set holidays keep")
+    assert keep.text == "已更新接待日设置：holidays = 照常举行。"
+    [kept] = await chat.say("zhang", "gongzuo", "/reception every monthly 1 15:00-16:00 活动室")
+    assert "法定节假日照常举行" in kept.text
+    assert "#5 10月1日（周四） 15:00–16:00，地点：活动室" in kept.text.splitlines(), "National Day, as set"
     await app.close()
 
 
 async def test_wrong_people_and_bad_input_change_nothing(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [resident] = await chat.say("alice", "lianxi", "/reception add 12-15 09:00-11:30")
     assert "没有权限" in resident.text
     [deputy] = await chat.say("li", "lianxi", "/duty auto")
@@ -364,7 +365,7 @@ async def test_wrong_people_and_bad_input_change_nothing(chat: ChatDriver, app: 
 
 
 async def test_residents_hear_when_the_published_roster_changes(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 2026-12-15 09:00-11:30 濂溪社区服务中心")
     await chat.say("zhang", "gongzuo", "/duty 12-15 li zhao")
     three = await chat.advance(at(2026, 12, 12, 9, 0))
@@ -374,3 +375,20 @@ async def test_residents_hear_when_the_published_roster_changes(chat: ChatDriver
     assert "接待代表调整" in public.text and "zhao、qian" in public.text and "li" not in public.text.split("：")[-1]
     # nothing more while the roster stays as published
     assert [d for d in await chat.advance(at(2026, 12, 13, 9, 0)) if d.chat == "lianxi"] == []
+
+
+def monthly_notices(sent: list[Delivered]) -> list[Delivered]:
+    return [message for message in sent if message.outgoing.purpose == "monthly_notice"]
+
+
+async def test_the_monthly_notice_comes_on_the_stations_day(chat: ChatDriver) -> None:
+    await set_up_station(chat, **LIANXI)
+    [answer] = await chat.say("zhang", "gongzuo", "/reception set report 15")
+    assert answer.text == "已更新接待日设置：report = 每月 15 日。"
+    assert monthly_notices(await chat.advance(at(2027, 1, 15, 8, 59))) == [], "not on the 1st"
+    [notice] = monthly_notices(await chat.advance(at(2027, 1, 15, 9)))
+    assert notice.chat == "gongzuo" and notice.text.startswith("【月通报】濂溪社区联络站 2026年12月事项统计")
+    [off] = await chat.say("zhang", "gongzuo", "/reception set report off")
+    assert off.text == "已更新接待日设置：report = 关闭。"
+    assert monthly_notices(await chat.advance(at(2027, 4, 1, 12))) == []
+

@@ -6,15 +6,9 @@ import pytest
 
 from bot.app import App
 from storage.models import ChatBinding, RoleAssignment, Station
-from tests.harness import ChatDriver, rows
+from tests.harness import ChatDriver, rows, set_up_station
 
-
-async def set_up(chat: ChatDriver) -> None:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站 站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    await chat.say("admin", "lianxi", "/liaison add zhang")
-    await chat.say("admin", "lianxi", "/deputy add li county")
+LIANXI = {"liaisons": ["zhang"], "deputies": ["li county"], "introduce": []}
 
 
 async def test_admin_sets_up_a_station(chat: ChatDriver, app: App) -> None:
@@ -30,7 +24,7 @@ async def test_admin_sets_up_a_station(chat: ChatDriver, app: App) -> None:
 
 
 async def test_roles_and_whoami(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [who] = await chat.say("li", "lianxi", "/whoami")
     assert "代表" in who.text and "县（区）人大代表" in who.text
     [who] = await chat.say("zhang", "lianxi", "/whoami")
@@ -49,7 +43,7 @@ async def test_roles_and_whoami(chat: ChatDriver, app: App) -> None:
 
 
 async def test_help_lists_only_what_the_caller_may_run(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [resident] = await chat.say("alice", "lianxi", "/help")
     [liaison] = await chat.say("zhang", "lianxi", "/help")
     [admin] = await chat.say("admin", "lianxi", "/help")
@@ -76,7 +70,7 @@ async def test_help_lists_only_what_the_caller_may_run(chat: ChatDriver) -> None
     ],
 )
 async def test_refused_commands_change_nothing(chat: ChatDriver, app: App, user: str, chat_id: str, command: str) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     before = [await rows(app, m) for m in (Station, ChatBinding, RoleAssignment)]
     [answer] = await chat.say(user, chat_id, command)
     assert "没有权限" in answer.text
@@ -111,7 +105,7 @@ async def test_refused_commands_change_nothing(chat: ChatDriver, app: App, user:
     ],
 )
 async def test_malformed_arguments_say_what_was_expected(chat: ChatDriver, app: App, command: str, expected: str) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     before = [await rows(app, m) for m in (Station, ChatBinding, RoleAssignment)]
     [answer] = await chat.say("admin", "lianxi", command)
     assert expected in answer.text
@@ -119,7 +113,7 @@ async def test_malformed_arguments_say_what_was_expected(chat: ChatDriver, app: 
 
 
 async def test_unbind_and_rebind(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [unbound] = await chat.say("zhang", "lianxi", "/unbind")
     assert "解除绑定" in unbound.text
     [again] = await chat.say("zhang", "lianxi", "/unbind")
@@ -129,7 +123,7 @@ async def test_unbind_and_rebind(chat: ChatDriver, app: App) -> None:
 
 
 async def test_station_language_switches_replies(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "lianxi", "/language en")
     [who] = await chat.say("zhang", "lianxi", "/whoami")
     assert "liaison" in who.text.lower()
@@ -139,7 +133,7 @@ async def test_station_language_switches_replies(chat: ChatDriver) -> None:
 
 
 async def test_tags_are_configurable(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [shown] = await chat.say("zhang", "lianxi", "/tags add ＃咨询")
     assert "#咨询" in shown.text
     [station] = await rows(app, Station)
@@ -150,14 +144,14 @@ async def test_tags_are_configurable(chat: ChatDriver, app: App) -> None:
 
 
 async def test_unknown_command_in_dm_is_explained_and_ignored_in_groups(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     assert await chat.say("alice", "lianxi", "/frobnicate") == []
     [answer] = await chat.say("alice", "dm:alice", "/frobnicate")
     assert "/help" in answer.text
 
 
 async def test_command_for_another_bot_is_ignored(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     chat.transport.names.add("liaison_bot")
     assert await chat.say("zhang", "lianxi", "/deputies@other_bot") == []
     [answer] = await chat.say("zhang", "lianxi", "/deputies@liaison_bot")
@@ -165,7 +159,7 @@ async def test_command_for_another_bot_is_ignored(chat: ChatDriver) -> None:
 
 
 async def test_use_chooses_the_station_of_a_dm(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("admin", "dm:admin", "/station add other 另一站")
     [usage] = await chat.say("zhang", "dm:zhang", "/use")
     assert "/use <站点代码>" in usage.text
@@ -180,7 +174,7 @@ async def test_use_chooses_the_station_of_a_dm(chat: ChatDriver) -> None:
 
 
 async def test_help_in_a_dm_leaves_out_group_only_commands(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [in_dm] = await chat.say("zhang", "dm:zhang", "/help")
     [in_group] = await chat.say("zhang", "lianxi", "/help")
     assert "/bind" not in in_dm.text and "/use" in in_dm.text
@@ -191,7 +185,7 @@ async def test_a_refused_message_is_still_recorded_so_a_redelivery_is_silent(cha
     """The refusal rolls back what the handler did, but the message and the answer stay on record."""
     from storage.models import Message
 
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [refused] = await chat.say("alice", "lianxi", "/deputy add bob", message_id="r1")
     assert "没有权限" in refused.text
     assert await chat.say("alice", "lianxi", "/deputy add bob", message_id="r1") == []
@@ -201,8 +195,23 @@ async def test_a_refused_message_is_still_recorded_so_a_redelivery_is_silent(cha
 
 async def test_users_named_with_an_at_sign(chat: ChatDriver, app: App) -> None:
     """`@李代表` names the user 李代表, as people type it; nobody's account gets an '@' in its id."""
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     [added] = await chat.say("admin", "lianxi", "/deputy add @李代表 县")
     assert "李代表" in added.text and "代表" in added.text
     [who] = await chat.say("李代表", "lianxi", "/whoami")
     assert "县（区）人大代表" in who.text
+
+
+async def test_station_list_names_every_station_with_its_level(chat: ChatDriver) -> None:
+    await set_up_station(chat, **LIANXI)
+    await chat.say("admin", "dm:admin", "/station add xian 县代表之家 家")
+    await chat.say("admin", "dm:admin", "/station add yiliao 医疗卫生专业代表工作站 专业:医疗")
+    [listing] = await chat.say("admin", "dm:admin", "/station list")
+    assert listing.text.splitlines() == [
+        "联络站：", "lianxi  濂溪社区联络站（代表联络站）", "xian  县代表之家（代表之家）",
+        "yiliao  医疗卫生专业代表工作站（专业代表工作站·医疗）",
+    ]
+    [by_liaison] = await chat.say("zhang", "gongzuo", "/stations")
+    assert by_liaison.text == listing.text
+    [refused] = await chat.say("zhang", "gongzuo", "/station list")
+    assert refused.text == "抱歉，您没有权限使用 /station。发送 /help 查看您可用的命令。", "/station is the admins' command"

@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 
 from bot.app import App
 from storage.models import Account, ChatBinding, Duty, Item
-from tests.harness import ChatDriver, Delivered, rows
+from tests.harness import ChatDriver, Delivered, rows, set_up_station
+
+LIANXI = {
+    "head": "wang", "liaisons": ["zhang"], "deputies": ["li", "zhao", "qian"],
+    "introduce": ["wang", "zhang", "li", "zhao", "qian"],
+}
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -24,26 +29,9 @@ def the_one(sent: list[Delivered], chat: str) -> Delivered:
     return found[0]
 
 
-async def set_up(chat: ChatDriver, *, staff: bool = True, head: bool = True, liaison: bool = True) -> None:
-    await chat.say("admin", "dm:admin", "/station add lianxi 濂溪社区联络站")
-    await chat.say("admin", "lianxi", "/bind lianxi")
-    if staff:
-        await chat.say("admin", "gongzuo", "/bind lianxi staff")
-    if head:
-        await chat.say("admin", "dm:admin", "/use lianxi")
-        await chat.say("admin", "dm:admin", "/head set wang")
-    if liaison:
-        await chat.say("admin", "dm:admin", "/use lianxi")
-        await chat.say("admin", "dm:admin", "/liaison add zhang")
-    for deputy in ("li", "zhao", "qian"):
-        await chat.say("admin", "lianxi", f"/deputy add {deputy}")
-    for user in ("wang", "zhang", "li", "zhao", "qian"):
-        await chat.say(user, f"dm:{user}", "/start")
-
-
 # --- /bind staff on a residents group ---------------------------------------------------------------
 async def test_a_residents_group_becomes_a_staff_chat_only_when_confirmed(chat: ChatDriver, app: App) -> None:
-    await set_up(chat, staff=False)
+    await set_up_station(chat, **{**LIANXI, "staff": None})
     [asked] = await chat.say("admin", "lianxi", "/bind lianxi staff")
     assert "居民群" in asked.text and "个人信息" in asked.text and "/bind lianxi staff confirm" in asked.text
     assert [b.purpose for b in await rows(app, ChatBinding)] == ["residents"]
@@ -59,7 +47,7 @@ async def test_a_residents_group_becomes_a_staff_chat_only_when_confirmed(chat: 
 
 # --- /deputy remove ------------------------------------------------------------------------------------
 async def test_removing_a_deputy_hands_over_items_and_duties(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("alice", "lianxi", "#建议 东门路灯坏了")
     await chat.say("bob", "lianxi", "#求助 楼道堆满杂物")
     await chat.say("zhang", "gongzuo", "/assign 1 li 5")
@@ -91,7 +79,7 @@ async def test_removing_a_deputy_hands_over_items_and_duties(chat: ChatDriver, a
 
 # --- the residents' roster notice ------------------------------------------------------------------
 async def test_residents_see_every_change_back_and_forth(chat: ChatDriver, app: App) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 2026-12-15 09:00-11:30 社区服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
     await chat.advance(at(2026, 12, 12, 9, 0))
@@ -105,7 +93,7 @@ async def test_residents_see_every_change_back_and_forth(chat: ChatDriver, app: 
 
 # --- the leave answer ------------------------------------------------------------------------------
 async def test_the_leave_answer_names_who_was_told(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     await chat.say("zhang", "gongzuo", "/reception add 2026-12-15 09:00-11:30 社区服务中心")
     await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
     answer = the_one(await chat.say("li", "dm:li", "/leave 1 单位开会"), "dm:li")
@@ -113,7 +101,7 @@ async def test_the_leave_answer_names_who_was_told(chat: ChatDriver) -> None:
 
 
 async def test_the_leave_answer_is_honest_without_head_or_liaison(chat: ChatDriver) -> None:
-    await set_up(chat, head=False, liaison=False)
+    await set_up_station(chat, **{**LIANXI, "head": None, "liaisons": []})
     await chat.say("admin", "gongzuo", "/reception add 2026-12-15 09:00-11:30 社区服务中心")
     await chat.say("admin", "gongzuo", "/duty 1 li zhao")
     sent = await chat.say("li", "dm:li", "/leave 1 单位开会")
@@ -122,7 +110,7 @@ async def test_the_leave_answer_is_honest_without_head_or_liaison(chat: ChatDriv
 
 
 async def test_the_leave_answer_says_nobody_heard_it(chat: ChatDriver) -> None:
-    await set_up(chat, staff=False, head=False, liaison=False)
+    await set_up_station(chat, **{**LIANXI, "staff": None, "head": None, "liaisons": []})
     await chat.say("admin", "dm:admin", "/use lianxi")
     await chat.say("admin", "dm:admin", "/reception add 2026-12-15 09:00-11:30 社区服务中心")
     await chat.say("admin", "dm:admin", "/duty 1 li zhao")
@@ -132,7 +120,7 @@ async def test_the_leave_answer_says_nobody_heard_it(chat: ChatDriver) -> None:
 
 # --- commands as people type them ----------------------------------------------------------------
 async def test_fullwidth_slash_and_unknown_commands_addressed_to_this_bot(chat: ChatDriver) -> None:
-    await set_up(chat)
+    await set_up_station(chat, **LIANXI)
     chat.transport.names.add("liaison_bot")
     [help_answer] = await chat.say("alice", "lianxi", "／help")
     assert "您可以使用的命令" in help_answer.text
