@@ -21,7 +21,17 @@ from handlers.transport import Button
 from storage import kv
 from storage import receptions as repo
 from storage import stations as stations_repo
-from storage.models import ChatPurpose, Duty, Outcome, Person, Reception, RoleAssignment, RoleName, Station
+from storage.models import (
+    DEFAULT_PER_RECEPTION,
+    ChatPurpose,
+    Duty,
+    Outcome,
+    Person,
+    Reception,
+    RoleAssignment,
+    RoleName,
+    Station,
+)
 from storage.rows import id_of
 
 WEEKDAY_NAMES = (_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日"))
@@ -126,9 +136,10 @@ async def roster_text(
 
 async def remind7(
     session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime,
-    duties: Sequence[Duty] | None = None, names: dict[int, str] | None = None,
+    duties: Sequence[Duty] | None = None, names: dict[int, str] | None = None, wanted: int = DEFAULT_PER_RECEPTION,
 ) -> None:
-    """A week ahead, to the liaisons: the roster and who has not confirmed."""
+    """A week ahead, to the liaisons: the roster, who has not confirmed, and a warning when fewer
+    than the station's `wanted` deputies (`/reception set deputies`) are on duty."""
     if duties is None:
         duties = await repo.duties_of(session=session, reception_id=id_of(reception))
     expected = active_duties(duties)
@@ -140,8 +151,9 @@ async def remind7(
         station=station.name, id=reception.id, when=fmt_when(tr, reception), place=fmt_place(tr, reception),
         roster=await roster_text(session, tr, duties, names), pending=join_names(tr, pending),
     )
-    if len(expected) < 2:
-        text += "\n" + tr(_("值班代表不足 2 人，请用 /duty {id} <代表…> 或 /duty auto 排班。"), id=reception.id)
+    if len(expected) < wanted:
+        text += "\n" + tr(_("值班代表不足 {wanted} 人，请用 /duty {id} <代表…> 或 /duty auto 排班。"), wanted=wanted,
+                           id=reception.id)
     for person_id in await liaisons_or_heads(session, id_of(station)):
         await outbox.to_person(
             session=session, key=rkey("remind7", reception, f"person:{person_id}"), purpose="reception_remind7",

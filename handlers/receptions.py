@@ -423,17 +423,19 @@ async def _duty_auto(ctx: Context, station: Station) -> None:
     if not found:
         raise ctx.error(_("接下来 {months} 个月没有安排接待日。"), months=months)
     grouped = await repo.duties_for(session=ctx.session, reception_ids=[id_of(r) for r in found])
-    lines = [ctx.tr(_("已自动排班，新增 {count} 人次（每场至少 2 人，请假者跳过，值班少者优先）："), count=len(added))]
+    wanted = (await repo.get_settings(session=ctx.session, station_id=id_of(station))).per_reception
+    lines = [ctx.tr(_("已自动排班，新增 {count} 人次（每场至少 {wanted} 人，请假者跳过，值班少者优先）："), count=len(added),
+                    wanted=wanted)]
     short = 0
     for reception in found[:MAX_LISTED]:
         duties = grouped.get(id_of(reception), [])
-        if len(notify.active_duties(duties)) < 2:
+        if len(notify.active_duties(duties)) < wanted:
             short += 1
         roster = await notify.roster_text(ctx.session, ctx.tr, duties)
         lines.append(ctx.tr(_("#{id} {date}：{roster}"), id=reception.id,
                             date=notify.fmt_date(ctx.tr, reception.local_date), roster=roster))
     if short:
-        lines.append(ctx.tr(_("有 {count} 场值班代表不足 2 人：本站代表太少。"), count=short))
+        lines.append(ctx.tr(_("有 {count} 场值班代表不足 {wanted} 人：本站代表太少。"), count=short, wanted=wanted))
     await ctx.reply("\n".join(lines))
 
 

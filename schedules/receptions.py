@@ -110,13 +110,14 @@ class ReceptionReminders:
             station_ids = list({reception.station_id for reception in due})
             found = await session.exec(select(Station).where(col(Station.id).in_(station_ids)))
             stations = {id_of(station): station for station in found.all()}
+            wanted = await repo.deputies_per_reception(session=session, station_ids=station_ids)
             grouped = await repo.duties_for(session=session, reception_ids=[id_of(r) for r in due])
             names = await notify.names_of(session, list({d.person_id for ds in grouped.values() for d in ds}))
             for done, reception in enumerate(due, start=1):
                 station = stations.get(reception.station_id)
                 if station is not None:
                     await self._stages(session, station, reception, grouped.get(id_of(reception), []), names,
-                                       now, config)
+                                       wanted[station.id], now, config)
                 if done % COMMIT_EVERY == 0:
                     # A province's reminder hour writes thousands of rows: commit in slices so the
                     # SQLite write lock is never held long enough to make a handler wait.
@@ -129,7 +130,7 @@ class ReceptionReminders:
 
     async def _stages(
         self, session: AsyncSession, station: Station, reception: Reception, duties: list[Duty],
-        names: dict[int, str], now: datetime, config: CoreConfig,
+        names: dict[int, str], wanted: int, now: datetime, config: CoreConfig,
     ) -> None:
         tr = translator(station.language or config.language)
         moments = reminder_stages(reception, config.reminder_hour)
@@ -138,7 +139,7 @@ class ReceptionReminders:
         if reception.done7 < revision and now >= moments.week:
             # Only for a reception that existed when the week-ahead moment came; its creator knows the rest.
             if reception.revised_at < moments.week:
-                await notify.remind7(session, tr, station, reception, now, duties, names)
+                await notify.remind7(session, tr, station, reception, now, duties, names, wanted)
             reception.done7 = revision
         # Residents hear the deputies' names: the notice waits for a roster (and is never sent without one).
         if reception.notice3 < revision and now >= moments.notice and expected:

@@ -161,6 +161,17 @@ async def get_settings(*, session: AsyncSession, station_id: int) -> ReceptionSe
     return row if row is not None else ReceptionSettings(station_id=station_id)
 
 
+async def deputies_per_reception(*, session: AsyncSession, station_ids: Iterable[int]) -> dict[int, int]:
+    """How many deputies each of these stations wants on duty per reception (its setting, else the default)."""
+    wanted = dict.fromkeys(station_ids, DEFAULT_PER_RECEPTION)
+    result = await session.exec(
+        select(ReceptionSettings.station_id, ReceptionSettings.per_reception)
+        .where(col(ReceptionSettings.station_id).in_(list(wanted)))
+    )
+    wanted.update(result.all())
+    return wanted
+
+
 async def save_settings(*, session: AsyncSession, settings: ReceptionSettings, now: datetime) -> None:
     settings.updated_at = now
     await session.merge(settings)

@@ -392,3 +392,19 @@ async def test_the_monthly_notice_comes_on_the_stations_day(chat: ChatDriver) ->
     assert off.text == "已更新接待日设置：report = 关闭。"
     assert monthly_notices(await chat.advance(at(2027, 4, 1, 12))) == []
 
+
+async def test_the_number_of_deputies_per_reception_is_the_stations(chat: ChatDriver) -> None:
+    await set_up_station(chat, **LIANXI)
+    [answer] = await chat.say("zhang", "gongzuo", "/reception set deputies 3")
+    assert answer.text == "已更新接待日设置：deputies = 3。"
+    await chat.say("zhang", "gongzuo", "/reception add 12-15 09:00-11:30 服务中心")
+    await chat.say("zhang", "gongzuo", "/duty 1 li zhao")
+    week = await chat.advance(at(2026, 12, 8, 9))
+    [to_liaison] = [message for message in week if message.chat == "dm:zhang"]
+    assert to_liaison.text.splitlines()[-1] == "值班代表不足 3 人，请用 /duty 1 <代表…> 或 /duty auto 排班。"
+    [filled] = await chat.say("zhang", "gongzuo", "/duty auto")
+    assert filled.text.splitlines()[0] == "已自动排班，新增 1 人次（每场至少 3 人，请假者跳过，值班少者优先）："
+    await chat.say("zhang", "gongzuo", "/reception set deputies 4")
+    await chat.say("zhang", "gongzuo", "/reception add 12-22 09:00-11:30 服务中心")
+    [short] = await chat.say("zhang", "gongzuo", "/duty auto")
+    assert short.text.splitlines()[-1] == "有 2 场值班代表不足 4 人：本站代表太少。"
