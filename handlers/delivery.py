@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 CHOSEN_STATION_KEY = "dm-station:{person_id}"
 LINK_CODE_KEY = "link-code:{code}"
 PRIVATE_ANSWER = "private_answer"
+UNDELIVERABLE = "undeliverable"  # a staff chat told that a message could not be delivered
+UNDELIVERABLE_TO_ADMINS = "undeliverable_admins"  # the admins told, the last resort
 # Where a private answer came from, so a failed DM can be explained there (without its content).
 PRIVATE_ANSWER_ORIGIN_KEY = "private-answer-origin:{key}"
 
@@ -129,44 +131,64 @@ async def _private_answer_failed(
 async def on_undeliverable(
     *, session: AsyncSession, row: Outbox, code: str, now: datetime, config: CoreConfig, platforms: Platforms
 ) -> None:
-    """A message could not be delivered: remember a blocked DM and tell the station's staff chats
-    (a private answer is explained where it was asked for instead)."""
+    """A message could not be delivered: remember a blocked DM and tell the station's staff chats,
+    or the admins when there is no station or it has no staff chat to tell (a private answer is
+    explained where it was asked for instead). A report that itself fails goes to the admins once."""
     if row.purpose == PRIVATE_ANSWER:
-        await _private_answer_failed(session=session, row=row, code=code, now=now, config=config, platforms=platforms)
+        await _private_answer_failed(
+            session=session, row=row, code=code, now=now, config=config, platforms=platforms
+        )
         return
-    if row.account_id is None or row.station_id is None:
+    if row.purpose == UNDELIVERABLE_TO_ADMINS:
+        log.error("the admins could not be told that outbox row %s was undeliverable (%s)", row.key, code)
         return
-    account = await session.get(Account, row.account_id)
-    station = await session.get(Station, row.station_id)
-    if account is None or station is None:
-        return
+    station = await session.get(Station, row.station_id) if row.station_id is not None else None
+    tr = translator((station.language if station else None) or config.language)
+    text = await _undeliverable_text(session=session, tr=tr, row=row, code=code, now=now, platforms=platforms)
+    staff_chats = []
+    if station is not None and row.purpose != UNDELIVERABLE:
+        bound = await stations_repo.bindings_of(session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF)
+        # never into the chat that just failed
+        staff_chats = [chat for chat in bound if (chat.platform, chat.chat_id) != (row.platform, row.chat_id)]
+    for binding in staff_chats:
+        await outbox.to_chat(
+            session=session, key=f"undeliverable:{row.id}:chat:{binding.id}", purpose=UNDELIVERABLE,
+            platform=binding.platform, chat_id=binding.chat_id, text=text, now=now, station_id=row.station_id,
+            private=True,
+        )
+    if not staff_chats:
+        await outbox.to_admins(
+            session=session, admins=config.admins, key=f"undeliverable:{row.id}:admin",
+            purpose=UNDELIVERABLE_TO_ADMINS, text=text, now=now, station_id=row.station_id,
+        )
+
+
+async def _undeliverable_text(
+    *, session: AsyncSession, tr: Translator, row: Outbox, code: str, now: datetime, platforms: Platforms
+) -> str:
+    """What the staff (or the admins) read: whom the message did not reach, why, and what it said;
+    for a person who never opened a private chat with the bot, the link that would let it."""
+    account = await session.get(Account, row.account_id) if row.account_id is not None else None
+    if account is None:
+        binding = await stations_repo.get_binding(session=session, platform=row.platform, chat_id=row.chat_id or "")
+        name = (binding.title if binding is not None else None) or row.chat_id or "?"
+        return tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=code, text=row.text)
     if code == "dm_blocked":
         account.dm_blocked = True
         session.add(account)
     person = await session.get(Person, account.person_id)
     name = person.display_name if person else account.user_id
-    tr = translator(station.language or config.language)
     link_maker = platforms.dm_invite_links(account.platform)
     if code == "dm_blocked" and link_maker is not None:
         link = link_maker(await link_code_for(session=session, person_id=account.person_id, now=now))
-        text = tr(
+        return tr(
             _(
                 "无法私信 {name}：对方还没有与机器人开始私聊。"
                 "请让 {name} 打开 {link} 并点「开始」，之后的提醒就能送达。"
             ),
             name=name, link=link,
         )
-    else:
-        text = tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=code, text=row.text)
-    staff_chats = await stations_repo.bindings_of(
-        session=session, station_id=id_of(station), purpose=ChatPurpose.STAFF
-    )
-    for binding in staff_chats:
-        await outbox.to_chat(
-            session=session, key=f"undeliverable:{row.id}:chat:{binding.id}", purpose="undeliverable",
-            platform=binding.platform, chat_id=binding.chat_id, text=text, now=now, station_id=station.id,
-            private=True,
-        )
+    return tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=code, text=row.text)
 
 
 async def link_code_for(*, session: AsyncSession, person_id: int, now: datetime) -> str:

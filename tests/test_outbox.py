@@ -14,7 +14,7 @@ from handlers.clock import ManualClock
 from handlers.transport import ChatMoved, RetryLater, Undeliverable
 from storage.db import create_engine, session_factory
 from storage.models import Account, ChatBinding, Message, Outbox, OutboxState
-from tests.harness import ChatDriver, FakeTransport, rows
+from tests.harness import ChatDriver, FakeTransport, rows, set_up_station
 
 
 async def enqueue(app: App, key: str, chat_id: str = "lianxi", text: str = "hello") -> None:
@@ -67,7 +67,29 @@ async def test_permanent_failure_is_dead_not_retried(app: App, transport: FakeTr
     await app.advance_to(app.clock.now() + timedelta(days=1))
     row = await the_row(app, "k3")
     assert row.state == OutboxState.DEAD and "chat_gone" in (row.last_error or "")
-    assert transport.sent == []
+    # The chat belongs to no station, so no staff chat can hear of it: the admins do, once.
+    assert [(d.chat, d.text) for d in transport.sent] == [("dm:admin", "无法把消息送达 lianxi（chat_gone）。原文：hello")]
+
+
+@pytest.mark.parametrize("staff", ["gongzuo", None])
+async def test_a_direct_message_that_cannot_be_delivered_is_reported(
+    chat: ChatDriver, app: App, transport: FakeTransport, staff: str | None
+) -> None:
+    """To the station's staff chat; to the admins when the station has none."""
+    await set_up_station(chat, staff=staff, deputies=["li"])
+    async with app.sessions() as session:
+        li = (await session.exec(select(Account).where(Account.user_id == "li"))).one()
+        station_id = (await session.exec(select(ChatBinding))).first().station_id  # type: ignore[union-attr]
+        await outbox.to_person(session=session, key="remind", purpose="test", person_id=li.person_id,
+                               text="明天上午九点接待日", now=app.clock.now(), station_id=station_id)
+        await session.commit()
+    transport.sent.clear()
+    transport.fail_next.append(Undeliverable("blocked by the user", code="dm_blocked"))
+    await app.settle()
+    told = "无法把消息送达 li（dm_blocked）。原文：明天上午九点接待日"
+    assert [(d.chat, d.text) for d in transport.sent] == [(staff or "dm:admin", told)]
+    async with app.sessions() as session:
+        assert (await session.get(Account, li.id)).dm_blocked  # type: ignore[union-attr]
 
 
 async def test_gives_up_after_max_attempts(app: App, transport: FakeTransport) -> None:
