@@ -87,11 +87,11 @@ async def test_long_poll_waits_and_wakes_on_push(fake_tg: FakeTelegram) -> None:
             fake_tg.text(group, alice, "late")
 
         task = asyncio.create_task(push_later())
-        started = time.monotonic()
-        updates = await bot.get_updates(timeout=5)
+        # A poll that did not wake on the push would hold for its full 120 s and miss the generous
+        # 60 s this test waits; how fast it wakes is the benchmark's business, not this test's.
+        updates = await asyncio.wait_for(bot.get_updates(timeout=120, read_timeout=130), 60)
         await task
         assert updates[0].message.text == "late"
-        assert time.monotonic() - started < 4
 
 
 async def test_a_second_poll_terminates_the_first(fake_tg: FakeTelegram) -> None:
