@@ -33,8 +33,11 @@ def compiled_catalogs() -> None:
     for po_path in LOCALE_DIR.glob("*/LC_MESSAGES/liaison.po"):
         with po_path.open("rb") as source:
             catalog = read_po(source)
-        with po_path.with_suffix(".mo").open("wb") as target:
+        # Written aside and renamed: parallel test workers never read a half-written catalog.
+        partial = po_path.with_suffix(f".mo.{os.getpid()}")
+        with partial.open("wb") as target:
             write_mo(target, catalog)
+        os.replace(partial, po_path.with_suffix(".mo"))
 
 
 @pytest.fixture(scope="session")
