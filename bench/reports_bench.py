@@ -33,14 +33,30 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from sqlalchemy import insert, text
+from sqlalchemy import delete, func, insert, text, update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.context import CoreConfig
 from handlers.i18n import translator
 from handlers.periods import Period
 from handlers.stats import station_report
+from schedules.monthly import MonthlyNotice
 from storage import figure_deltas, reports
 from storage.db import create_engine, session_factory, upgrade_sync
-from storage.models import Item, ItemEvent, Person, Station
+from storage.models import (
+    ChatBinding,
+    ChatPurpose,
+    Item,
+    ItemEvent,
+    Outbox,
+    OutboxFile,
+    Person,
+    RoleAssignment,
+    RoleName,
+    Station,
+)
+from storage.receptions import ReceptionSettings
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=SH)
@@ -50,8 +66,7 @@ BATCH = 20_000
 
 
 def tree() -> list[dict[str, object]]:
-    """1 province + 20 counties + 200 townships + 1,279 rooms = 1,500 stations."""
-    now = NOW.astimezone(UTC)
+    """1 province + 20 counties + 200 townships + 1,279 rooms = 1,500 stations, set up in 2024."""
     rows: list[dict[str, object]] = [{"id": 1, "code": "sheng", "name": "省代表之家", "level": "home", "parent_id": None}]
     for county in range(COUNTIES):
         rows.append({"id": len(rows) + 1, "code": f"x{county}", "name": f"县{county}代表之家", "level": "home",
@@ -67,7 +82,7 @@ def tree() -> list[dict[str, object]]:
                      "parent_id": townships[room % len(townships)]})
         room += 1
     for row in rows:
-        row.update(timezone="Asia/Shanghai", tags=["建议"], next_item_number=1, created_at=now)
+        row.update(timezone="Asia/Shanghai", tags=["建议"], next_item_number=1, created_at=START.astimezone(UTC))
     return rows
 
 
@@ -193,6 +208,74 @@ async def measure(url: str) -> None:
     await engine.dispose()
 
 
+NOTICE_COUNTY = 2  # the monthly notice is measured on one county (81 stations), each with a staff chat
+
+
+async def prepare_notice(session: AsyncSession) -> list[int]:
+    """A staff chat and a deputy for every station of the county; every other station has sent
+    November's notice already. Returns the county's stations."""
+    county = [node.id for node in await reports.station_tree(session=session, root_id=NOTICE_COUNTY)]
+    stations = list((await session.exec(select(Station.id))).all())  # type: ignore[call-overload]
+    await session.exec(update(Station).values(created_at=START))  # type: ignore[call-overload]  (seeded before this was so)
+    await session.exec(delete(ReceptionSettings))  # type: ignore[call-overload]
+    await session.exec(delete(ChatBinding))  # type: ignore[call-overload]
+    await session.exec(delete(RoleAssignment))  # type: ignore[call-overload]
+    session.add_all([ReceptionSettings(station_id=sid, last_report_month=None if sid in county else "2026-11")
+                     for sid in stations])
+    session.add_all([ChatBinding(platform="console", chat_id=f"staff-{sid}", station_id=sid, purpose=ChatPurpose.STAFF)
+                     for sid in county])
+    session.add_all([RoleAssignment(person_id=2 + sid % 5000, station_id=sid, role=RoleName.DEPUTY) for sid in county])
+    await session.commit()
+    return county
+
+
+async def monthly_notice(url: str) -> None:
+    """The monthly notice of a county (81 stations, a chart each) while a probe measures how late
+    the event loop answers (a 10 ms sleep) and how long a handler's small query takes meanwhile."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        county = await prepare_notice(session)
+    lags: list[float] = []
+    queries: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        async with sessions() as session:
+            while not done.is_set():
+                started = clock.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append(clock.perf_counter() - started - 0.01)
+                started = clock.perf_counter()
+                await session.exec(select(Item.id).where(Item.station_id == 7, Item.number == 1))  # type: ignore[call-overload]
+                await session.rollback()
+                queries.append(clock.perf_counter() - started)
+
+    watcher = asyncio.create_task(probe())
+    started, cpu = clock.perf_counter(), clock.process_time()
+    async with sessions() as session:
+        await MonthlyNotice().run_due(session=session, now=NOW, config=CoreConfig())
+        await session.commit()
+        sent = (await session.exec(select(func.count()).select_from(Outbox)  # type: ignore[call-overload]
+                                   .where(Outbox.purpose == "monthly_notice"))).one()
+        charts = (await session.exec(select(func.count()).select_from(OutboxFile))).one()  # type: ignore[call-overload]
+    elapsed, cpu = clock.perf_counter() - started, clock.process_time() - cpu
+    done.set()
+    await watcher
+    async with sessions() as session:  # leave the database as it was, for the next run
+        await session.exec(delete(Outbox).where(Outbox.purpose == "monthly_notice"))  # type: ignore[call-overload]
+        await session.exec(delete(OutboxFile))  # type: ignore[call-overload]
+        await session.commit()
+    await engine.dispose()
+    lags.sort()
+    queries.sort()
+    print(f"-- monthly notice of a county ({len(county)} stations): {sent} messages, {charts} charts in {elapsed:.1f} s "
+          f"({elapsed / max(charts, 1):.2f} s a station; this process's CPU {cpu:.1f} s)")
+    print(f"event loop meanwhile: a 10 ms sleep came back late by median {statistics.median(lags) * 1000:.1f} ms, "
+          f"p99 {lags[int(len(lags) * 0.99)] * 1000:.0f} ms, worst {lags[-1] * 1000:.0f} ms; a handler's query took "
+          f"median {statistics.median(queries) * 1000:.1f} ms, worst {queries[-1] * 1000:.0f} ms", flush=True)
+
+
 def export_10k(url: str, out: Path) -> None:
     """The items register of a county over enough months for about 10,000 rows, in a fresh process."""
     code = (
@@ -237,6 +320,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--postgres", action="store_true", help="on an embedded PostgreSQL instead of SQLite")
     parser.add_argument("--db", help="SQLite file to use (seeded if new); kept")
+    parser.add_argument("--only", choices=("stats", "notice", "export"), help="one part of the bench")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reports-bench-") as folder:
         workdir = Path(folder)
@@ -252,8 +336,12 @@ def main() -> int:
             upgrade_sync(url)  # a kept database gets the newest schema (and its backfills)
             if fresh:
                 asyncio.run(seed(url, args.items))
-            asyncio.run(measure(url))
-            export_10k(url, workdir / "county.xlsx")
+            if args.only in (None, "stats"):
+                asyncio.run(measure(url))
+            if args.only in (None, "notice"):
+                asyncio.run(monthly_notice(url))
+            if args.only in (None, "export"):
+                export_10k(url, workdir / "county.xlsx")
         finally:
             if server is not None:
                 server.cleanup()  # type: ignore[attr-defined]

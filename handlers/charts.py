@@ -11,13 +11,16 @@ not sent.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from multiprocessing import get_context
 from pathlib import Path
 
 from handlers.i18n import Translator, _
@@ -131,6 +134,37 @@ def render_png(data: ChartData, tr: Translator) -> bytes:
         log.error("chart drawn with missing glyphs: %s", missing[0])
         raise ChartError(missing[0])
     return buffer.getvalue()
+
+
+def render_for(data: ChartData, language: str) -> bytes:
+    """`render_png` in a worker process, which is given the language rather than a translator."""
+    from handlers.i18n import translator
+
+    return render_png(data, translator(language))
+
+
+class ChartWorkers:
+    """Charts drawn in a process of their own, for a batch of them (the monthly notice of a county
+    or a province: hundreds of charts). matplotlib's half second a chart then neither holds the
+    event loop nor competes with it for the GIL, and the next station's figures are read while the
+    last one's chart is drawn. One process by default: the other core stays the bot's. Started at
+    the first chart; `close` ends it."""
+
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def render(self, data: ChartData, language: str) -> asyncio.Future[bytes]:
+        """The chart's PNG, drawn in the worker (raises ChartError like `render_png`)."""
+        if self._pool is None:
+            # spawn: a fresh interpreter, not a fork of a process with an event loop and connections
+            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=get_context("spawn"))
+        return asyncio.wrap_future(self._pool.submit(render_for, data, language))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def _items_panel(axes, months: Sequence[MonthPoint], labels: list[str], tr: Translator) -> None:  # type: ignore[no-untyped-def]
