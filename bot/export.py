@@ -69,7 +69,8 @@ async def export(
             scope = Scope(session=session, stations=tree, period=period, now=now, tr=translator(language),
                           full=full, everything=root is None)
             chosen: list[Ledger] = list(LEDGERS.values()) if ledger == "all" else [LEDGERS[ledger]]
-            total = await count_items(scope) if any(one.name == "items" for one in chosen) else None
+            counted = progress and any(one.name == "items" for one in chosen)  # the bar's total
+            total = await count_items(scope) if counted else None
             with tqdm(total=total, unit=" rows", disable=not progress, file=sys.stderr, leave=False) as bar:
                 if fmt == "csv":
                     with ExitStack() as stack:

@@ -17,6 +17,7 @@ import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +31,8 @@ from handlers.items import STATUS_LABELS
 from handlers.masking import mask, mask_name
 from handlers.periods import Period
 from handlers.rating import RATING_LABELS
-from handlers.workbook import CellKind, Column, CsvWriter, LedgerBook
+from handlers.workbook import CellKind, Column, CsvWriter
+from handlers.workbook_process import WorkbookProcess
 from storage import reports as figures_repo
 from storage.models import (
     OPEN_STATUSES,
@@ -72,6 +74,12 @@ class Scope:
     tr: Translator
     full: bool = False
     everything: bool = False  # every station (the command line without --station)
+    # A text masked for the register, (text, reporter) -> text; results repeat (已办结, 转信访 …),
+    # so each distinct one is masked once.
+    masked: Callable[[str, str], str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.masked = lru_cache(maxsize=4096)(lambda text, reporter: mask(text, names=[reporter]).text)
 
     @property
     def root(self) -> StationNode:
@@ -101,28 +109,20 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _local(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
-    return moment.astimezone(zone).replace(tzinfo=None) if moment is not None else None
-
-
 def _day(moment: datetime | None, zone: ZoneInfo) -> date | None:
-    local = _local(moment, zone)
-    return local.date() if local is not None else None
+    return moment.astimezone(zone).date() if moment is not None else None
 
 
 # --- 意见建议登记簿 ------------------------------------------------------------------------------
 @dataclass
 class ItemRow:
-    item: Any  # the item's columns by name (a row of the item table)
+    item: Any  # the item's columns the register shows, by name (a row of `ITEM_FIELDS`)
     station: StationNode
+    zone: ZoneInfo  # the station's
     reporter: str
     assignee: str | None
     assigned_at: datetime | None
     scope: Scope
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.station.timezone)
 
     @property
     def handled(self) -> bool:
@@ -140,7 +140,7 @@ class ItemRow:
     def private(self, text: str | None) -> str:
         """The full text in the full register; else masked like any public text (and the reporter's
         name, wherever it appears)."""
-        return (text or "") if self.scope.full else mask(text or "", names=[self.reporter]).text
+        return (text or "") if self.scope.full else self.scope.masked(text or "", self.reporter)
 
 
 def _label(tr: Translator, labels: dict[Any, str], value: str | None) -> str | None:
@@ -163,6 +163,8 @@ ITEM_COLUMNS: list[Column] = [
     Column("status", _("状态"), C.TEXT, lambda r: _label(r.scope.tr, STATUS_LABELS, r.item.status)),
 ]
 STATION_COLUMN = Column("station", _("联络站"), C.TEXT, lambda r: r.station.name)
+# The item's columns the register reads (only these: every datetime read costs a conversion).
+ITEM_FIELDS = ("number", "status", "tag", "text", "due_at", "result", "rating", "created_at", "resolved_at")
 
 
 async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
@@ -175,12 +177,14 @@ async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
         select(func.max(ItemEvent.at)).where(ItemEvent.item_id == table.c.id, ItemEvent.kind == "assigned")
         .correlate(table).scalar_subquery()
     )
+    shown = [table.c[name] for name in ITEM_FIELDS]
     for station in scope.stations:
-        since, until = scope.period.bounds(ZoneInfo(station.timezone))
+        zone = ZoneInfo(station.timezone)
+        since, until = scope.period.bounds(zone)
         after = 0
         while True:
             query = (
-                select(table, reporter.display_name.label("reporter_name"),
+                select(*shown, reporter.display_name.label("reporter_name"),
                        assignee.display_name.label("assignee_name"), assigned.label("assigned_at"))
                 .join(reporter, col(reporter.id) == table.c.reporter_id)
                 .outerjoin(assignee, col(assignee.id) == table.c.assignee_id)
@@ -193,7 +197,7 @@ async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
                 assigned_at = row.assigned_at
                 if isinstance(assigned_at, str):  # SQLite returns max() of a custom type as text
                     assigned_at = datetime.fromisoformat(assigned_at).replace(tzinfo=ZoneInfo("UTC"))
-                yield ItemRow(row, station, row.reporter_name, row.assignee_name, assigned_at, scope)
+                yield ItemRow(row, station, zone, row.reporter_name, row.assignee_name, assigned_at, scope)
             if len(page) < PAGE:
                 break
             after = page[-1].number
@@ -485,22 +489,20 @@ Progress = Callable[[int], None]
 
 
 async def write_xlsx(target: Any, ledgers: Sequence[Ledger], scope: Scope, progress: Progress | None = None) -> dict[str, int]:
-    """Write the registers into one workbook (one sheet each); returns the rows written per register."""
+    """Write the registers into one workbook (one sheet each); returns the rows written per register.
+    Rows are read and their values computed here, the sheets written by a process beside this one
+    (`handlers.workbook_process`)."""
     tr = scope.tr
-    book = LedgerBook(target, station=scope.title, period=scope.period.label(tr))
-    written: dict[str, int] = {}
-    try:
+    async with WorkbookProcess(target, station=scope.title, period=scope.period.label(tr)) as book:
         for ledger in ledgers:
-            sheet = book.sheet(tr(ledger.title), columns_of(ledger, scope), tr)
+            columns = columns_of(ledger, scope)
+            await book.sheet(tr(ledger.title), columns, tr)
             async for row in ledger.rows(scope):
-                (sheet.total if getattr(row, "total", False) else sheet.write)(row)
+                await book.row([column.value(row) for column in columns], total=getattr(row, "total", False))
                 if progress is not None:
                     progress(1)
-            sheet.close()
-            written[ledger.name] = sheet.rows
-    finally:
-        book.close()
-    return written
+        rows = await book.close()
+    return {ledger.name: count for ledger, count in zip(ledgers, rows, strict=True)}
 
 
 async def write_csv(stream: Any, ledger: Ledger, scope: Scope, progress: Progress | None = None) -> int:

@@ -72,6 +72,8 @@ class Column:
 
 def display_width(text: str) -> int:
     """Width in Excel's unit (a digit): CJK and other wide characters take two."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
@@ -115,11 +117,15 @@ class SheetWriter:
 
     def write(self, row: Any) -> None:
         self.rows += 1
-        for index, column in enumerate(self.columns):
+        number, cell, columns = self.rows, self._cell, self.columns
+        if number > SAMPLE_ROWS:  # the common case, kept lean: a register's time is its cells
+            for index, column in enumerate(columns):
+                cell(number, index, column.kind, column.value(row))
+            return
+        for index, column in enumerate(columns):
             value = column.value(row)
-            self._cell(self.rows, index, column.kind, value)
-            if self.rows <= SAMPLE_ROWS:
-                self.widths[index] = max(self.widths[index], display_width(_shown(column.kind, value)) + 2)
+            cell(number, index, column.kind, value)
+            self.widths[index] = max(self.widths[index], display_width(_shown(column.kind, value)) + 2)
 
     def total(self, row: Any) -> None:
         """A subtotal or total row: written like a row, in bold."""
@@ -127,19 +133,19 @@ class SheetWriter:
         self.sheet.set_row(self.rows, None, self.book.bold)
 
     def _cell(self, row: int, col: int, kind: CellKind, value: object) -> None:
-        book, sheet = self.book, self.sheet
         if value is None or value == "":
             return  # an empty cell need not exist (most of a register's cells are empty: a third of the time)
-        if isinstance(value, bool):
+        book, sheet = self.book, self.sheet
+        if type(value) is str:  # most cells: no isinstance chain
+            sheet.write_string(row, col, value, book.wrap if kind is CellKind.LONG else None)
+        elif isinstance(value, bool):
             sheet.write_string(row, col, str(value))
         elif isinstance(value, int | float):
             sheet.write_number(row, col, value, book.formats.get(kind))
         elif isinstance(value, datetime | date | time):
             sheet.write_datetime(row, col, value, book.formats[kind])
-        elif kind is CellKind.LONG:
-            sheet.write_string(row, col, str(value), book.wrap)
         else:
-            sheet.write_string(row, col, str(value))
+            sheet.write_string(row, col, str(value), book.wrap if kind is CellKind.LONG else None)
 
     def close(self) -> None:
         sheet = self.sheet

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -22,6 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.figure_deltas import after_flush as keep_figures
 from storage.sqlite_inline import inline_connector
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -121,6 +122,8 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # imported when needed: a fifth of a second a process that never migrates
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
@@ -131,6 +134,8 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
     """Run Alembic in this thread (it starts its own event loop for the async driver)."""
     if is_sqlite(normalize_url(url)):
         _ensure_sqlite_dir(normalize_url(url))
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
