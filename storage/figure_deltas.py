@@ -21,7 +21,10 @@ Months are the station's own (its zone) as `year * 12 + month - 1`. An item's co
 function of its arrival and its events alone (`item_deltas`), so the hook applies the difference
 its new events make, and `rebuild` recomputes stations from their events (the migration's
 backfill, a changed time zone, a bulk load); tests compare the kept figures with both a rebuild
-and the figures computed from the events themselves.
+and the figures computed from the events themselves. Two transactions never both add events to
+one item unseen by each other: every change of an item updates its row first (a row lock on
+PostgreSQL until commit; SQLite has one writer), so the hook reads the item's events after any
+other transaction's are committed. Counters are upserted in key order (no deadlock between two).
 """
 
 from __future__ import annotations
