@@ -220,3 +220,47 @@ async def test_room_upgrade_moves_the_binding_to_the_new_room(make_bot: MakeBot,
     assert [b.chat_id for b in await bindings(bot) if b.active] == [new_room]
     ack = await command(alice, new_room, bot, "#建议 升级后的房间也能用")
     assert "#1" in ack["content"]["body"]
+
+
+def said_by(bot: BotRunner) -> Any:
+    return lambda ev: ev.get("sender") == bot.user_id and ev.get("type") == "m.room.message"
+
+
+UNBOUND_FOR_RESIDENTS = (
+    "这个群还没有绑定联络站，机器人在这里不办理事项，也不提供查询。反映问题请到本社区的居民群发送「#建议 内容」，或私信机器人。"
+)
+UNBOUND_FOR_STAFF = "这个群还没有绑定联络站。请先发送 /bind <站点代码>。"
+
+
+async def test_an_unbound_room_is_answered_once_with_how_to_bind_and_never_with_data(
+    make_bot: MakeBot, matrix_users: MakeUser
+) -> None:
+    """Alice has an item in the station's room. In a room the admin brought the bot into but never
+    bound, a stranger's `!my` gets where to go instead, once; Alice's own queries after it get
+    nothing, and nothing of her item shows anywhere but the station's room."""
+    bot, people, room = await station_with_rooms(make_bot, matrix_users)
+    admin, alice = people["admin"], people["alice"]
+    stranger = await matrix_users("stranger")
+    ack = await command(alice, room, bot, "#建议 东门路灯坏了，联系电话13800138000")
+    assert ack["content"]["body"].startswith("已受理，编号 #1。")
+
+    chatter = await admin.create_room(invite=[bot.user_id, alice.user_id, stranger.user_id], name="小区闲聊群")
+    for member in (alice, stranger):
+        await member.wait_for_invite(chatter)
+        await member.join(chatter)
+    await admin.wait_for_join(chatter, bot.user_id)
+    first = await command(stranger, chatter, bot, "!my")
+    assert first["content"]["body"] == UNBOUND_FOR_RESIDENTS
+    for who, text in ((alice, "!my"), (alice, "!item 1"), (stranger, "!items"), (alice, "#建议 闲聊群里的事")):
+        await who.say(chatter, text)
+    staff = await command(admin, chatter, bot, "!items")  # answered after everything before it was handled
+    assert staff["content"]["body"] == UNBOUND_FOR_STAFF
+
+    said = [ev["content"]["body"] for ev in admin.find(chatter, said_by(bot))]
+    assert [body for body in said if not body.startswith("您好！")] == [UNBOUND_FOR_RESIDENTS, UNBOUND_FOR_STAFF]
+    await alice.sync()
+    elsewhere = [
+        ev["content"]["body"] for ev in alice.find(None, said_by(bot)) if ev not in alice.find(room, said_by(bot))
+    ]
+    assert not [body for body in elsewhere if "路灯" in body or "13800138000" in body]
+    assert [item.text for item in await items(bot)] == ["东门路灯坏了，联系电话13800138000"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.models import ChatBinding
+from storage.models import ChatBinding, Item
 from tests.peers.fake_telegram import FakeTelegram
 from tests.telegram.conftest import World
 from tests.telegram.harness import TelegramBotRunner
@@ -120,3 +120,36 @@ async def test_the_token_stays_out_of_the_logs(
     fake = world.fake
     await bot.reply_to(fake.text(world.residents, world.alice, "/help"))
     assert fake.token not in caplog.text
+
+
+UNBOUND_FOR_RESIDENTS = (
+    "这个群还没有绑定联络站，机器人在这里不办理事项，也不提供查询。反映问题请到本社区的居民群发送「#建议 内容」，或私信机器人。"
+)
+
+
+async def test_an_unbound_group_is_answered_once_with_how_to_bind_and_never_with_data(
+    bot: TelegramBotRunner, world: World
+) -> None:
+    """Alice has an item in the station's group; in a group nobody bound, a stranger's and her
+    own queries get one answer (where to go instead), and nothing of her item ever shows there."""
+    fake = world.fake
+    await set_up_station(bot, world)
+    report = fake.text(world.residents, world.alice, "#建议 东门路灯坏了，联系电话13800138000")
+    assert (await bot.reply_to(report))["text"].startswith("已受理，编号 #1。")
+    stranger = fake.user("路人甲")
+    chatter = fake.group("小区闲聊群", members=[world.alice, stranger, world.liaison])
+
+    first = fake.text(chatter, stranger, "/my")
+    assert (await bot.reply_to(first))["text"] == UNBOUND_FOR_RESIDENTS
+    later = [fake.text(chatter, who, text) for who, text in (
+        (world.alice, "/my"), (world.alice, "/item 1"), (stranger, "/items"), (stranger, "/stats"),
+        (world.alice, "#建议 闲聊群里的事"),
+    )]
+    await bot.processed(later[-1])
+    await bot.outbox_idle()
+    assert [m["text"] for m in fake.sent(chatter["id"])] == [UNBOUND_FOR_RESIDENTS], "answered once"
+    assert [item.text for item in await bot.rows(Item)] == ["东门路灯坏了，联系电话13800138000"]
+    said_anywhere_but_the_station = [
+        m["text"] for m in fake.sent() if m["chat"]["id"] not in (world.residents["id"], world.staff["id"])
+    ]
+    assert not [text for text in said_anywhere_but_the_station if "路灯" in text or "13800138000" in text]
