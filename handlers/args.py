@@ -40,3 +40,13 @@ def to_id(token: str) -> int | None:
 
 def year_in_range(year: int) -> bool:
     return MIN_YEAR <= year <= MAX_YEAR
+
+
+MAX_WORKDAYS = 365
+WORKDAYS_RE = re.compile(r"^(.+?)(?:d|天|日|个工作日|工作日)?$")
+
+
+def to_workdays(token: str) -> int | None:
+    """A number of working days as typed (`10`, `10天`, `10个工作日`, `１０`), 1–365; else None."""
+    match = WORKDAYS_RE.match(token.strip())
+    return to_int(match.group(1), high=MAX_WORKDAYS) if match else None

@@ -7,24 +7,21 @@ so each one is an event row, and an illegal one is refused before anything chang
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time
 
-from handlers import delivery, intake, masking, outbox, rating
+from handlers import delivery, intake, masking, outbox, rating, units
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
-from handlers.people import person_name, require_station, resolve_user
+from handlers.people import person_name, require_station
 from handlers.permissions import allowed_on_item
 from handlers.router import Command, Feature
 from storage import items as items_repo
-from storage import people as people_repo
-from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, RoleName, Station
+from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, Station
 from storage.rows import id_of
 from storage.workdays import add_workdays
 
 DEFAULT_DEADLINE_WORKDAYS = 15
-MAX_DEADLINE_WORKDAYS = 365
 LIST_LIMIT = 30
 MY_LIMIT = 20
 
@@ -47,6 +44,7 @@ EVENT_LABELS = {
     "rejected": _("不予受理"),
     "rated": _("居民评价"),
     "reopened": _("重新办理"),
+    "categorized": _("归类"),
 }
 ACTION_LABELS = {
     "assign": _("分派"),
@@ -56,7 +54,7 @@ ACTION_LABELS = {
     "reopen": _("重新办理"),
 }
 ACTION_HINTS = {
-    "assign": _("/assign {number} <代表> [工作日天数]"),
+    "assign": _("/assign {number} <代表或承办单位> [工作日天数]"),
     "progress": _("/progress {number} <进展>"),
     "close": _("/close {number} <办理结果>"),
     "reject": _("/reject {number} <理由>"),
@@ -68,7 +66,6 @@ FILTERS = {
     "mine": "mine", "我的": "mine",
     "all": "all", "全部": "all",
 }
-DAYS_RE = re.compile(r"^(\d{1,4})(?:d|天|个工作日|工作日)?$", re.ASCII)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -100,11 +97,13 @@ async def load_item(ctx: Context, station: Station, number: int) -> Item:
     return item
 
 
-def check_relation(ctx: Context, item: Item) -> None:
-    """Assignee and reporter relations: the router let the command through, the item decides."""
+async def check_relation(ctx: Context, item: Item) -> None:
+    """Assignee (the deputy, or the handling unit's contact) and reporter relations: the router let
+    the command through, the item decides."""
     command = ctx.command or ""
     if not allowed_on_item(command, ctx.audiences(item.station_id), person_id=id_of(ctx.person),
-                           reporter_id=item.reporter_id, assignee_id=item.assignee_id):
+                           reporter_id=item.reporter_id, assignee_id=item.assignee_id,
+                           unit_contact_id=await units.contact_of(ctx, item)):
         raise ctx.error(_("抱歉，您没有权限对事项 #{number} 使用 /{name}。"),
                         number=item.number, name=command)
 
@@ -131,7 +130,7 @@ async def command_item(ctx: Context, action: str, *, text_required: bool) -> tup
     if text_required and not text:
         raise ctx.usage_error(_("缺少说明文字。"))
     item = await load_item(ctx, station, number)
-    check_relation(ctx, item)
+    await check_relation(ctx, item)
     check_transition(ctx, item, action)
     return station, item, text
 
@@ -142,64 +141,32 @@ def local(ctx: Context, station: Station, moment: datetime | None, fmt: str = "%
 
 # --- commands ------------------------------------------------------------------------------------
 async def assign_command(ctx: Context) -> None:
+    """`/assign <n> <deputy|unit> [days] [督办 <deputy>]`: to a deputy, a handling unit, or a unit
+    with a supervising deputy (`handlers.units`)."""
     station = require_station(ctx)
-    if not 2 <= len(ctx.args) <= 3:
-        raise ctx.usage_error()
     number = parse_number(ctx)
-    days, defaulted = DEFAULT_DEADLINE_WORKDAYS, True
-    if len(ctx.args) == 3:
-        match = DAYS_RE.match(ctx.args[2])
-        if match is None or not 1 <= int(match.group(1)) <= MAX_DEADLINE_WORKDAYS:
-            raise ctx.usage_error(_("办理时限应为 1 到 {max} 之间的工作日天数，而不是「{value}」。"),
-                                  max=MAX_DEADLINE_WORKDAYS, value=ctx.args[2])
-        days, defaulted = int(match.group(1)), False
+    plan = await units.parse_assignment(ctx, station)
+    days, defaulted = (plan.days, False) if plan.days is not None else (DEFAULT_DEADLINE_WORKDAYS, True)
     item = await load_item(ctx, station, number)
     check_transition(ctx, item, "assign")
-    account = await resolve_user(ctx, ctx.args[1])
-    deputy_role = await people_repo.get_role(session=ctx.session, person_id=account.person_id,
-                                             station_id=station.id, role=RoleName.DEPUTY)
-    deputy = await person_name(ctx, account.person_id)
-    if deputy_role is None or not deputy_role.active:
-        raise ctx.error(_("{name} 不是 {station} 的代表，不能分派。请先用 /deputy add {user} 添加。"),
-                        name=deputy, station=station.name, user=ctx.args[1])
     now = ctx.now()
-    item.assignee_id = account.person_id
+    item.assignee_id = plan.deputy_id
+    item.unit_id = id_of(plan.unit) if plan.unit is not None else None
     item.due_at = deadline(ctx, station, days)
     due = local(ctx, station, item.due_at, "%Y-%m-%d")
+    name = plan.label(ctx.tr)
     await items_repo.transition(
         session=ctx.session, item=item, to_status=ItemStatus.ASSIGNED, kind="assigned", actor_id=ctx.person.id,
-        note=ctx.tr(_("{name}，{days} 个工作日，截止 {due}"), name=deputy, days=days, due=due), now=now,
+        note=ctx.tr(_("{name}，{days} 个工作日，截止 {due}"), name=name, days=days, due=due), now=now,
     )
     sequence = await items_repo.count_events(session=ctx.session, item_id=id_of(item), kind="assigned")
     lines = [ctx.tr(_("已将事项 #{number} 分派给 {name}，办理时限 {days} 个工作日，截止 {due}。"),
-                    number=item.number, name=deputy, days=days, due=due)]
+                    number=item.number, name=name, days=days, due=due)]
     if defaulted:
-        lines.append(ctx.tr(_("（未指定时限，按默认 {days} 个工作日；可用 /assign {number} <代表> <天数> 修改。）"),
+        lines.append(ctx.tr(_("（未指定时限，按默认 {days} 个工作日；可用 /assign {number} <代表或承办单位> <天数> 修改。）"),
                             days=days, number=item.number))
-    lines.append(ctx.tr(_("已私信通知 {name}。"), name=deputy))
+    lines.extend(await units.tell_handlers(ctx, station, item, plan, days, due, sequence))
     await ctx.reply("\n".join(lines), item_id=item.id)
-    await _tell_assignee(ctx, station, item, account.person_id, days, due, sequence)
-
-
-async def _tell_assignee(
-    ctx: Context, station: Station, item: Item, deputy_id: int, days: int, due: str, sequence: int
-) -> None:
-    deputy = await ctx.session.get(Person, deputy_id)
-    tr = translator(ctx.language_for(station, person=deputy))
-    lines = [
-        tr(_("您好！{station} 把事项 #{number} 分派给您办理："), station=station.name, number=item.number),
-        item.text,
-        tr(_("办理时限：{days} 个工作日，截止 {due}。"), days=days, due=due),
-        tr(_("登记进展请发送 /progress {number} <进展>，办结请发送 /close {number} <办理结果>。"), number=item.number),
-    ]
-    roles = await people_repo.roles_of(session=ctx.session, person_id=deputy_id)
-    if len({role.station_id for role in roles if role.station_id is not None}) > 1:
-        lines.append(tr(_("（您在多个联络站任职，私聊时请先发送 /use {code}。）"), code=station.code))
-    await outbox.to_person(
-        session=ctx.session, key=f"assigned:item:{item.id}:person:{deputy_id}:{sequence}",
-        purpose="assigned", person_id=deputy_id, text="\n".join(lines), now=ctx.now(),
-        station_id=station.id, item_id=item.id,
-    )
 
 
 async def progress_command(ctx: Context) -> None:
@@ -214,7 +181,7 @@ async def close_command(ctx: Context) -> None:
     """Resolve: the result goes to the resident with the rating buttons of a new round. An item
     nobody was assigned (staff answering on the spot, 当场答复) is answered by the station."""
     station, item, text = await command_item(ctx, "close", text_required=True)
-    answered = item.assignee_id is None
+    answered = item.assignee_id is None and item.unit_id is None
     item.result = text
     item.resolved_at = ctx.now()
     item.rating = None  # a rating belongs to one round: the new result is rated afresh
@@ -288,7 +255,7 @@ async def items_command(ctx: Context) -> None:
         raise ctx.usage_error(_("不认识的筛选条件「{value}」，可选 open、overdue、mine、all。"), value=ctx.args[0])
     which = requested or ("open" if staff else "mine")
     if not staff and which != "mine":
-        raise ctx.error(_("代表只能查看分派给自己的事项，请发送 /items mine。"))
+        raise ctx.error(_("代表和承办单位只能查看分派给自己的事项，请发送 /items mine。"))
     now = ctx.now()
     query: dict[str, object] = {"session": ctx.session, "station_id": station.id}
     header = {
@@ -305,6 +272,9 @@ async def items_command(ctx: Context) -> None:
         query["assignee_id"] = ctx.person.id
     total = await items_repo.count_items(**query)  # type: ignore[arg-type]
     found = await items_repo.list_items(**query, limit=LIST_LIMIT)  # type: ignore[arg-type]
+    if which == "mine":  # a handling unit's contact: the unit's items too
+        extra = await units.items_of_contact(ctx, station, exclude={id_of(item) for item in found}, limit=LIST_LIMIT)
+        total, found = total + len(extra), [*found, *extra][:LIST_LIMIT]
     if not found:
         await delivery.answer_privately(ctx, ctx.tr(_("没有符合条件的事项。")))
         return
@@ -319,8 +289,11 @@ async def items_command(ctx: Context) -> None:
 async def _item_line(ctx: Context, station: Station, item: Item, now: datetime) -> str:
     """`#12 [已分派] 路灯坏了 — 李代表 (截止 12-15)`"""
     line = f"#{item.number} [{status_label(ctx.tr, item.status)}] {rating.short(item.text, 30)}"
+    handlers = [name for name in (await units.unit_name(ctx, item.unit_id),) if name]
     if item.assignee_id is not None:
-        line += f" — {await person_name(ctx, item.assignee_id)}"
+        handlers.append(await person_name(ctx, item.assignee_id))
+    if handlers:
+        line += " — " + "、".join(handlers)
     if item.due_at is not None and item.status in OPEN_STATUSES:
         due = local(ctx, station, item.due_at, "%m-%d")
         if item.due_at < now:
@@ -335,16 +308,20 @@ async def item_command(ctx: Context) -> None:
     if len(ctx.args) != 1:
         raise ctx.usage_error()
     item = await load_item(ctx, station, parse_number(ctx))
-    check_relation(ctx, item)
+    await check_relation(ctx, item)
     tr = ctx.tr
     lines = [tr(_("事项 #{number} [{status}]"), number=item.number, status=status_label(tr, item.status))]
     if item.tag:
         lines.append(tr(_("标签：#{tag}"), tag=item.tag))
+    if item.category:
+        lines.append(tr(_("类别：{category}"), category=item.category))
     lines.append(tr(_("内容：{text}"), text=item.text))
     lines.append(tr(_("提出人：{name}"), name=await person_name(ctx, item.reporter_id)))
     lines.append(tr(_("受理时间：{at}"), at=local(ctx, station, item.created_at)))
+    lines.extend(await units.item_lines(ctx, item))
     if item.assignee_id is not None:
-        lines.append(tr(_("承办代表：{name}"), name=await person_name(ctx, item.assignee_id)))
+        label = _("督办代表：{name}") if item.unit_id is not None else _("承办代表：{name}")
+        lines.append(tr(label, name=await person_name(ctx, item.assignee_id)))
     if item.due_at is not None:
         overdue = item.status in OPEN_STATUSES and item.due_at < ctx.now()
         due = local(ctx, station, item.due_at, "%Y-%m-%d")
@@ -414,7 +391,8 @@ FEATURE = Feature(
     commands=[
         Command("items", items_command, _("/items [open|overdue|mine|all]"), _("列出本站事项")),
         Command("item", item_command, _("/item <编号>"), _("查看事项详情和办理记录")),
-        Command("assign", assign_command, _("/assign <编号> <代表> [工作日天数]"), _("把事项分派给代表办理")),
+        Command("assign", assign_command, _("/assign <编号> <代表或承办单位> [工作日天数] [督办 <代表>]"),
+                _("把事项分派给代表或承办单位办理")),
         Command("progress", progress_command, _("/progress <编号> <进展>"), _("登记事项的办理进展")),
         Command("close", close_command, _("/close <编号> <办理结果>"), _("办结事项并把结果回复给居民")),
         Command("reject", reject_command, _("/reject <编号> <理由>"), _("不予受理并说明理由")),

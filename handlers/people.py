@@ -46,6 +46,7 @@ ROLE_NAMES = {
     RoleName.HEAD: _("站长"),
     RoleName.LIAISON: _("联络员"),
     RoleName.DEPUTY: _("代表"),
+    RoleName.UNIT_CONTACT: _("承办单位联系人"),
 }
 LEVEL_NAMES = {
     CongressLevel.NATIONAL: _("全国人大代表"),

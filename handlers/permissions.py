@@ -15,7 +15,8 @@ class Audience(StrEnum):
     HEAD = "head"
     LIAISON = "liaison"
     DEPUTY = "deputy"
-    ASSIGNEE = "assignee"  # the deputy the item is assigned to
+    UNIT_CONTACT = "unit_contact"  # the contact person of one of the station's handling units
+    ASSIGNEE = "assignee"  # the deputy the item is assigned to, or its handling unit's contact
     REPORTER = "reporter"  # the resident who raised the item
     ANYONE = "anyone"
 
@@ -43,13 +44,18 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "tags": STAFF,
     "language": STAFF,
     # items
-    "items": STAFF | {A.DEPUTY},
+    "items": STAFF | {A.DEPUTY, A.UNIT_CONTACT},
     "item": STAFF | {A.ASSIGNEE, A.REPORTER},
     "assign": STAFF,
     "progress": STAFF | {A.ASSIGNEE},
     "close": STAFF | {A.ASSIGNEE},
     "reject": STAFF,
     "reopen": STAFF,
+    # handling units, routing, visitors, categories
+    "unit": STAFF,
+    "units": STAFF | {A.DEPUTY},
+    "tag": STAFF,
+    "categories": STAFF,
     # reports
     "stats": STAFF,
     "publish": STAFF,
@@ -71,7 +77,7 @@ def station_audiences(*, is_admin: bool, station_roles: set[str]) -> set[Audienc
     if is_admin:
         audiences.add(A.ADMIN)
     for role in station_roles:
-        if role in (A.HEAD, A.LIAISON, A.DEPUTY):
+        if role in (A.HEAD, A.LIAISON, A.DEPUTY, A.UNIT_CONTACT):
             audiences.add(Audience(role))
     return audiences
 
@@ -83,18 +89,19 @@ def may_run(command: str, audiences: set[Audience]) -> bool:
         return False
     if allowed & audiences:
         return True
-    # Anyone may be a reporter; only a deputy may be an assignee.
+    # Anyone may be a reporter; only a deputy or a unit's contact may be an assignee.
     if A.REPORTER in allowed:
         return True
-    return A.ASSIGNEE in allowed and A.DEPUTY in audiences
+    return A.ASSIGNEE in allowed and bool({A.DEPUTY, A.UNIT_CONTACT} & audiences)
 
 
 def allowed_on_item(
-    command: str, audiences: set[Audience], *, person_id: int, reporter_id: int, assignee_id: int | None
+    command: str, audiences: set[Audience], *, person_id: int, reporter_id: int, assignee_id: int | None,
+    unit_contact_id: int | None = None,
 ) -> bool:
     allowed = PERMISSIONS.get(command, frozenset())
-    if allowed & (audiences - ITEM_RELATIONS):
+    if allowed & (audiences - ITEM_RELATIONS - {A.UNIT_CONTACT}):
         return True
-    if A.ASSIGNEE in allowed and assignee_id is not None and assignee_id == person_id:
+    if A.ASSIGNEE in allowed and person_id in {assignee_id, unit_contact_id} - {None}:
         return True
     return A.REPORTER in allowed and reporter_id == person_id

@@ -71,6 +71,7 @@ class RoleName(StrEnum):
     HEAD = "head"
     LIAISON = "liaison"
     DEPUTY = "deputy"
+    UNIT_CONTACT = "unit_contact"  # the contact person of a handling unit (承办单位联系人): no deputy
 
 
 class CongressLevel(StrEnum):
@@ -112,6 +113,8 @@ class Direction(StrEnum):
 
 
 DEFAULT_TAGS = ["建议", "意见", "求助", "反映", "投诉", "suggestion", "issue", "help"]
+# The categories (类别) an item is filed under when a station has not set its own list.
+DEFAULT_CATEGORIES = ["交通出行", "环境卫生", "物业管理", "社会保障", "教育医疗", "城乡建设", "治安安全", "其他"]
 
 
 class Station(SQLModel, table=True):
@@ -128,6 +131,10 @@ class Station(SQLModel, table=True):
     # Items a person's tagged messages make in a minute that are acknowledged one by one; the rest
     # of that minute's are acknowledged together in one reply (0: every one alone).
     acks_per_minute: int = Field(default=5)
+    # The station's categories (None: DEFAULT_CATEGORIES) and where individual petition cases are
+    # referred to (the county's 信访 office: address, hours), for /route petition.
+    categories: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    petition_office: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _ts()
 
 
@@ -225,6 +232,12 @@ class Item(SQLModel, table=True):
     result: str | None = Field(default=None, sa_type=Text)
     rating: str | None = Field(default=None, max_length=30)
     reopen_count: int = Field(default=0)
+    # Plain ids (an ALTER TABLE adds them on SQLite too): the handling unit (承办单位) beside or
+    # instead of the assignee (then the 督办 deputy), the category (类别), and where the matter was
+    # routed (township / county / city / petition: handlers.routing).
+    unit_id: int | None = Field(default=None, index=True)
+    category: str | None = Field(default=None, max_length=50)
+    route: str | None = Field(default=None, max_length=20)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     resolved_at: datetime | None = _ts(nullable=True)
@@ -256,6 +269,37 @@ class ItemEvent(SQLModel, table=True):
     # The item's deadline right after the event, so figures of a past month judge "on time" by the
     # deadline in force then, not by one set later.
     due_at: datetime | None = _ts(nullable=True)
+
+
+class HandlingUnit(SQLModel, table=True):
+    """A department a station hands matters to (街道城管科, 供电所): not a person, never on a roster;
+    its contact person (a platform account), when it has one, gets its assignments by DM."""
+
+    __tablename__ = "handling_unit"
+    __table_args__ = (UniqueConstraint("station_id", "name", name="uq_unit_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    name: str = Field(max_length=100)
+    contact_id: int | None = Field(default=None, foreign_key="person.id")
+    active: bool = Field(default=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Visitor(SQLModel, table=True):
+    """Who brought an item in person, by phone or by letter (接待选民登记): name and phone stay here,
+    in private places only; the item's reporter is a person without accounts named like them."""
+
+    __table_args__ = (UniqueConstraint("item_id", name="uq_visitor_item"),)
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    item_id: int = Field(foreign_key="item.id")
+    reception_id: int | None = Field(default=None, foreign_key="reception.id", index=True)
+    channel: str = Field(default="visit", max_length=10)  # visit (接待) | phone (来电) | letter (来信)
+    name: str = Field(max_length=100)
+    phone: str | None = Field(default=None, max_length=50)
+    recorded_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts()
 
 
 class FigureDelta(SQLModel, table=True):
