@@ -68,7 +68,7 @@ async def test_permanent_failure_is_dead_not_retried(app: App, transport: FakeTr
     row = await the_row(app, "k3")
     assert row.state == OutboxState.DEAD and "chat_gone" in (row.last_error or "")
     # The chat belongs to no station, so no staff chat can hear of it: the admins do, once.
-    assert [(d.chat, d.text) for d in transport.sent] == [("dm:admin", "无法把消息送达 lianxi（chat_gone）。原文：hello")]
+    assert [(d.chat, d.text) for d in transport.sent] == [("dm:admin", "无法把消息送达 lianxi（该聊天已不存在）。原文：hello")]
 
 
 @pytest.mark.parametrize("staff", ["gongzuo", None])
@@ -86,7 +86,7 @@ async def test_a_direct_message_that_cannot_be_delivered_is_reported(
     transport.sent.clear()
     transport.fail_next.append(Undeliverable("blocked by the user", code="dm_blocked"))
     await app.settle()
-    told = "无法把消息送达 li（dm_blocked）。原文：明天上午九点接待日"
+    told = "无法把消息送达 li（对方还没有与机器人开始私聊）。原文：明天上午九点接待日"
     assert [(d.chat, d.text) for d in transport.sent] == [(staff or "dm:admin", told)]
     async with app.sessions() as session:
         assert (await session.get(Account, li.id)).dm_blocked  # type: ignore[union-attr]
@@ -94,12 +94,12 @@ async def test_a_direct_message_that_cannot_be_delivered_is_reported(
 
 async def test_gives_up_after_max_attempts(app: App, transport: FakeTransport) -> None:
     app.outbox.max_attempts = 3
-    transport.fail_next.extend(RetryLater("down") for _ in range(5))
+    transport.fail_next.extend(RetryLater("down") for _ in range(3))
     await enqueue(app, "k4")
     await app.advance_to(app.clock.now() + timedelta(hours=2))
     row = await the_row(app, "k4")
     assert row.state == OutboxState.DEAD and row.attempts == 3
-    assert len(transport.fail_next) == 2
+    assert [(d.chat, d.text) for d in transport.sent] == [("dm:admin", "无法把消息送达 lianxi（多次重试仍未成功）。原文：hello")]
 
 
 async def test_moved_chat_is_followed(chat: ChatDriver, app: App, transport: FakeTransport) -> None:
