@@ -163,6 +163,24 @@ async def on_undeliverable(
         )
 
 
+# What staff read for each reason an adapter gives (`Undeliverable.code`); others read as 发送失败.
+_REASONS: dict[str, str] = {
+    "exhausted": _("多次重试仍未成功"),
+    "forbidden": _("机器人没有权限在那里发言"),
+    "bot_removed": _("机器人已被移出该群"),
+    "chat_not_found": _("找不到该聊天"),
+    "chat_gone": _("该聊天已不存在"),
+    "no_rights": _("机器人在该群没有发言权限"),
+    "user_deactivated": _("对方账号已注销"),
+    "dm_failed": _("无法建立私聊"),
+    "dm_blocked": _("对方还没有与机器人开始私聊"),
+}
+
+
+def _reason(tr: Translator, code: str) -> str:
+    return tr(_REASONS.get(code, _("发送失败")))
+
+
 async def _undeliverable_text(
     *, session: AsyncSession, tr: Translator, row: Outbox, code: str, now: datetime, platforms: Platforms
 ) -> str:
@@ -172,7 +190,7 @@ async def _undeliverable_text(
     if account is None:
         binding = await stations_repo.get_binding(session=session, platform=row.platform, chat_id=row.chat_id or "")
         name = (binding.title if binding is not None else None) or row.chat_id or "?"
-        return tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=code, text=row.text)
+        return tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=_reason(tr, code), text=row.text)
     if code == "dm_blocked":
         account.dm_blocked = True
         session.add(account)
@@ -188,7 +206,7 @@ async def _undeliverable_text(
             ),
             name=name, link=link,
         )
-    return tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=code, text=row.text)
+    return tr(_("无法把消息送达 {name}（{reason}）。原文：{text}"), name=name, reason=_reason(tr, code), text=row.text)
 
 
 async def link_code_for(*, session: AsyncSession, person_id: int, now: datetime) -> str:
