@@ -108,7 +108,7 @@ class Resident:
         self,
         pred: Callable[[Event], bool],
         room_id: str | None = None,
-        within: float = 15.0,
+        within: float = 30.0,
         count: int = 1,
         what: str = "event",
     ) -> list[Event]:
@@ -139,7 +139,7 @@ class Resident:
             what=f"{member} joining",
         )
 
-    async def wait_for_invite(self, room_id: str | None = None, within: float = 15.0) -> str:
+    async def wait_for_invite(self, room_id: str | None = None, within: float = 30.0) -> str:
         deadline = time.monotonic() + within
         while True:
             for rid in self.invites:

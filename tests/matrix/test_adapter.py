@@ -365,7 +365,7 @@ async def test_kick_and_room_upgrade_reach_the_core_as_chat_events(make_bot: Mak
     assert removed.sender.user_id == admin.user_id
 
 
-async def _until(predicate: Any, what: str, within: float = 15.0) -> None:
+async def _until(predicate: Any, what: str, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:

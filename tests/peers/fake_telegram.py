@@ -401,7 +401,7 @@ class FakeTelegram:
         """Updates pushed but not yet confirmed by a getUpdates offset."""
         return list(self._updates)
 
-    async def wait_for(self, predicate: Callable[[], Any], within: float = 5.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], within: float = 30.0) -> Any:
         """Wait until ``predicate()`` is truthy, re-checking on every request; fail after ``within`` s."""
 
         async def until() -> Any:

@@ -103,7 +103,7 @@ class TelegramBotRunner:
             self._dispatcher = None
 
     # --- waiting on the fake server -------------------------------------------------------------
-    async def reply_to(self, update: JSON, within: float = 5.0) -> JSON:
+    async def reply_to(self, update: JSON, within: float = 30.0) -> JSON:
         """The bot's message that replies to the message of `update`."""
         message = update.get("message") or update.get("edited_message")
         assert message is not None
@@ -117,13 +117,13 @@ class TelegramBotRunner:
 
         return await self.fake.wait_for(found, within)
 
-    async def sent_matching(self, chat_id: int, predicate: Callable[[JSON], bool], within: float = 5.0) -> JSON:
+    async def sent_matching(self, chat_id: int, predicate: Callable[[JSON], bool], within: float = 30.0) -> JSON:
         def found() -> JSON | None:
             return next((m for m in self.fake.sent(chat_id) if predicate(m)), None)
 
         return await self.fake.wait_for(found, within)
 
-    async def processed(self, update: JSON, within: float = 5.0) -> None:
+    async def processed(self, update: JSON, within: float = 30.0) -> None:
         """Wait until the update was committed and confirmed (the next poll carried a higher offset)."""
         await self.fake.wait_for(lambda: self.fake.confirmed_offset > update["update_id"], within)
 
@@ -135,7 +135,7 @@ class TelegramBotRunner:
                 query = query.where(clause)
             return int((await session.exec(query)).one())
 
-    async def outbox_idle(self, within: float = 5.0) -> None:
+    async def outbox_idle(self, within: float = 30.0) -> None:
         """Wait until no outbox row is pending: every send so far went out and was recorded."""
         deadline = asyncio.get_running_loop().time() + within
         while await self.count(Outbox, Outbox.state == OutboxState.PENDING):
