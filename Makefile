@@ -37,9 +37,12 @@ peers: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# One test worker per core, at most 4 (each worker that runs Matrix tests starts its own Synapse).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install peers
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: install peers
 	$(PY) -m bench
