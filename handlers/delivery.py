@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CHOSEN_STATION_KEY = "dm-station:{person_id}"
 LINK_CODE_KEY = "link-code:{code}"
 PRIVATE_ANSWER = "private_answer"
+PRIVATE_NOTE = "private_note"  # a short personal note, posted in the group instead when no DM can reach them
 UNDELIVERABLE = "undeliverable"  # a staff chat told that a message could not be delivered
 UNDELIVERABLE_TO_ADMINS = "undeliverable_admins"  # the admins told, the last resort
 # Where a private answer came from, so a failed DM can be explained there (without its content).
@@ -79,6 +80,46 @@ async def answer_privately(ctx: Context, text: str, *, item_id: int | None = Non
         chat_id=incoming.chat_id, reply_to=incoming.message_id, thread_id=incoming.thread_id,
         text=ctx.tr(_("已私信回复您（您的事项信息只在私聊中显示）。")), now=ctx.now(),
         station_id=ctx.station.id if ctx.station else None, follow_moves=False, private=False,
+    )
+
+
+async def note_privately(ctx: Context, text: str, *, fallback: str, item_id: int | None = None) -> None:
+    """A short personal note (e.g. "your +1 was recorded") goes by direct message, and nothing is
+    said in the group; when no direct message can reach the sender (known already, or found when
+    it fails), `fallback`, written for the group, is posted there as a reply instead."""
+    if ctx.in_private_place:
+        await ctx.reply(text, item_id=item_id)
+        return
+    if ctx.account.dm_blocked:
+        await ctx.reply(fallback, item_id=item_id)
+        return
+    incoming = ctx.incoming
+    key = f"note:{incoming.platform}:{incoming.chat_id}:{incoming.message_id}"
+    await outbox.to_person(
+        session=ctx.session, key=key, purpose=PRIVATE_NOTE, person_id=id_of(ctx.person), text=text,
+        now=ctx.now(), station_id=ctx.station.id if ctx.station else None, item_id=item_id, account=ctx.account,
+    )
+    origin = {"platform": incoming.platform, "chat_id": incoming.chat_id, "reply_to": incoming.message_id,
+              "thread_id": incoming.thread_id, "fallback": fallback}
+    await kv.set_value(session=ctx.session, key=PRIVATE_ANSWER_ORIGIN_KEY.format(key=key), value=json.dumps(origin),
+                       now=ctx.now())
+
+
+async def _private_note_failed(*, session: AsyncSession, row: Outbox, code: str, now: datetime) -> None:
+    """The note could not go privately: its group version is posted where it was asked for."""
+    origin_raw = await kv.get_value(session=session, key=PRIVATE_ANSWER_ORIGIN_KEY.format(key=row.key))
+    account = await session.get(Account, row.account_id) if row.account_id is not None else None
+    if origin_raw is None:
+        log.warning("private note %s could not be delivered (%s) and has no group to post it in", row.key, code)
+        return
+    if code == "dm_blocked" and account is not None:
+        account.dm_blocked = True
+        session.add(account)
+    origin = json.loads(origin_raw)
+    await outbox.to_chat(
+        session=session, key=f"note-in-group:{row.key}", purpose="private_note_in_group", platform=origin["platform"],
+        chat_id=origin["chat_id"], reply_to=origin.get("reply_to"), thread_id=origin.get("thread_id"),
+        text=origin["fallback"], now=now, station_id=row.station_id, item_id=row.item_id, private=False,
     )
 
 
@@ -138,6 +179,9 @@ async def on_undeliverable(
         await _private_answer_failed(
             session=session, row=row, code=code, now=now, config=config, platforms=platforms
         )
+        return
+    if row.purpose == PRIVATE_NOTE:
+        await _private_note_failed(session=session, row=row, code=code, now=now)
         return
     if row.purpose == UNDELIVERABLE_TO_ADMINS:
         log.error("the admins could not be told that outbox row %s was undeliverable (%s)", row.key, code)

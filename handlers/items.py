@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from handlers import delivery, intake, masking, outbox, rating, units
+from handlers import delivery, intake, masking, outbox, rating, supporters, units
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -33,6 +33,7 @@ STATUS_LABELS = {
     ItemStatus.REJECTED: _("不予受理"),
     ItemStatus.REOPENED: _("已重新办理"),
     ItemStatus.CLOSED: _("已关闭"),
+    ItemStatus.MERGED: _("已合并"),
 }
 EVENT_LABELS = {
     "created": _("受理"),
@@ -45,6 +46,10 @@ EVENT_LABELS = {
     "rated": _("居民评价"),
     "reopened": _("重新办理"),
     "categorized": _("归类"),
+    "merged": _("并入其他事项"),
+    "merged_in": _("并入重复事项"),
+    "supported": _("居民附议"),
+    "supporter_rated": _("附议人评价"),
 }
 ACTION_LABELS = {
     "assign": _("分派"),
@@ -52,6 +57,7 @@ ACTION_LABELS = {
     "close": _("办结"),
     "reject": _("不予受理"),
     "reopen": _("重新办理"),
+    "merge": _("合并"),
 }
 ACTION_HINTS = {
     "assign": _("/assign {number} <代表或承办单位> [工作日天数]"),
@@ -59,6 +65,7 @@ ACTION_HINTS = {
     "close": _("/close {number} <办理结果>"),
     "reject": _("/reject {number} <理由>"),
     "reopen": _("/reopen {number} [理由]"),
+    "merge": _("/merge {number} <并入编号>"),
 }
 FILTERS = {
     "open": "open", "未办结": "open", "办理中": "open",
@@ -189,13 +196,21 @@ async def close_command(ctx: Context) -> None:
                                 kind="answered" if answered else "resolved", actor_id=ctx.person.id, note=text,
                                 now=ctx.now())
     posted = await rating.post_result(ctx, item, station, answered=answered)
+    supported = await supporters.post_results(ctx, item, station, referral=False)
     if answered:
         reply = (_("事项 #{number} 已由本站直接答复并办结。答复已回复到居民的原消息下，并请其评价。") if posted.in_chat
                  else _("事项 #{number} 已由本站直接答复并办结。答复已私信告知居民，并请其评价。"))
     else:
         reply = (_("事项 #{number} 已办结。结果已回复到居民的原消息下，并请其评价。") if posted.in_chat
                  else _("事项 #{number} 已办结。结果已私信告知居民，并请其评价。"))
-    await ctx.reply(_with_masking_note(ctx, ctx.tr(reply, number=item.number), text, posted), item_id=item.id)
+    await ctx.reply(_with_supporters_note(ctx, _with_masking_note(ctx, ctx.tr(reply, number=item.number), text, posted),
+                                          supported), item_id=item.id)
+
+
+def _with_supporters_note(ctx: Context, reply: str, supported: int) -> str:
+    if not supported:
+        return reply
+    return reply + "\n" + ctx.tr(_("结果也已告知 {count} 位附议人（回复到各自的消息下，或私信）。"), count=supported)
 
 
 async def reject_command(ctx: Context) -> None:
@@ -208,10 +223,12 @@ async def reject_command(ctx: Context) -> None:
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REJECTED, kind="rejected",
                                 actor_id=ctx.person.id, note=text, now=ctx.now())
     posted = await rating.post_referral(ctx, item, station)
+    supported = await supporters.post_results(ctx, item, station, referral=True)
     reply = (_("事项 #{number} 不予受理，理由已回复到居民的原消息下（不请居民评价；如需重新办理，请用 /reopen {number}）。")
              if posted.in_chat
              else _("事项 #{number} 不予受理，理由已私信告知居民（不请居民评价；如需重新办理，请用 /reopen {number}）。"))
-    await ctx.reply(_with_masking_note(ctx, ctx.tr(reply, number=item.number), text, posted), item_id=item.id)
+    await ctx.reply(_with_supporters_note(ctx, _with_masking_note(ctx, ctx.tr(reply, number=item.number), text, posted),
+                                          supported), item_id=item.id)
 
 
 def _with_masking_note(ctx: Context, reply: str, written: str, posted: rating.Posted) -> str:
@@ -330,6 +347,7 @@ async def item_command(ctx: Context) -> None:
         lines.append(tr(_("结果：{result}"), result=item.result))
     if item.rating:
         lines.append(tr(_("评价：{rating}"), rating=tr(rating.RATING_LABELS[Rating(item.rating)])))
+    lines.extend(await supporters.item_lines(ctx, item))
     lines.append(tr(_("办理记录：")))
     for event in await items_repo.events_of(session=ctx.session, item_id=id_of(item)):
         lines.append(await _event_line(ctx, station, event))
@@ -344,7 +362,7 @@ async def _event_line(ctx: Context, station: Station, event: ItemEvent) -> str:
         line += f"（{status_label(tr, event.from_status)} → {status_label(tr, event.to_status)}）"
     if event.note:
         note = event.note
-        if event.kind == "rated":
+        if event.kind in ("rated", "supporter_rated"):
             code, _sep, rest = note.partition(": ")
             if code in {member.value for member in Rating}:
                 note = tr(rating.RATING_LABELS[Rating(code)]) + (f"：{rest}" if rest else "")

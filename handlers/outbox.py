@@ -16,8 +16,8 @@ from handlers.transport import Attachment, Button
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, OutboxState
-from storage.rows import new_row
+from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, OutboxState, RoleName
+from storage.rows import id_of, new_row
 
 
 async def to_chat(
@@ -185,3 +185,28 @@ async def to_admins(
     for person_id in await admin_people(session=session, admins=admins, now=now):
         await to_person(session=session, key=f"{key}:{person_id}", purpose=purpose, person_id=person_id, text=text,
                         now=now, station_id=station_id, item_id=item_id)
+
+
+async def to_staff(
+    *, session: AsyncSession, station_id: int, key: str, purpose: str, text: str, now: datetime,
+    item_id: int | None = None, told: Iterable[int] = (),
+) -> None:
+    """A note for a station's staff: into its staff chats (rows keyed `{key}:chat:{binding}`); with
+    none bound, to its liaisons and head directly (`{key}:person:{id}`, skipping `told`), so it is
+    never lost."""
+    staff_chats = await stations_repo.bindings_of(session=session, station_id=station_id, purpose=ChatPurpose.STAFF)
+    for binding in staff_chats:
+        await to_chat(session=session, key=f"{key}:chat:{binding.id}", purpose=purpose, platform=binding.platform,
+                      chat_id=binding.chat_id, text=text, now=now, station_id=station_id, item_id=item_id,
+                      private=True)
+    if staff_chats:
+        return
+    done = set(told)
+    for role in (RoleName.LIAISON, RoleName.HEAD):
+        for person in await people_repo.people_with_role(session=session, station_id=station_id, role=role):
+            person_id = id_of(person)
+            if person_id in done:
+                continue
+            done.add(person_id)
+            await to_person(session=session, key=f"{key}:person:{person_id}", purpose=purpose, person_id=person_id,
+                            text=text, now=now, station_id=station_id, item_id=item_id)

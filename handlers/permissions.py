@@ -56,6 +56,7 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "units": STAFF | {A.DEPUTY},
     "tag": STAFF,
     "categories": STAFF,
+    "merge": STAFF,
     # reports
     "stats": STAFF,
     "publish": STAFF,

@@ -17,7 +17,6 @@ from handlers.i18n import Translator, _, fold_chinese, translator
 from handlers.transport import Button
 from storage import items as items_repo
 from storage import messages as messages_repo
-from storage import people as people_repo
 from storage import stations as stations_repo
 from storage.models import (
     Account,
@@ -29,7 +28,6 @@ from storage.models import (
     Outbox,
     Person,
     Rating,
-    RoleName,
     Station,
 )
 from storage.rows import id_of
@@ -197,11 +195,21 @@ async def _to_reporter(
 ) -> Posted:
     """A reply to the resident's original message (mentioning them), or a direct message when the
     item has no message of theirs (a visitor recorded by staff)."""
-    source = await ctx.session.get(Message, item.source_message_id) if item.source_message_id else None
+    return await to_author(ctx, person_id=item.reporter_id, source_message_id=item.source_message_id,
+                           station=station, key=key, purpose=purpose, text=text, buttons=buttons, item_id=id_of(item))
+
+
+async def to_author(
+    ctx: Context, *, person_id: int, source_message_id: int | None, station: Station, key: str, purpose: str,
+    text: str, buttons: list[Button], item_id: int,
+) -> Posted:
+    """A reply to a person's own message about an item (mentioning them; masked unless the chat is
+    private), or a direct message when there is no such message."""
+    source = await ctx.session.get(Message, source_message_id) if source_message_id else None
     if source is None:
         await outbox.to_person(
-            session=ctx.session, key=key, purpose=purpose, person_id=item.reporter_id, text=text, buttons=buttons,
-            now=ctx.now(), station_id=station.id, item_id=item.id,
+            session=ctx.session, key=key, purpose=purpose, person_id=person_id, text=text, buttons=buttons,
+            now=ctx.now(), station_id=station.id, item_id=item_id,
         )
         return Posted(in_chat=False, public=False)
     mentions: list[str] = []
@@ -213,7 +221,7 @@ async def _to_reporter(
     await outbox.to_chat(
         session=ctx.session, key=key, purpose=purpose, platform=source.platform, chat_id=source.chat_id,
         reply_to=source.message_id, thread_id=source.thread_id, text=text, buttons=buttons, mentions=mentions,
-        now=ctx.now(), station_id=station.id, item_id=item.id, private=private,
+        now=ctx.now(), station_id=station.id, item_id=item_id, private=private,
     )
     return Posted(in_chat=True, public=not private)
 
@@ -273,29 +281,11 @@ async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: st
             purpose="unsatisfied", person_id=item.assignee_id, text=_unsatisfied_text(dm_tr, item, note),
             now=ctx.now(), station_id=station.id, item_id=item.id,
         )
-    staff_chats = await stations_repo.bindings_of(
-        session=ctx.session, station_id=id_of(station), purpose=ChatPurpose.STAFF
+    await outbox.to_staff(
+        session=ctx.session, station_id=id_of(station), key=f"unsatisfied:item:{item.id}:{round_}",
+        purpose="unsatisfied", text=text, now=ctx.now(), item_id=item.id,
+        told=[item.assignee_id] if item.assignee_id is not None else [],
     )
-    for binding in staff_chats:
-        await outbox.to_chat(
-            session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:chat:{binding.id}",
-            purpose="unsatisfied", platform=binding.platform, chat_id=binding.chat_id, text=text,
-            now=ctx.now(), station_id=station.id, item_id=item.id, private=True,
-        )
-    if staff_chats:
-        return
-    # No staff chat bound: the liaisons and the head hear it directly, so it is never lost.
-    told: set[int] = {item.assignee_id} if item.assignee_id is not None else set()
-    for role in (RoleName.LIAISON, RoleName.HEAD):
-        for person in await people_repo.people_with_role(session=ctx.session, station_id=id_of(station), role=role):
-            if id_of(person) in told:
-                continue
-            told.add(id_of(person))
-            await outbox.to_person(
-                session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:person:{person.id}",
-                purpose="unsatisfied", person_id=person.id, text=text, now=ctx.now(),
-                station_id=station.id, item_id=item.id,
-            )
 
 
 def _unsatisfied_text(tr: Translator, item: Item, note: str) -> str:

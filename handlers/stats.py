@@ -124,6 +124,9 @@ def figures_block(tr: Translator, items: ItemFigures, tally: Attendance, ended: 
            rated=items.rated, satisfied=items.satisfied, basically=items.basically_satisfied,
            unsatisfied=items.unsatisfied, satisfaction=percent(items.content, items.rated)),
     ]
+    if items.supporters or items.merged:
+        lines.append(tr(_("居民附议 {supporters} 人次（涉及 {supported} 件）；重复反映合并 {merged} 件，已并入原事项，不另计受理。"),
+                        supporters=items.supporters, supported=items.supported, merged=items.merged))
     if tally.held:
         lines.append(tr(_("接待日 {held} 场，代表应到 {on_duty} 人次、实到 {present} 人次，出勤率 {rate}。"),
                         held=tally.held, on_duty=tally.on_duty, present=tally.present,

@@ -7,6 +7,9 @@ can forget it), and a period of whole months is one GROUP BY over those counters
 changes that a sum over months turns back into the figure:
 
 - `received` (month = arrival): +1 per item;
+- `merged` (month = arrival, other = the month of the merge): +1 when the item is a duplicate merged
+  into another at a month's end (the received items of [a, b] are `received` less these rows with
+  month in [a, b], other <= b: one matter counts once);
 - `done` (month = arrival, other = the month of the change): +1 when the item is 办结 (resolved or
   closed) at a month's end and was not at the previous one, -1 when it stops being so; the items
   received in months [a, b] and done at the end of b are the rows with month in [a, b], other <= b;
@@ -49,6 +52,7 @@ REJECTED, RATED = "rejected", "rated"
 ENDS_ROUND = (*RESOLUTION_KINDS, RATED)  # what makes a rating history
 OPEN = frozenset(status.value for status in OPEN_STATUSES)
 DONE = frozenset((ItemStatus.RESOLVED.value, ItemStatus.CLOSED.value))
+MERGED = ItemStatus.MERGED.value
 RATINGS = {rating.value: rating.value for rating in Rating}
 LEVELS = ("open", "overdue")  # counted up to the period's last month
 LASTS = ("resolved", "on_time", "rejected", *RATINGS)  # the last event of its kind in the period
@@ -116,6 +120,8 @@ def _status_segments(deltas: Counter[tuple[str, int, int]], arrival_month: int, 
         end = states[index + 1][0] if index + 1 < len(states) else NEVER
         if state in DONE:
             _span(deltas, ("done", arrival_month), start, end)
+        elif state == MERGED:
+            _span(deltas, (MERGED, arrival_month), start, end)
         elif state in OPEN:
             _span(deltas, ("open", None), start, end)
             if deadline is not None:
@@ -132,7 +138,7 @@ def _span(deltas: Counter[tuple[str, int, int]], figure: tuple[str, int | None],
         deltas[(name, start, 0)] += 1
         if end != NEVER:
             deltas[(name, end, 0)] -= 1
-    else:  # done: by the arrival month, the change in `other`
+    else:  # done, merged: by the arrival month, the change in `other`
         deltas[(name, arrival, start)] += 1
         if end != NEVER:
             deltas[(name, arrival, end)] -= 1
@@ -284,7 +290,7 @@ def totals_queries(station_ids: Sequence[int], first: int, last: int, *, levels:
     ids = list(station_ids)
     conditions = [
         (figure == "received", month.between(first, last)),
-        (figure == "done", month.between(first, last), other <= last),
+        (figure.in_(("done", MERGED)), month.between(first, last), other <= last),
         (figure.in_(LASTS), month.between(first, last), other > last),
     ]
     if levels:

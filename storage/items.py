@@ -22,6 +22,7 @@ def create_item(
     reporter_id: int,
     source_message: Message | None,
     now: datetime,
+    private: bool = False,
 ) -> Item:
     """Stage a new item with the station's next number, and its 'created' event.
 
@@ -44,6 +45,7 @@ def create_item(
         source_message=source_message,
         created_at=now,
         updated_at=now,
+        private=private,
     )
     session.add(item)
     add_event(
@@ -132,6 +134,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "reopen": frozenset({ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED}),
     # A referral (rejected) is final: no rating; only staff may reopen it.
     "rate": frozenset({ItemStatus.RESOLVED}),
+    # A duplicate is merged while it (and the item it joins) are still being handled.
+    "merge": frozenset({ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED}),
 }
 # The events that end a round of handling: resolved by the assignee (or staff), answered by the
 # station itself (a direct answer to an unassigned item), or rejected / referred elsewhere.

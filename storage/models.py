@@ -90,6 +90,7 @@ class ItemStatus(StrEnum):
     REJECTED = "rejected"
     REOPENED = "reopened"
     CLOSED = "closed"
+    MERGED = "merged"  # a duplicate: handled as one with the item it was merged into (its reporter a supporter)
 
 
 OPEN_STATUSES = (ItemStatus.NEW, ItemStatus.ASSIGNED, ItemStatus.IN_PROGRESS, ItemStatus.REOPENED)
@@ -242,6 +243,12 @@ class Item(SQLModel, table=True):
     updated_at: datetime = _ts()
     resolved_at: datetime | None = _ts(nullable=True)
     closed_at: datetime | None = _ts(nullable=True)
+    # Raised in a direct message: never shown in any group, every update goes to the reporter privately.
+    private: bool = Field(default=False)
+    # A duplicate merged into another item (status merged): the item it is handled with. A plain
+    # id, not a foreign key (as Message.item_id): an ALTER TABLE adds it on SQLite as well.
+    merged_into_id: int | None = Field(default=None)
+    muted: bool = Field(default=False)  # the reporter asked for no more updates on it (/mute)
 
 
 class ItemEvent(SQLModel, table=True):
@@ -493,3 +500,34 @@ class Duty(SQLModel, table=True):
     checked_in_at: datetime | None = _ts(nullable=True)
     outcome: str | None = Field(default=None, max_length=10)
     assigned_at: datetime = _ts()
+
+
+# --- duplicates and supporters, residents' notifications ------------------------------------------
+class Supporter(SQLModel, table=True):
+    """A resident who raised the same matter as an item (附议): the reporter of a duplicate merged
+    into it, or someone who answered its acknowledgement with "+1" / "同问". One row per person
+    and item; the result goes to them as it goes to the reporter."""
+
+    __tablename__ = "supporter"
+    __table_args__ = (UniqueConstraint("item_id", "person_id", name="uq_supporter_person"),)
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    # Their own message (the duplicate's report, or the "+1" reply): the result is a reply to it.
+    source_message_id: int | None = Field(default=None, foreign_key="message.id")
+    merged_item_id: int | None = Field(default=None, foreign_key="item.id")  # the duplicate merged in
+    rating: str | None = Field(default=None, max_length=30)  # their rating of the latest result
+    rated_round: int | None = Field(default=None)
+    muted: bool = Field(default=False)
+    created_at: datetime = _ts()
+
+
+class ResidentNotify(SQLModel, table=True):
+    """A station's choice of direct messages to residents when their item is assigned or overdue
+    (/notify); a station without a row: on for private reports, off for group items."""
+
+    __tablename__ = "resident_notify"
+    station_id: int = Field(primary_key=True, foreign_key="station.id")
+    group_items: bool = Field(default=False)
+    private_items: bool = Field(default=True)
+    updated_at: datetime = _ts()

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import figure_deltas
@@ -38,6 +39,7 @@ from storage.models import (
     RoleAssignment,
     RoleName,
     Station,
+    Supporter,
 )
 
 CHUNK = 5000  # ids per IN (…): a province in one query, well under SQLite's (3.32+) and asyncpg's 32,766 parameters
@@ -46,6 +48,7 @@ OPEN = [status.value for status in OPEN_STATUSES]
 # on the spot) or rejected (not accepted, referred elsewhere).
 REJECTED, RATED = "rejected", "rated"
 DONE = [ItemStatus.RESOLVED.value, ItemStatus.CLOSED.value]  # 办结 at a moment: resolved, maybe rated
+MERGED = ItemStatus.MERGED.value  # a duplicate, counted with the item it was merged into
 
 
 # --- the station tree ---------------------------------------------------------------------------
@@ -105,8 +108,11 @@ def descendants(tree: Sequence[StationNode], station_id: int) -> list[int]:
 class ItemFigures:
     """A period's figures (the definitions: `item_figures`)."""
 
-    received: int = 0
+    received: int = 0  # duplicates merged into another item by the period's end not counted: one matter, once
     received_resolved: int = 0
+    merged: int = 0  # duplicates received in the period and merged into another item by its end
+    supported: int = 0  # items received in the period that residents support (附议), now
+    supporters: int = 0  # their supporters (附议人数), now
     resolved: int = 0
     on_time: int = 0
     rejected: int = 0
@@ -220,6 +226,7 @@ async def item_figures(
         since, until = _instant(span.start, zone), _instant(span.end, zone)
         window = _Window(since, until, until if until <= span.now else None, span.now)
         for chunk in _chunks(ids):
+            await _supported(session, result, chunk, window, grouping)
             if kept:
                 await _kept(session, result, chunk, span, window)
                 continue
@@ -231,7 +238,7 @@ async def item_figures(
     return dict(result)
 
 
-KEPT_FIELDS = {"received": "received", "done": "received_resolved", "open": "open", "overdue": "overdue",
+KEPT_FIELDS = {"received": "received", "done": "received_resolved", "merged": "merged", "open": "open", "overdue": "overdue",
                "resolved": "resolved", "on_time": "on_time", "rejected": "rejected", **RATING_FIELDS}
 
 
@@ -245,6 +252,8 @@ async def _kept(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures
             figures = result[(station_id,)]
             name = KEPT_FIELDS[figure]
             setattr(figures, name, getattr(figures, name) + int(total or 0))
+            if figure == figure_deltas.MERGED:
+                figures.received -= int(total or 0)
     if window.cutoff is None:
         await _open_at_end(session, result, ids, window, "station")
 
@@ -332,12 +341,33 @@ async def _received(session: AsyncSession, result: dict[tuple[Any, ...], ItemFig
                     window: _Window, grouping: Grouping) -> None:
     rows = await _states_at_end(
         session, ids, window, grouping, [ITEM.created_at >= window.since, ITEM.created_at < window.until],
-        lambda status, _deadline: (func.count(), _count_if(status.in_(DONE))),
+        lambda status, _deadline: (func.count(), _count_if(status.in_(DONE)), _count_if(status == MERGED)),
     )
-    for *key, count, done in rows:
+    for *key, count, done, merged in rows:
         figures = result[tuple(key)]
-        figures.received += count
+        figures.received += count - int(merged or 0)
         figures.received_resolved += int(done or 0)
+        figures.merged += int(merged or 0)
+
+
+async def _supported(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],
+                     window: _Window, grouping: Grouping) -> None:
+    """Items received in the period with supporters, and how many (附议人数) as they are now: a
+    supporter joins an item, not an event of a month."""
+    dims = _dims(grouping)
+    per_item = (
+        select(*dims, func.count().label("people"))
+        .select_from(ITEM_TABLE).join(Supporter, col(Supporter.item_id) == ITEM.id)
+        .where(ITEM.station_id.in_(ids), ITEM.created_at >= window.since, ITEM.created_at < window.until)
+        .group_by(ITEM.id, *dims).subquery()
+    )
+    keys = [per_item.c[column.name] for column in dims]
+    rows = await session.exec(  # type: ignore[call-overload]
+        select(*keys, func.count(), func.sum(per_item.c.people)).group_by(*keys))
+    for *key, items, people in rows.all():
+        figures = result[tuple(key)]
+        figures.supported += int(items)
+        figures.supporters += int(people or 0)
 
 
 async def _open_at_end(session: AsyncSession, result: dict[tuple[Any, ...], ItemFigures], ids: list[int],

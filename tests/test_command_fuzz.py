@@ -58,7 +58,7 @@ CHATS = {  # chat kind -> (chat id, the station it is bound to)
 
 async def build_world(chat: ChatDriver) -> None:
     """Two stations, their chats, people in every role; station A's item #1 assigned to li and
-    #2 resolved, station B's #1 assigned to zhao; in A a reception with li on duty and one without."""
+    #2 resolved, #3 new, station B's #1 assigned to zhao; in A a reception with li on duty and one without."""
     script = [
         ("admin", "dm:admin", "/station add lianxi 濂溪社区联络站"),
         ("admin", "dm:admin", "/station add other 东门社区联络站"),
@@ -81,6 +81,7 @@ async def build_world(chat: ChatDriver) -> None:
         ("admin", "gongzuo", "/reception add 2026-12-15 09:00-11:30 社区服务中心"),
         ("admin", "gongzuo", "/duty 2026-12-15 li"),
         ("admin", "gongzuo", "/reception add 2026-12-22 09:00-11:30 社区服务中心"),
+        ("alice", "lianxi", "#建议 东门的路灯晚上不亮"),  # A's #3: a duplicate of #1 to /merge
     ]
     for user, where, text in script:
         await chat.say(user, where, text)
@@ -208,7 +209,7 @@ SAMPLE_ARGS = {  # arguments that make each command do something for a role that
     "station": "add newsite 新建联络站", "stations": "", "bind": "lianxi", "unbind": "", "deputy": "add bob county",
     "deputies": "", "liaison": "add bob", "head": "set bob", "tags": "add 呼声", "language": "en", "items": "all",
     "item": "1", "assign": "1 li 5", "progress": "1 已联系街道", "close": "1 已更换灯泡", "reject": "1 属于个人信访事项",
-    "reopen": "2 居民仍不满意", "stats": "", "publish": "", "reception": "add 2026-12-20 09:00-11:00 社区服务中心",
+    "reopen": "2 居民仍不满意", "merge": "3 1", "stats": "", "publish": "", "reception": "add 2026-12-20 09:00-11:00 社区服务中心",
     "receptions": "", "duty": "2026-12-22 li", "confirm": "", "leave": "2026-12-15 家中有事", "checkin": "",
     "attendance": "", "export": "",
     "unit": "add 水务所", "units": "", "tag": "1 其他", "categories": "add 养老服务",
