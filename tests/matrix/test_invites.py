@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
@@ -120,11 +122,12 @@ async def test_invited_while_down_then_150_messages_through_a_limited_timeline(
 
 
 async def test_twelve_invites_at_a_restart_under_the_default_join_limit(
-    synapse_default_limits: SynapseServer, db_url: str
+    synapse_default_limits: SynapseServer, db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Synapse's default rc_joins (burst 10, then one per 10 s): 12 invites waiting at a start.
     Refused joins stay stored with their retry time, survive a restart, and all 12 are joined;
     a command posted in the last room before its join is answered there."""
+    caplog.set_level(logging.INFO, logger="bot.matrix")
     server = synapse_default_limits
     admin = await new_user(server, "admin", unlimited=True)
     user_id, password = register_bot(server)
@@ -151,6 +154,10 @@ async def test_twelve_invites_at_a_restart_under_the_default_join_limit(
         assert refused and all("M_LIMIT_EXCEEDED" in invite["last_error"] for invite in refused)
         not_before = min(datetime.fromisoformat(invite["next_attempt"]) for invite in stored.values())
         assert not_before > datetime.now(UTC)
+        assert [room for room in stored if any(
+            f"answering the invite to {room}" in record.getMessage() and "M_LIMIT_EXCEEDED" in record.getMessage()
+            for record in caplog.records
+        )], "a refused join is logged with its reason"
         await bot.stop()  # a restart while two invites wait
 
         await bot.start()
@@ -216,7 +223,10 @@ async def test_a_failure_applying_the_first_batch_does_not_lose_its_invite(
     bot.check_alive()
 
 
-async def test_a_strangers_invite_is_declined_once_and_forgotten(make_bot: MakeBot, matrix_users: MakeUser) -> None:
+async def test_a_strangers_invite_is_declined_once_and_forgotten(
+    make_bot: MakeBot, matrix_users: MakeUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.matrix")
     stranger = await matrix_users("stranger")
     bot = await make_bot()
     room = await stranger.create_room(invite=[bot.user_id])
@@ -232,3 +242,4 @@ async def test_a_strangers_invite_is_declined_once_and_forgotten(make_bot: MakeB
         await asyncio.sleep(0.05)
     assert await pending_invites(bot) == {}
     assert not stranger.find(room, lambda ev: ev.get("sender") == bot.user_id and ev.get("type") == "m.room.message")
+    assert f"matrix: declined {room}: {stranger.user_id}, who invited the bot, is not staff" in caplog.text
