@@ -171,3 +171,32 @@ async def test_a_connection_is_let_go_of_without_pausing(db_url: str) -> None:
     with pytest.raises(asyncio.CancelledError):
         await querying  # a query still pauses (the slicing above), so the test would see one
     await other.close()
+
+
+async def test_a_job_committing_in_slices_lets_a_waiting_writer_in_between(db_url: str) -> None:
+    """A province's reminder tick commits every few receptions and takes the write lock again at
+    once. A writer of the same engine that waits for the lock meanwhile (the outbox recording a
+    send) gets it at the job's next commit: not after the whole job, nor never (its busy timeout)."""
+    engine = inline_engine(Path(db_url.split("///", 1)[1]))
+    committed = 0
+    under_way = asyncio.Event()
+
+    async def job() -> None:
+        nonlocal committed
+        async with session_factory(engine)() as session:
+            for n in range(60):
+                session.add(KvState(key=f"job{n}", value="v", updated_at=NOW))
+                await session.flush()  # the write lock is taken here
+                if n == 3:
+                    under_way.set()
+                await asyncio.sleep(0.01)  # the slice's work, other tasks running meanwhile
+                await session.commit()
+                committed += 1
+
+    running = asyncio.ensure_future(job())
+    await under_way.wait()
+    await write_state(engine, "short")
+    got_in_after = committed
+    await running
+    assert got_in_after <= 5, f"the waiting writer got the lock only after {got_in_after} of 60 slices"
+    await engine.dispose()
