@@ -237,22 +237,25 @@ def roster_signature(duties: Sequence[Duty]) -> str:
     return ",".join(str(person_id) for person_id in sorted({duty.person_id for duty in active_duties(duties)}))
 
 
+def roster_changed(published: str | None, duties: Sequence[Duty]) -> bool:
+    """Whether the roster differs from the one the residents were told (`published`: the stored
+    "signature#n", the roster they last saw and how many updates they have had)."""
+    return published is not None and published.partition("#")[0] != roster_signature(duties)
+
+
 async def roster_update(
-    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime
+    session: AsyncSession, tr: Translator, station: Station, reception: Reception, now: datetime,
+    *, duties: Sequence[Duty], published: str | None,
 ) -> bool:
-    """Residents were told who receives them; when the roster changed since, tell them the new names."""
-    duties = await repo.duties_of(session=session, reception_id=id_of(reception))
+    """Residents were told who receives them; when the roster changed since, tell them the new names.
+    `duties` and `published` (the stored value of `PUBLISHED_ROSTER_KEY`) are read by the caller,
+    for all the receptions it looks at in a few queries."""
+    if published is None or not roster_changed(published, duties):
+        return False
     key = PUBLISHED_ROSTER_KEY.format(reception_id=reception.id)
     signature = roster_signature(duties)
-    stored = await kv.get_value(session=session, key=key)
-    if stored is None:
-        return False
-    # "signature#n": the roster the residents last saw, and how many updates they have had; each
-    # update has a key of its own, so going back to an earlier roster is announced too.
-    published, _sep, count = stored.partition("#")
-    if published == signature:
-        return False
-    updates = int(count or 0) + 1
+    # Each update has a key of its own, so going back to an earlier roster is announced too.
+    updates = int(published.partition("#")[2] or 0) + 1
     active = active_duties(duties)
     names = await names_of(session, [duty.person_id for duty in active])
     deputies = "、".join(names[duty.person_id] for duty in active if duty.person_id in names) or tr(_("待定"))

@@ -26,6 +26,7 @@ from handlers import reception_notify as notify
 from handlers.context import CoreConfig
 from handlers.i18n import translator
 from schedules import DueJob
+from storage import kv
 from storage import receptions as repo
 from storage.models import Duty, Outcome, Reception, ReceptionRule, ReceptionStatus, Station
 from storage.receptions import local_instant, reminder_stages, set_times
@@ -235,17 +236,28 @@ class RosterRepublisher:
     name = "reception-roster"
 
     async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
+        """Every tick looks at every reception the residents were told of: a few queries for all of
+        them (a province has thousands), then the work only for those whose roster changed."""
         result = await session.exec(
             select(Reception).where(
                 Reception.status == ReceptionStatus.SCHEDULED, col(Reception.residents_told).is_(True),
                 col(Reception.starts_at) > now,
             )
         )
-        for reception in result.all():
+        receptions = list(result.all())
+        if not receptions:
+            return
+        duties = await repo.duties_for(session=session, reception_ids=[id_of(r) for r in receptions])
+        keys = {id_of(r): notify.PUBLISHED_ROSTER_KEY.format(reception_id=id_of(r)) for r in receptions}
+        published = await kv.values_of(session=session, keys=list(keys.values()))
+        for reception in receptions:
+            roster, told = duties.get(id_of(reception), []), published.get(keys[id_of(reception)])
+            if not notify.roster_changed(told, roster):
+                continue
             station = await session.get(Station, reception.station_id)
             if station is not None:
                 await notify.roster_update(session, translator(station.language or config.language), station,
-                                           reception, now)
+                                           reception, now, duties=roster, published=told)
 
     async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
         return None  # it reacts to roster changes, which every tick looks for
