@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from handlers import attendance, categories, exports, items, merge, people, receptions, reports, stations, stats, units
+from handlers import (
+    attendance,
+    categories,
+    exports,
+    items,
+    merge,
+    people,
+    private_reports,
+    receptions,
+    reports,
+    stations,
+    stats,
+    units,
+)
 from handlers.help import help_feature
 from handlers.permissions import PERMISSIONS, Audience
 from handlers.router import ChatScope, Command, Feature
@@ -10,8 +23,8 @@ from handlers.router import ChatScope, Command, Feature
 
 def all_features() -> list[Feature]:
     return [
-        stations.FEATURE, people.FEATURE, help_feature(all_commands), items.FEATURE, merge.FEATURE, units.FEATURE,
-        categories.FEATURE,
+        stations.FEATURE, people.FEATURE, help_feature(all_commands), private_reports.FEATURE, items.FEATURE,
+        merge.FEATURE, units.FEATURE, categories.FEATURE,
         receptions.FEATURE, attendance.FEATURE, stats.FEATURE, reports.FEATURE, exports.FEATURE,
     ]
 

@@ -24,6 +24,9 @@ LINE_TAG_RE = re.compile(r"^[ \t\u3000]*[#＃][ \t\u3000]*(?P<token>[^\s#＃]+)"
 LEADING_JUNK = " \t\r\n:：,，.。;；-—、"
 TAG_SEPARATORS = ":：,，、"
 WORD_END = TAG_SEPARATORS + ".。;；!！?？"
+# The acknowledgement of a private report (raised in a direct message): it is never shown in a group.
+PRIVATE_ACK = _("已受理，编号 #{number}。您是私信反映的，事项只有联络站工作人员和承办人能看到，不会出现在任何群里；"
+                "办理进展和结果都会私信告诉您。")
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def intake_allowed_here(ctx: Context) -> bool:
 async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
     """Make the item for `ctx.message` and queue the ack; None (with an answer) when it can't be made."""
     if ctx.station is None:
-        # Only reachable in a DM: the person works for several stations or there are several.
+        # Only reachable in a DM whose station nothing tells (handlers.private_reports asks first).
         raise ctx.error(_("请先发送 /use <站点代码> 选择要反映问题的联络站，再重新发送「#建议 内容」。"))
     if not tagged.text:
         await ctx.reply(ctx.tr(_("请在标签后写上具体内容，例如：#建议 小区路灯坏了，晚上很不安全。")))
@@ -164,16 +167,18 @@ async def create_from_message(ctx: Context, tagged: Tagged) -> Item | None:
         if existing is not None:
             return existing
     station = ctx.station
+    private = ctx.incoming.is_private  # a private report: never shown in any group
     # Staged, not flushed: the message, the item, its event and the ack are written together when
     # the event's (or the batch's) transaction commits, the ids filled in by the flush.
     item = items_repo.create_item(
         session=ctx.session, station=station, tag=tagged.tag, text=tagged.text,
-        reporter_id=id_of(ctx.person), source_message=ctx.message, now=ctx.now(),
+        reporter_id=id_of(ctx.person), source_message=ctx.message, now=ctx.now(), private=private,
     )
     if flood.over_limit(ctx, station):  # a flood: acknowledged together, once the minute is over
         await flood.acknowledge_in_batch(ctx, station, item)
         return item
-    text = ctx.tr(_("已受理，编号 #{number}。联络员会分派给代表办理，办结后在此回复您。"), number=item.number)
+    ack = PRIVATE_ACK if private else _("已受理，编号 #{number}。联络员会分派给代表办理，办结后在此回复您。")
+    text = ctx.tr(ack, number=item.number)
     await outbox.to_chat(
         session=ctx.session, key=f"ack:item:{station.id}:{item.number}", purpose="ack",
         platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id, reply_to=ctx.incoming.message_id,

@@ -101,6 +101,8 @@ async def load_item(ctx: Context, station: Station, number: int) -> Item:
     if item is None:
         raise ctx.error(_("{station} 没有编号为 #{number} 的事项。发送 /items 查看事项。"),
                         station=station.name, number=number)
+    if item.private and not ctx.in_private_place:
+        raise ctx.error(_("这件事项是居民私信反映的，不在群里处理。请在工作群或私聊中发送这条命令。"))
     return item
 
 

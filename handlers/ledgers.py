@@ -139,8 +139,12 @@ class ItemRow:
 
     def private(self, text: str | None) -> str:
         """The full text in the full register; else masked like any public text (and the reporter's
-        name, wherever it appears)."""
-        return (text or "") if self.scope.full else self.scope.masked(text or "", self.reporter)
+        name, wherever it appears); a private report's not at all."""
+        if self.scope.full:
+            return text or ""
+        if self.item.private:
+            return self.scope.tr(_("（居民私信反映，内容不公开）"))
+        return self.scope.masked(text or "", self.reporter)
 
 
 def _label(tr: Translator, labels: dict[Any, str], value: str | None) -> str | None:
@@ -164,7 +168,7 @@ ITEM_COLUMNS: list[Column] = [
 ]
 STATION_COLUMN = Column("station", _("联络站"), C.TEXT, lambda r: r.station.name)
 # The item's columns the register reads (only these: every datetime read costs a conversion).
-ITEM_FIELDS = ("number", "status", "tag", "text", "due_at", "result", "rating", "created_at", "resolved_at")
+ITEM_FIELDS = ("number", "status", "tag", "text", "due_at", "result", "rating", "created_at", "resolved_at", "private")
 
 
 async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:

@@ -95,8 +95,12 @@ async def publish_command(ctx: Context) -> None:
     period again posts only the items whose line changed since its last publication."""
     station, window, history = await _period_history(ctx)
     period, label = window.period, window.period.label(ctx.tr)
-    handled = handled_in(history, window)
+    everything = handled_in(history, window)
+    handled = [entry for entry in everything if not entry.item.private]  # a private report is never shown in a group
+    withheld = len(everything) - len(handled)
     if not handled:
+        if withheld:
+            raise ctx.error(_("{period}办结或不予受理的事项都是居民私信反映的，不在群里公示，无可公示。"), period=label)
         raise ctx.error(_("{period}没有办结或不予受理的事项，无可公示。"), period=label)
     chats = await stations_repo.bindings_of(session=ctx.session, station_id=id_of(station),
                                             purpose=ChatPurpose.RESIDENTS)
@@ -142,6 +146,8 @@ async def publish_command(ctx: Context) -> None:
     answer = [ctx.tr(_("已在居民群公示 {period}的 {count} 件事项，公示中不含任何姓名。") if len(changed) == len(lines)
                      else _("已在居民群公示 {period}有变化的 {count} 件事项，公示中不含任何姓名。"),
                      period=label, count=len(changed))]
+    if withheld:
+        answer.append(ctx.tr(_("居民私信反映的 {count} 件事项不在群里公示。"), count=withheld))
     hidden = sum((hidden_in[number] for number in changed), Counter[masking.Kind]())
     if hidden:
         answer.append(ctx.tr(_("已隐去个人信息：{hidden}。"), hidden=masking.describe_hidden(ctx.tr, hidden)))

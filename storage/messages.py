@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Direction, Message
+from storage.models import Account, ChatBinding, ChatPurpose, Direction, Message
 from storage.rows import new_row
 
 
@@ -100,3 +100,17 @@ async def count_messages(*, session: AsyncSession, platform: str) -> int:
     result = await session.exec(select(func.count()).select_from(Message).where(Message.platform == platform))
     return int(result.one())
 
+
+
+async def stations_posted_in(*, session: AsyncSession, person_id: int) -> list[int]:
+    """The stations whose residents chats (bound and active) a person has written in: where they
+    live, as far as the bot can tell."""
+    result = await session.exec(
+        select(ChatBinding.station_id).distinct()
+        .join(Message, and_(col(Message.platform) == col(ChatBinding.platform),
+                            col(Message.chat_id) == col(ChatBinding.chat_id)))
+        .join(Account, col(Account.id) == col(Message.sender_account_id))
+        .where(Account.person_id == person_id, col(ChatBinding.active), ChatBinding.purpose == ChatPurpose.RESIDENTS)
+        .order_by(col(ChatBinding.station_id))
+    )
+    return list(result.all())

@@ -152,7 +152,8 @@ async def test_item_from_a_dm(station: ChatDriver, app: App) -> None:
 async def test_dm_item_needs_a_station_when_there_are_several(station: ChatDriver, app: App) -> None:
     await station.say("admin", "dm:admin", "/station add other 另一站")
     [answer] = await station.say("dora", "dm:dora", "#反映 公交站没有遮雨棚")
-    assert "/use" in answer.text
+    assert answer.text.startswith("已收到您的反映。请问您要向哪个联络站反映？")  # tests/test_private_reports.py
+    assert answer.buttons == ["濂溪社区联络站", "另一站"]
     assert await items(app) == []
     await station.say("dora", "dm:dora", "/use lianxi")
     [ack] = await station.say("dora", "dm:dora", "#反映 公交站没有遮雨棚")
