@@ -8,6 +8,7 @@ Without the synapse virtualenv the tests skip locally with the command that fixe
 from __future__ import annotations
 
 import itertools
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -99,6 +100,8 @@ async def matrix_users(synapse: SynapseServer) -> AsyncIterator[MakeUser]:
     yield make
     for user in made:
         await user.close()
+        if user.client.store_path:  # the crypto store of an encrypted resident: a temporary directory
+            shutil.rmtree(user.client.store_path, ignore_errors=True)
 
 
 def register_bot(server: SynapseServer) -> tuple[str, str]:
@@ -126,3 +129,5 @@ async def make_bot(synapse: SynapseServer, db_url: str) -> AsyncIterator[MakeBot
     yield make
     for runner in runners:
         await runner.stop()
+        if runner.store_path is not None:  # kept across the test's restarts, not after it
+            shutil.rmtree(runner.store_path, ignore_errors=True)
