@@ -117,8 +117,8 @@ async def test_a_locked_database_is_waited_for_without_blocking_the_loop(db_url:
     engine = inline_engine(path)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing
+    started = time.monotonic()  # before the commit is scheduled: it comes 0.3 s after this at the earliest
     asyncio.get_running_loop().call_later(0.3, holder.execute, "COMMIT")
-    started = time.monotonic()
     ticks = await count_ticks_while(asyncio.ensure_future(write_state(engine, "waited")))
     assert time.monotonic() - started >= 0.3
     assert ticks > 10, "the loop kept running while the write waited for the lock"
