@@ -11,7 +11,7 @@ from datetime import date
 
 from sqlmodel import col, select
 
-from handlers import outbox
+from handlers import outbox, visits
 from handlers import reception_notify as notify
 from handlers.args import to_id
 from handlers.context import CommandError, Context
@@ -289,6 +289,7 @@ async def attendance_command(ctx: Context) -> None:
     else:
         summary, rate = await notify.attendance_lines(ctx.session, ctx.tr, duties)
         lines += [*summary, ctx.tr(_("本次出勤率：{rate}"), rate=rate)]
+    lines += await visits.reception_lines(ctx, reception)
     await ctx.reply("\n".join(lines))
 
 

@@ -12,9 +12,11 @@ from handlers import (
     private_reports,
     receptions,
     reports,
+    routing,
     stations,
     stats,
     units,
+    visits,
 )
 from handlers.help import help_feature
 from handlers.permissions import PERMISSIONS, Audience
@@ -24,7 +26,7 @@ from handlers.router import ChatScope, Command, Feature
 def all_features() -> list[Feature]:
     return [
         stations.FEATURE, people.FEATURE, help_feature(all_commands), private_reports.FEATURE, items.FEATURE,
-        merge.FEATURE, units.FEATURE, categories.FEATURE,
+        merge.FEATURE, units.FEATURE, routing.FEATURE, visits.FEATURE, categories.FEATURE,
         receptions.FEATURE, attendance.FEATURE, stats.FEATURE, reports.FEATURE, exports.FEATURE,
     ]
 

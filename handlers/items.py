@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from handlers import delivery, intake, masking, outbox, rating, supporters, units
+from handlers import delivery, intake, masking, outbox, rating, supporters, units, visits
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -50,6 +50,8 @@ EVENT_LABELS = {
     "merged_in": _("并入重复事项"),
     "supported": _("居民附议"),
     "supporter_rated": _("附议人评价"),
+    "routed": _("转办"),
+    "callback": _("回访"),
 }
 ACTION_LABELS = {
     "assign": _("分派"),
@@ -66,6 +68,13 @@ ACTION_HINTS = {
     "reject": _("/reject {number} <理由>"),
     "reopen": _("/reopen {number} [理由]"),
     "merge": _("/merge {number} <并入编号>"),
+}
+# Where /route sent an item (handlers.routing, which builds on this module).
+ROUTE_NAMES = {
+    "township": _("转乡镇（街道）办理"),
+    "county": _("县（区）代表建议"),
+    "city": _("市代表建议"),
+    "petition": _("转信访部门"),
 }
 FILTERS = {
     "open": "open", "未办结": "open", "办理中": "open",
@@ -190,13 +199,18 @@ async def close_command(ctx: Context) -> None:
     """Resolve: the result goes to the resident with the rating buttons of a new round. An item
     nobody was assigned (staff answering on the spot, 当场答复) is answered by the station."""
     station, item, text = await command_item(ctx, "close", text_required=True)
-    answered = item.assignee_id is None and item.unit_id is None
+    answered = item.assignee_id is None and item.unit_id is None and item.route is None
     item.result = text
     item.resolved_at = ctx.now()
     item.rating = None  # a rating belongs to one round: the new result is rated afresh
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.RESOLVED,
                                 kind="answered" if answered else "resolved", actor_id=ctx.person.id, note=text,
                                 now=ctx.now())
+    if (visitor := await visits.visitor_of(ctx, item)) is not None:  # no chat: a 回访 task for the liaisons
+        task = await visits.callback_task(ctx, item, station, visitor, kind="resolved")
+        supported = await supporters.post_results(ctx, item, station, referral=False)
+        await ctx.reply(_with_supporters_note(ctx, task, supported), item_id=item.id)
+        return
     posted = await rating.post_result(ctx, item, station, answered=answered)
     supported = await supporters.post_results(ctx, item, station, referral=False)
     if answered:
@@ -224,6 +238,11 @@ async def reject_command(ctx: Context) -> None:
     item.rating = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REJECTED, kind="rejected",
                                 actor_id=ctx.person.id, note=text, now=ctx.now())
+    if (visitor := await visits.visitor_of(ctx, item)) is not None:
+        task = await visits.callback_task(ctx, item, station, visitor, kind="rejected")
+        supported = await supporters.post_results(ctx, item, station, referral=True)
+        await ctx.reply(_with_supporters_note(ctx, task, supported), item_id=item.id)
+        return
     posted = await rating.post_referral(ctx, item, station)
     supported = await supporters.post_results(ctx, item, station, referral=True)
     reply = (_("事项 #{number} 不予受理，理由已回复到居民的原消息下（不请居民评价；如需重新办理，请用 /reopen {number}）。")
@@ -334,8 +353,11 @@ async def item_command(ctx: Context) -> None:
         lines.append(tr(_("标签：#{tag}"), tag=item.tag))
     if item.category:
         lines.append(tr(_("类别：{category}"), category=item.category))
+    if item.route:
+        lines.append(tr(_("去向：{route}"), route=tr(ROUTE_NAMES[item.route]) if item.route in ROUTE_NAMES else item.route))
     lines.append(tr(_("内容：{text}"), text=item.text))
     lines.append(tr(_("提出人：{name}"), name=await person_name(ctx, item.reporter_id)))
+    lines.extend(await visits.item_lines(ctx, item))
     lines.append(tr(_("受理时间：{at}"), at=local(ctx, station, item.created_at)))
     lines.extend(await units.item_lines(ctx, item))
     if item.assignee_id is not None:
@@ -370,6 +392,8 @@ async def _event_line(ctx: Context, station: Station, event: ItemEvent) -> str:
                 note = tr(rating.RATING_LABELS[Rating(code)]) + (f"：{rest}" if rest else "")
         elif event.kind == "edited":
             note = tr(_("原内容：{text}"), text=note)
+        elif event.kind == "callback" and note == "unreached":
+            note = tr(_("未能联系上"))
         line += f"：{note}"
     return line
 

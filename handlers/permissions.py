@@ -57,6 +57,8 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "tag": STAFF,
     "categories": STAFF,
     "merge": STAFF,
+    "route": STAFF,
+    "visit": STAFF | {A.DEPUTY},  # a deputy only on a day they are on duty (checked by the handler)
     # reports
     "stats": STAFF,
     "publish": STAFF,

@@ -231,12 +231,13 @@ def referral_explanation(ctx: Context, item: Item) -> str:
                     "这一答复不需要评价，您的回复不会改变处理结果；如有疑问，请联系本站联络员。"), number=item.number)
 
 
-async def _apply_rating(ctx: Context, item: Item, press: RatePress, note: str = "") -> str:
+async def _apply_rating(ctx: Context, item: Item, press: RatePress, note: str = "", *, on_behalf: bool = False) -> str:
     """Check who and which round, record the rating, and return the thanks (already translated).
 
     A rating belongs to the round it was asked for (`Item.reopen_count` when the result was
-    posted); a new resolution clears `Item.rating`, and the old one stays in the events."""
-    if item.reporter_id != ctx.person.id:
+    posted); a new resolution clears `Item.rating`, and the old one stays in the events.
+    `on_behalf`: a liaison records what a resident without a chat said (a visitor, at the 回访)."""
+    if not on_behalf and item.reporter_id != ctx.person.id:
         raise ctx.error(_("只有提出事项 #{number} 的居民本人可以评价。"), number=item.number)
     if item.status == ItemStatus.REJECTED:
         raise CommandError(referral_explanation(ctx, item))
@@ -286,6 +287,17 @@ async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: st
         purpose="unsatisfied", text=text, now=ctx.now(), item_id=item.id,
         told=[item.assignee_id] if item.assignee_id is not None else [],
     )
+
+
+async def rate_on_behalf(ctx: Context, item: Item, rating: Rating, round_: int) -> None:
+    """A liaison records the rating a visitor gave at the 回访 (the visitor has no chat to press in):
+    the same round rules, and 不满意 reopens the item and tells its handlers, as a resident's would."""
+    await _apply_rating(ctx, item, RatePress(id_of(item), round_, rating), on_behalf=True)
+
+
+async def notify_reporter(ctx: Context, item: Item, station: Station, *, key: str, purpose: str, text: str) -> Posted:
+    """A message about the item to the resident who raised it (a reply to their message, else a DM)."""
+    return await _to_reporter(ctx, item, station, key=key, purpose=purpose, text=text, buttons=[])
 
 
 def _unsatisfied_text(tr: Translator, item: Item, note: str) -> str:

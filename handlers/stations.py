@@ -108,13 +108,17 @@ def is_time_zone(name: str) -> bool:
     return name in _time_zones()
 
 
+PETITION_OFFICE_KEYS = ("petition_office", "信访地址")
+
+
 async def _station_set(ctx: Context) -> None:
-    if len(ctx.args) != 4:
+    free_text = len(ctx.args) > 4 and ctx.args[2] in PETITION_OFFICE_KEYS  # an address has spaces
+    if len(ctx.args) != 4 and not free_text:
         raise ctx.usage_error()
     station = await stations_repo.get_station_by_code(session=ctx.session, code=ctx.args[1])
     if station is None:
         raise ctx.error(_("没有代码为 {code} 的联络站。"), code=ctx.args[1])
-    key, value = ctx.args[2], ctx.args[3]
+    key, value = ctx.args[2], ctx.rest(3) if free_text else ctx.args[3]
     if key in ("timezone", "时区"):
         if not is_time_zone(value):
             raise ctx.usage_error(_("「{zone}」不是时区名称，例如 Asia/Shanghai。"), zone=value)
@@ -128,8 +132,12 @@ async def _station_set(ctx: Context) -> None:
         if limit is None:
             raise ctx.usage_error(_("「{value}」不对：每人每分钟逐条答复的条数应为 0 到 100（0 为不限）。"), value=value)
         station.acks_per_minute = limit
+    elif key in PETITION_OFFICE_KEYS:
+        if len(value) > 300:
+            raise ctx.usage_error(_("信访部门的地址最长 300 个字。"))
+        station.petition_office = value
     else:
-        raise ctx.usage_error(_("可设置的项目：timezone、name、language、flood。"))
+        raise ctx.usage_error(_("可设置的项目：timezone、name、language、flood、petition_office（信访部门地址）。"))
     ctx.session.add(station)
     await ctx.reply(ctx.tr(_("已更新 {code} 的设置：{key} = {value}。"), code=station.code, key=key, value=value))
 
@@ -293,7 +301,7 @@ FEATURE = Feature(
     name="stations",
     commands=[
         Command("station", station_command, _("/station add <代码> <名称> [家|站|室|专业:领域] [上级代码] | /station list | "
-                                              "/station set <代码> timezone|name|language|flood <值>"), _("创建和设置联络站")),
+                                              "/station set <代码> timezone|name|language|flood|petition_office <值>"), _("创建和设置联络站")),
         Command("stations", stations_command, _("/stations"), _("列出所有联络站")),
         Command("bind", bind_command, _("/bind <站点代码> [residents|staff] [confirm]"), _("把本群绑定到联络站"), station_arg=0,
                 scope=ChatScope.GROUP),

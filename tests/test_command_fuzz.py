@@ -212,7 +212,8 @@ SAMPLE_ARGS = {  # arguments that make each command do something for a role that
     "reopen": "2 居民仍不满意", "merge": "3 1", "stats": "", "publish": "", "reception": "add 2026-12-20 09:00-11:00 社区服务中心",
     "receptions": "", "duty": "2026-12-22 li", "confirm": "", "leave": "2026-12-15 家中有事", "checkin": "",
     "attendance": "", "export": "",
-    "unit": "add 水务所", "units": "", "tag": "1 其他", "categories": "add 养老服务",
+    "unit": "add 水务所", "units": "", "tag": "1 其他", "categories": "add 养老服务", "route": "1 county",
+    "visit": "刘大爷 13712345678 小区门口积水",
 }
 # They answer without writing rows of their own (or refuse for want of data: /checkin before the
 # day, /publish with nothing handled yet).

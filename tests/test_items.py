@@ -97,7 +97,8 @@ async def test_untagged_or_empty_message_makes_nothing(station: ChatDriver, app:
 
 
 async def test_tagged_message_in_staff_chat_or_unbound_group_makes_nothing(station: ChatDriver, app: App) -> None:
-    assert await station.say("zhang", "gongzuo", "#建议 工作群的讨论") == []
+    [hint] = await station.say("zhang", "gongzuo", "#建议 工作群的讨论")  # answered with how to record it (/visit)
+    assert hint.text.startswith("工作群里的 #建议 不会登记为事项。代来访群众登记，请发送 /visit")
     assert await station.say("alice", "random-group", "#建议 别的群") == []
     assert await items(app) == []
 
