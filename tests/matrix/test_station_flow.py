@@ -1,16 +1,19 @@
 """The station's work in real Matrix rooms: the real handlers, a real Synapse, residents on matrix-nio.
 
 invite → !bind → tagged message → item with a reply → !close → feedback as a reply to the
-resident's event → rating by reaction; downtime catch-up; strangers; kicks and room upgrades.
+resident's event → rating by reaction; downtime catch-up; strangers; kicks and room upgrades;
+an unbound room; a report that keeps failing, set aside.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
-from storage.models import ChatBinding, Item, ItemStatus
+from bot.intake import RetryPolicy
+from storage.models import ChatBinding, Item, ItemStatus, SetAsideEvent
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.conftest import MakeBot
 from tests.matrix.residents import Event, MakeUser, Resident
@@ -264,3 +267,56 @@ async def test_an_unbound_room_is_answered_once_with_how_to_bind_and_never_with_
     ]
     assert not [body for body in elsewhere if "路灯" in body or "13800138000" in body]
     assert [item.text for item in await items(bot)] == ["东门路灯坏了，联系电话13800138000"]
+
+
+async def test_a_message_that_keeps_failing_is_set_aside_and_the_room_goes_on(
+    make_bot: MakeBot, matrix_users: MakeUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A report whose content trips a bug is tried a bounded number of times, set aside (logged
+    with its event id, the staff room told once, the resident answered), and the reports after it
+    are handled; a restart does not bring it back."""
+    bot, people, room = await station_with_rooms(make_bot, matrix_users)
+    zhang, alice = people["zhang"], people["alice"]
+    staff = await zhang.create_room(invite=[bot.user_id], name="工作群")
+    await zhang.wait_for_join(staff, bot.user_id)
+    await command(zhang, staff, bot, "!bind lianxi staff")
+    assert bot.app is not None
+    bot.app.guard.policy = RetryPolicy(attempts=3, first_delay=0.01)
+    real_dispatch = bot.app.router.dispatch
+    tries: list[str] = []
+
+    async def buggy(ctx):  # type: ignore[no-untyped-def]
+        tries.append(ctx.incoming.text)
+        if "毒" in ctx.incoming.text:
+            raise ValueError("a bug this message triggers")
+        await real_dispatch(ctx)
+
+    bot.app.router.dispatch = buggy  # type: ignore[method-assign]
+    poison = await alice.say(room, "#建议 毒")
+    after = await alice.say(room, "#建议 垃圾桶满了")
+    [sorry] = await alice.wait_for(reply_to(bot.user_id, poison), room, what="the answer to the set-aside report")
+    assert sorry["content"]["body"] == "抱歉，机器人处理这条消息时出错了。消息已保存并转给工作人员人工处理，您不必重发。"
+    [ack] = await alice.wait_for(reply_to(bot.user_id, after), room, what="the next report's ack")
+    assert ack["content"]["body"].startswith("已受理，编号 #1。")
+    assert tries.count("#建议 毒") == 3
+    assert f"setting aside matrix event {poison} after 3 failures" in caplog.text
+    async with bot.app.sessions() as session:
+        [kept] = (await session.exec(select(SetAsideEvent))).all()
+    assert (kept.event_id, kept.chat_id, kept.sender, kept.text, kept.attempts) == (
+        poison, room, f"matrix:{alice.user_id}", "#建议 毒", 3
+    )
+    assert "a bug this message triggers" in kept.error
+
+    def told(ev: Event) -> bool:
+        return said_by(bot)(ev) and "多次处理失败" in ev["content"]["body"]
+
+    [notice] = await zhang.wait_for(told, staff, what="the staff notice")
+    assert f"matrix 事件 {poison}" in notice["content"]["body"] and "原文：#建议 毒" in notice["content"]["body"]
+
+    await bot.stop()
+    await bot.start()  # the sync position moved past it: it is not tried again
+    later = await command(alice, room, bot, "#建议 楼道灯不亮")
+    assert later["content"]["body"].startswith("已受理，编号 #2。")
+    await zhang.sync()
+    assert len(zhang.find(staff, told)) == 1, "the staff told once"
+    assert [item.text for item in await items(bot)] == ["垃圾桶满了", "楼道灯不亮"]
