@@ -28,6 +28,7 @@ from handlers.i18n import translator
 from schedules import DueJob
 from storage import kv
 from storage import receptions as repo
+from storage.db import writers_waiting
 from storage.models import Duty, Outcome, Reception, ReceptionRule, ReceptionStatus, Station
 from storage.receptions import local_instant, reminder_stages, set_times
 from storage.rows import id_of
@@ -119,9 +120,10 @@ class ReceptionReminders:
                 if station is not None:
                     await self._stages(session, station, reception, grouped.get(id_of(reception), []), names,
                                        wanted[station.id], now, config)
-                if done % COMMIT_EVERY == 0:
-                    # A province's reminder hour writes thousands of rows: commit in slices so the
-                    # SQLite write lock is never held long enough to make a handler wait.
+                if done % COMMIT_EVERY == 0 or await writers_waiting(session):
+                    # A province's reminder hour writes thousands of rows: commit in slices, and
+                    # at once when the outbox or intake waits for SQLite's write lock, so that the
+                    # reminders go out while the rest are written and no handler waits long.
                     await session.commit()
         await self._catch_up(session, now, config, stations)
 

@@ -19,7 +19,7 @@ from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.figure_deltas import after_flush as keep_figures
-from storage.sqlite_inline import inline_connector
+from storage.sqlite_inline import InlineConnection, inline_connector
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -113,6 +113,17 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
         highest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
         for number, row in enumerate(rows, start=highest + 1):
             row.id = number
+
+
+async def writers_waiting(session: AsyncSession) -> bool:
+    """Whether other connections of this process wait for the SQLite write lock (the outbox
+    recording a send, intake): a long job that commits in slices then commits at once, so they
+    get in after a moment rather than after a whole slice. PostgreSQL locks rows: never."""
+    if session.bind is None or session.bind.dialect.name != "sqlite" or not session.in_transaction():
+        return False
+    connection = await (await session.connection()).get_raw_connection()
+    inline = connection.driver_connection
+    return isinstance(inline, InlineConnection) and inline.turns.waiting > 0
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

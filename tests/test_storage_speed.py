@@ -200,3 +200,24 @@ async def test_a_job_committing_in_slices_lets_a_waiting_writer_in_between(db_ur
     await running
     assert got_in_after <= 5, f"the waiting writer got the lock only after {got_in_after} of 60 slices"
     await engine.dispose()
+
+
+async def test_a_session_holding_the_lock_knows_when_another_writer_waits(db_url: str) -> None:
+    """What lets the reminder tick commit at once, rather than after its slice, when the outbox
+    or intake wait for the lock it holds."""
+    from storage.db import create_engine, writers_waiting
+
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as holder:
+        assert not await writers_waiting(holder), "no transaction yet"
+        holder.add(KvState(key="held", value="v", updated_at=NOW))
+        await holder.flush()  # the write lock is held from here
+        assert not await writers_waiting(holder)
+        waiting = asyncio.ensure_future(write_state(engine, "waiting"))
+        while not await writers_waiting(holder):
+            assert not waiting.done()
+            await asyncio.sleep(0.001)
+        await holder.commit()
+        await waiting
+        assert not await writers_waiting(holder)
+    await engine.dispose()
