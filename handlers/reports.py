@@ -160,7 +160,8 @@ def _digest(text: str) -> str:
 
 def publicity_line(tr: Translator, item: Item, text: str, outcome: str, result: str) -> str:
     """`#3【建议】东门路灯坏了 —— 已办结：已更换灯泡` (text and result already masked)."""
-    category = tr(_("【{tag}】"), tag=item.tag) if item.tag else ""
+    label = item.tag or item.category  # a visitor's matter has no tag; staff may have filed it (/tag)
+    category = tr(_("【{tag}】"), tag=label) if label else " "
     return tr(_("#{number}{category}{text} —— {outcome}：{result}"), number=item.number, category=category,
               text=text, outcome=outcome, result=result)
 

@@ -185,3 +185,18 @@ async def test_route_county_is_a_deputy_suggestion_tracked_until_its_reply(stati
     assert "去向：县（区）代表建议" in detail.text
     assert "zhang 转办（已受理 → 已分派）：整理为代表建议，报送县（区）人大常委会交有关部门办理：已请李代表牵头起草代表建议" in detail.text
     assert await rows(app, Outbox, Outbox.purpose == "routed")
+
+
+async def test_a_visitors_matter_is_published_under_its_category_without_the_visitor(station: ChatDriver) -> None:
+    await station.say("zhang", "gongzuo", "/visit 刘大爷 13712345678 小区门口下雨积水，老人出行不便")
+    await station.say("zhang", "gongzuo", "/visit 来电 赵老师 学校门口早高峰拥堵")
+    await station.say("zhang", "gongzuo", "/tag 1 城乡建设")
+    await station.say("zhang", "gongzuo", "/close 1 已疏通雨水井")
+    await station.say("zhang", "gongzuo", "/close 2 已协调交警早高峰值守")
+    sent = await station.say("zhang", "gongzuo", "/publish")
+    [notice] = texts(sent, "lianxi")
+    assert notice.splitlines()[2:] == [
+        "#1【城乡建设】小区门口下雨积水，老人出行不便 —— 已答复：已疏通雨水井",
+        "#2 学校门口早高峰拥堵 —— 已答复：已协调交警早高峰值守",
+    ]
+    assert "刘大爷" not in notice and "赵老师" not in notice and "137" not in notice
