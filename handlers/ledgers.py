@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,16 +34,22 @@ from handlers.rating import RATING_LABELS
 from handlers.workbook import CellKind, Column, CsvWriter
 from handlers.workbook_process import WorkbookProcess
 from storage import reports as figures_repo
+from storage import units as units_repo
 from storage.models import (
     OPEN_STATUSES,
+    ChatBinding,
     Duty,
+    HandlingUnit,
     Item,
     ItemEvent,
+    Message,
     Outcome,
     Person,
     Reception,
     ReceptionStatus,
     StationLevel,
+    Supporter,
+    Visitor,
 )
 from storage.reports import Attendance, ItemFigures, Span, StationNode
 from storage.rows import id_of
@@ -155,9 +161,13 @@ ITEM_COLUMNS: list[Column] = [
     Column("number", _("编号"), C.INT, lambda r: r.item.number),
     Column("received_on", _("受理日期"), C.DATE, lambda r: _day(r.item.created_at, r.zone)),
     Column("reporter", _("提出人"), C.TEXT, lambda r: r.reporter if r.scope.full else mask_name(r.reporter)),
+    Column("source", _("来源"), C.TEXT, lambda r: _label(r.scope.tr, SOURCE_LABELS, source_of(r.item))),
     Column("tag", _("标签"), C.TEXT, lambda r: r.item.tag),
+    Column("category", _("类别"), C.TEXT, lambda r: r.item.category),
     Column("text", _("内容"), C.LONG, lambda r: r.private(r.item.text)),
+    Column("supporters", _("附议人数"), C.INT, lambda r: r.item.supporters or None),
     Column("deputy", _("承办代表"), C.TEXT, lambda r: r.assignee),
+    Column("unit", _("承办单位"), C.TEXT, lambda r: r.item.unit_name),
     Column("assigned_on", _("交办日期"), C.DATE, lambda r: _day(r.assigned_at, r.zone)),
     Column("deadline", _("办理时限"), C.DATE, lambda r: _day(r.item.due_at, r.zone)),
     Column("resolved_on", _("办结日期"), C.DATE, lambda r: _day(r.item.resolved_at, r.zone) if r.handled else None),
@@ -168,7 +178,19 @@ ITEM_COLUMNS: list[Column] = [
 ]
 STATION_COLUMN = Column("station", _("联络站"), C.TEXT, lambda r: r.station.name)
 # The item's columns the register reads (only these: every datetime read costs a conversion).
-ITEM_FIELDS = ("number", "status", "tag", "text", "due_at", "result", "rating", "created_at", "resolved_at", "private")
+ITEM_FIELDS = ("number", "status", "tag", "text", "due_at", "result", "rating", "created_at", "resolved_at", "private",
+               "category")
+# Where an item came from (来源): a visitor's channel (handlers.visits), else a message in a bound
+# group (群聊) or a direct chat (私信).
+SOURCE_LABELS = {"group": _("群聊"), "dm": _("私信"), "visit": _("接待"), "phone": _("来电"), "letter": _("来信")}
+
+
+def source_of(item: Any) -> str | None:
+    if item.channel is not None:
+        return str(item.channel)
+    if item.source_message is not None:
+        return "group" if item.source_chat is not None else "dm"
+    return None
 
 
 async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
@@ -189,14 +211,15 @@ async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
         while True:
             query = (
                 select(*shown, reporter.display_name.label("reporter_name"),
-                       assignee.display_name.label("assignee_name"), assigned.label("assigned_at"))
+                       assignee.display_name.label("assignee_name"), assigned.label("assigned_at"),
+                       *_handling_columns(table))
                 .join(reporter, col(reporter.id) == table.c.reporter_id)
                 .outerjoin(assignee, col(assignee.id) == table.c.assignee_id)
                 .where(table.c.station_id == station.id, table.c.created_at >= since, table.c.created_at < until,
                        table.c.number > after)
                 .order_by(table.c.number).limit(PAGE)
             )
-            page = (await scope.session.exec(query)).all()  # type: ignore[call-overload]
+            page = (await scope.session.exec(_handling_joins(query, table))).all()  # type: ignore[call-overload]
             for row in page:
                 assigned_at = row.assigned_at
                 if isinstance(assigned_at, str):  # SQLite returns max() of a custom type as text
@@ -205,6 +228,26 @@ async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
             if len(page) < PAGE:
                 break
             after = page[-1].number
+
+
+UNIT, VISITOR = HandlingUnit.__table__, Visitor.__table__  # type: ignore[attr-defined]
+MESSAGE, BINDING = Message.__table__, ChatBinding.__table__  # type: ignore[attr-defined]
+
+
+def _handling_columns(table: Any) -> list[Any]:
+    """The unit's name, the visitor's channel, the source message and its bound chat (来源), and the
+    number of supporters (附议人数)."""
+    supporters = (select(func.count()).select_from(Supporter).where(Supporter.item_id == table.c.id)
+                  .correlate(table).scalar_subquery())
+    return [UNIT.c.name.label("unit_name"), VISITOR.c.channel.label("channel"), MESSAGE.c.id.label("source_message"),
+            BINDING.c.id.label("source_chat"), supporters.label("supporters")]
+
+
+def _handling_joins(query: Any, table: Any) -> Any:
+    return (query.outerjoin(UNIT, UNIT.c.id == table.c.unit_id)
+            .outerjoin(VISITOR, VISITOR.c.item_id == table.c.id)
+            .outerjoin(MESSAGE, MESSAGE.c.id == table.c.source_message_id)
+            .outerjoin(BINDING, and_(BINDING.c.platform == MESSAGE.c.platform, BINDING.c.chat_id == MESSAGE.c.chat_id)))
 
 
 async def count_items(scope: Scope) -> int:
@@ -227,6 +270,7 @@ class ReceptionRow:
     signed: list[str] = field(default_factory=list)
     leave: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
+    visitor_items: list[int] = field(default_factory=list)  # the numbers of the items its visitors raised
 
 
 def _names(names: list[str]) -> str | None:
@@ -243,6 +287,8 @@ RECEPTION_COLUMNS: list[Column] = [
     Column("signed_in", _("签到"), C.TEXT, lambda r: _names(r.signed)),
     Column("leave", _("请假"), C.TEXT, lambda r: _names(r.leave)),
     Column("absent", _("缺席"), C.TEXT, lambda r: _names(r.absent)),
+    Column("visitors", _("接待人数"), C.INT, lambda r: len(r.visitor_items)),
+    Column("visitor_items", _("登记事项编号"), C.TEXT, lambda r: "、".join(f"#{n}" for n in r.visitor_items) or None),
 ]
 
 
@@ -278,7 +324,9 @@ async def reception_rows(scope: Scope) -> AsyncIterator[ReceptionRow]:
                     row.leave.append(name)
                 elif outcome == Outcome.ABSENT:
                     row.absent.append(name)
+            visitors = await units_repo.visitor_counts(session=scope.session, reception_ids=list(rows))
             for reception in page:
+                rows[reception.id].visitor_items = visitors.get(id_of(reception), [])
                 yield rows[reception.id]
             if len(page) < PAGE:
                 break

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import charts
+from handlers import charts, group_stats
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
 from handlers.ledgers import station_figures
@@ -47,6 +47,7 @@ class StatsRequest:
     stations: list[StationNode]  # the tree the figures cover, the asked-for station first
     each: bool = False  # `all`: every station one by one
     by_deputy: bool = False
+    by_group: str | None = None  # "unit" or "category" (handlers.group_stats)
     chart: bool = False
 
 
@@ -63,6 +64,10 @@ async def parse_request(ctx: Context) -> StatsRequest:
         index += 1
         if token in BY_WORDS and index < len(tokens) and tokens[index] in BY_DEPUTY:
             request.by_deputy, index = True, index + 1
+        elif token in BY_WORDS and index < len(tokens) and tokens[index] in group_stats.GROUPS:
+            request.by_group, index = group_stats.GROUPS[tokens[index]], index + 1
+        elif token in ("按单位", "按承办单位", "按类别", "by-unit", "by_unit", "by-category", "by_category"):
+            request.by_group = "category" if "categ" in token or "类别" in token else "unit"
         elif token in BY_DEPUTY[2:] or token in ("by-deputy", "by_deputy"):
             request.by_deputy = True
         elif token in CHART:
@@ -78,7 +83,8 @@ async def parse_request(ctx: Context) -> StatsRequest:
                 raise ctx.usage_error(error.msgid, **error.values) from None
             if found is None or period is not None:
                 raise ctx.usage_error(
-                    _("不认识「{value}」。可以写时间、本站或下级站点的代码、all、by deputy（按代表）或 chart（图表）；{hint}"),
+                    _("不认识「{value}」。可以写时间、本站或下级站点的代码、all、by deputy（按代表）、by unit（按单位）、"
+                      "by category（按类别）或 chart（图表）；{hint}"),
                     value=ctx.args[index - 1], hint=ctx.tr(PERIOD_HINT))
             period = found
     if period is not None:
@@ -257,7 +263,10 @@ async def chart_attachment(session: AsyncSession, tr: Translator, stations: list
 async def stats_command(ctx: Context) -> None:
     request = await parse_request(ctx)
     tr = ctx.tr
-    if request.by_deputy:
+    if request.by_group is not None:
+        lines = await group_stats.group_report(ctx.session, tr, request.stations, request.period, ctx.now(),
+                                               request.by_group)
+    elif request.by_deputy:
         lines = await deputy_report(ctx.session, tr, request.stations, request.period, ctx.now())
     else:
         lines = await station_report(ctx.session, tr, request.stations, request.period, ctx.now(), each=request.each)
@@ -276,7 +285,7 @@ async def stats_command(ctx: Context) -> None:
 FEATURE = Feature(
     name="stats",
     commands=[
-        Command("stats", stats_command, _("/stats [时间] [站点代码|all] [by deputy] [chart]"),
-                _("事项统计：受理、办结、按时办结率、满意率、出勤率；可按代表、看下级站点、发图表")),
+        Command("stats", stats_command, _("/stats [时间] [站点代码|all] [by deputy|unit|category] [chart]"),
+                _("事项统计：受理、办结、按时办结率、满意率、出勤率；可按代表、承办单位、类别，看下级站点、发图表")),
     ],
 )

@@ -176,7 +176,7 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield list(ids[start : start + CHUNK])
 
 
-Grouping = str  # "station", or "deputy": (station, the item's assignee)
+Grouping = str  # "station"; or (station, the item's assignee | unit | category): "deputy", "unit", "category"
 
 
 @dataclass(frozen=True)
@@ -264,19 +264,23 @@ ITEM_TABLE = Item.__table__  # type: ignore[attr-defined]
 EVENT_TABLE = ItemEvent.__table__  # type: ignore[attr-defined]
 
 
+# What a grouping other than "station" groups each station's items by: the item's column.
+GROUPED_BY = {"deputy": "assignee_id", "unit": "unit_id", "category": "category"}
+
+
 def _dims(grouping: Grouping) -> list[ColumnElement[Any]]:
-    return [ITEM.station_id, ITEM.assignee_id] if grouping == "deputy" else [ITEM.station_id]
+    return [ITEM.station_id, ITEM[GROUPED_BY[grouping]]] if grouping in GROUPED_BY else [ITEM.station_id]
 
 
 def _event_dims(grouping: Grouping) -> list[ColumnElement[Any]]:
-    """Event queries group by the event's own station (an index range per station); by deputy they
-    also need the item's assignee."""
-    return [EVENT.station_id, ITEM.assignee_id] if grouping == "deputy" else [EVENT.station_id]
+    """Event queries group by the event's own station (an index range per station); by deputy, unit
+    or category they also need that column of the item."""
+    return [EVENT.station_id, ITEM[GROUPED_BY[grouping]]] if grouping in GROUPED_BY else [EVENT.station_id]
 
 
 def _from_events(query: Any, grouping: Grouping) -> Any:
     query = query.select_from(EVENT_TABLE)
-    return query.join(ITEM_TABLE, ITEM.id == EVENT.item_id) if grouping == "deputy" else query
+    return query.join(ITEM_TABLE, ITEM.id == EVENT.item_id) if grouping in GROUPED_BY else query
 
 
 def _later(other: Any, event: Any) -> ColumnElement[bool]:

@@ -29,10 +29,10 @@ from tests.harness import PLATFORM, ChatDriver, FakeTransport
 from tests.reports_data import NOW, seed
 from tests.transcripts.runner import clean_environment, run_script
 
-ITEM_KEYS = ["number", "received_on", "reporter", "tag", "text", "deputy", "assigned_on", "deadline", "resolved_on",
-             "on_time", "result", "rating", "status"]
-ITEM_HEADERS = ("编号", "受理日期", "提出人", "标签", "内容", "承办代表", "交办日期", "办理时限", "办结日期", "是否按时",
-                "办理结果", "评价", "状态")
+ITEM_KEYS = ["number", "received_on", "reporter", "source", "tag", "category", "text", "supporters", "deputy", "unit",
+             "assigned_on", "deadline", "resolved_on", "on_time", "result", "rating", "status"]
+ITEM_HEADERS = ("编号", "受理日期", "提出人", "来源", "标签", "类别", "内容", "附议人数", "承办代表", "承办单位", "交办日期",
+                "办理时限", "办结日期", "是否按时", "办理结果", "评价", "状态")
 
 
 @pytest.fixture(autouse=True)
@@ -80,8 +80,9 @@ def test_items_csv_has_the_documented_keys_and_masks(county: str, tmp_path: Path
         ("江州镇联络站", str(n)) for n in (4, 5, 6, 7, 8, 9)] + [("濂溪社区联络室", str(n)) for n in (1, 2, 3)]
     late = rows[0]
     assert late == {
-        "station": "江州镇联络站", "number": "4", "received_on": "2026-11-02", "reporter": "刘**", "tag": "建议",
-        "text": "超期办结，电话 ***", "deputy": "李明", "assigned_on": "2026-11-02", "deadline": "2026-11-09",
+        "station": "江州镇联络站", "number": "4", "received_on": "2026-11-02", "reporter": "刘**", "source": "",
+        "tag": "建议", "category": "", "text": "超期办结，电话 ***", "supporters": "", "deputy": "李明", "unit": "",
+        "assigned_on": "2026-11-02", "deadline": "2026-11-09",
         "resolved_on": "2026-11-12", "on_time": "否", "result": "已处理", "rating": "基本满意", "status": "已关闭",
     }
     assert rows[4]["status"] == "已重新办理" and rows[4]["on_time"] == "否（超期）", "reopened, past its deadline"
@@ -117,18 +118,20 @@ def test_workbook_of_five_registers(county: str, tmp_path: Path) -> None:
     received = items["C2"]
     assert received.is_date and received.number_format == "yyyy-mm-dd" and received.value == datetime(2026, 11, 8)
     phone_row = next(row for row in values if row[1] == 4 and row[0] == "江州镇联络站")
-    assert phone_row[5] == "超期办结，电话 ***" and "13912345678" not in str(values)
+    assert phone_row[7] == "超期办结，电话 ***" and "13912345678" not in str(values)
     width = widths(items)
-    assert width["F"] >= 2 * len("超期办结，电话") + 4, "the text column fits its Chinese"
-    assert width["F"] <= 50 and width["A"] >= 2 * len("濂溪社区联络室")
+    assert width["H"] >= 2 * len("超期办结，电话") + 4, "the text column fits its Chinese"
+    assert width["H"] <= 50 and width["A"] >= 2 * len("濂溪社区联络室")
 
     receptions = list(book["接待登记簿"].iter_rows(values_only=True))
-    assert receptions[0] == ("联络站", "日期", "开始时间", "结束时间", "地点", "主题", "值班代表", "签到", "请假", "缺席")
+    assert receptions[0] == ("联络站", "日期", "开始时间", "结束时间", "地点", "主题", "值班代表", "签到", "请假", "缺席",
+                             "接待人数", "登记事项编号")
     assert receptions[1:] == [
-        ("江州镇联络站", datetime(2026, 11, 15), time(9), time(11, 30), "服务中心", "接待", "李明、王芳", "李明", "王芳", None),
+        ("江州镇联络站", datetime(2026, 11, 15), time(9), time(11, 30), "服务中心", "接待", "李明、王芳", "李明", "王芳", None,
+         0, None),
         ("江州镇联络站", datetime(2026, 11, 28), time(9), time(11, 30), "服务中心", "接待", "李明、王芳", "李明、赵强", None,
-         "王芳"),
-        ("濂溪社区联络室", datetime(2026, 11, 20), time(9), time(11, 30), "服务中心", "接待", "赵强", "赵强", None, None),
+         "王芳", 0, None),
+        ("濂溪社区联络室", datetime(2026, 11, 20), time(9), time(11, 30), "服务中心", "接待", "赵强", "赵强", None, None, 0, None),
     ]
     assert book["接待登记簿"]["C2"].number_format == "hh:mm"
 
@@ -238,7 +241,7 @@ async def test_export_in_the_staff_chat_sends_a_document(county_app: App, chat: 
     assert "含下级站点 1 个。" in sent.text and "/export items 2026-11 full" in sent.text
     sheet = load_workbook(io.BytesIO(attachment.data)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert len(rows) == 10 and rows[1][3] == "刘**" and rows[1][5] == "超期办结，电话 ***"
+    assert len(rows) == 10 and rows[1][3] == "刘**" and rows[1][7] == "超期办结，电话 ***"
     async with county_app.sessions() as session:
         from storage.models import OutboxFile
 
@@ -281,5 +284,6 @@ def test_console_writes_the_file_under_exports(capsys: pytest.CaptureFixture[str
     assert first["file"] == "exports/lianxi-意见建议登记簿-2026-12.xlsx"
     assert second["file"] == "exports/lianxi-意见建议登记簿-2026-12-2.xlsx", "an earlier export is never overwritten"
     sheet = load_workbook(tmp_path / first["file"]).worksheets[0]
-    assert [cell.value for cell in sheet[2]][:5] == [1, datetime(2026, 12, 1), "a****", "建议", "东门路灯坏了，请联系 ***"]
+    assert [cell.value for cell in sheet[2]][:7] == [1, datetime(2026, 12, 1), "a****", "群聊", "建议", None,
+                                                     "东门路灯坏了，请联系 ***"]
     assert date(2026, 12, 1) == sheet["B2"].value.date()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from bot.app import App
+from handlers.clock import ManualClock
 from storage.models import Duty, HandlingUnit, Item, ItemEvent, RoleAssignment, Station
 from tests.harness import ChatDriver, rows, set_up_station
 
@@ -141,3 +147,43 @@ async def test_categories_are_per_station_and_every_filing_is_recorded(station: 
     assert [e.note for e in await rows(app, ItemEvent) if e.kind == "categorized"] == ["交通出行", "城乡建设", "养老服务"]
     [resident] = await station.say("alice", "lianxi", "/tag 1 其他")
     assert resident.text == "抱歉，您没有权限使用 /tag。发送 /help 查看您可用的命令。"
+
+
+async def test_registers_and_stats_by_unit_and_by_category(station: ChatDriver, app: App, clock: ManualClock) -> None:
+    """The items register's 来源, 类别, 附议人数 and 承办单位; the receptions register's 接待人数 and
+    登记事项编号; /stats by unit and by category."""
+    await station.say("zhang", "gongzuo", "/reception add 2026-12-02 09:00-11:30 社区服务中心")
+    clock.set(datetime(2026, 12, 2, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai")))
+    await station.say("zhang", "gongzuo", "/visit 刘大爷 13712345678 小区门口积水\n来电 赵老师 学校门口拥堵")
+    [ack] = [m for m in station.transport.sent if m.chat == "lianxi" and m.text.startswith("已受理，编号 #1")]
+    await station.say("dave", "lianxi", "+1", reply_to=ack.id)  # a supporter of #1
+    await station.say("zhang", "gongzuo", "/unit add 街道城管科 wangke")
+    await station.say("zhang", "gongzuo", "/assign 2 街道城管科 5")
+    await station.say("zhang", "gongzuo", "/assign 3 街道城管科 5")
+    await station.say("zhang", "gongzuo", "/tag 1 城乡建设")
+    await station.say("zhang", "gongzuo", "/tag 2 环境卫生")
+    await station.say("zhang", "gongzuo", "/tag 3 环境卫生")
+    await station.say("wangke", "dm:wangke", "/close 2 已清运")
+    [sent] = await station.say("zhang", "gongzuo", "/export items csv")
+    assert sent.outgoing.attachment is not None
+    reader = csv.DictReader(io.StringIO(sent.outgoing.attachment.data.decode("utf-8-sig"), newline=""))
+    register = [(row["number"], row["source"], row["category"], row["supporters"], row["unit"], row["reporter"])
+                for row in reader]
+    assert register == [("1", "群聊", "城乡建设", "1", "", "a****"), ("2", "群聊", "环境卫生", "", "街道城管科", "b**"),
+                        ("3", "接待", "环境卫生", "", "街道城管科", "刘**"), ("4", "来电", "", "", "", "赵**")]
+    [sent] = await station.say("zhang", "gongzuo", "/export receptions csv")
+    assert sent.outgoing.attachment is not None
+    [row] = list(csv.DictReader(io.StringIO(sent.outgoing.attachment.data.decode("utf-8-sig"), newline="")))
+    assert (row["visitors"], row["visitor_items"]) == ("2", "#3、#4")
+    [by_unit] = await station.say("zhang", "gongzuo", "/stats by unit")
+    assert by_unit.text == (
+        "濂溪社区联络站 2026年12月各承办单位办理情况：\n"
+        "· 街道城管科：受理 2 件，办结 1 件（按时 1 件），不予受理 0 件，办理中 1 件（超期 0 件），满意率 —\n"
+        "· 未交承办单位：受理 2 件，办结 0 件（按时 0 件），不予受理 0 件，办理中 2 件（超期 0 件），满意率 —")
+    [by_category] = await station.say("zhang", "gongzuo", "/stats 按类别")
+    lines = by_category.text.splitlines()
+    assert lines[0] == "濂溪社区联络站 2026年12月按类别统计："
+    assert "· 环境卫生：受理 2 件，办结 1 件（按时 1 件），不予受理 0 件，办理中 1 件（超期 0 件），满意率 —" in lines
+    assert "· 城乡建设：受理 1 件，办结 0 件（按时 0 件），不予受理 0 件，办理中 1 件（超期 0 件），满意率 —" in lines
+    assert "· 交通出行：本期没有事项" in lines
+    assert lines[-1] == "· 未归类：受理 1 件，办结 0 件（按时 0 件），不予受理 0 件，办理中 1 件（超期 0 件），满意率 —"
