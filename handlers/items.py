@@ -134,10 +134,13 @@ def check_transition(ctx: Context, item: Item, action: str) -> None:
                 for other in items_repo.actions_from(item.status) if other in ACTION_HINTS]
     if item.status == ItemStatus.RESOLVED:
         possible.insert(0, ctx.tr(_("等待居民评价")))
-    hint = "；".join(possible) if possible else ctx.tr(_("无"))
+    if not possible:  # merged: the item it went into is the one to act on
+        raise ctx.error(_("事项 #{number} 当前状态为「{status}」，不能{action}。"),
+                        number=item.number, status=status_label(ctx.tr, item.status),
+                        action=ctx.tr(ACTION_LABELS[action]))
     raise ctx.error(_("事项 #{number} 当前状态为「{status}」，不能{action}。现在可以：{hint}"),
                     number=item.number, status=status_label(ctx.tr, item.status),
-                    action=ctx.tr(ACTION_LABELS[action]), hint=hint)
+                    action=ctx.tr(ACTION_LABELS[action]), hint="；".join(possible))
 
 
 async def command_item(ctx: Context, action: str, *, text_required: bool) -> tuple[Station, Item, str]:
