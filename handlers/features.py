@@ -8,6 +8,7 @@ from handlers import (
     exports,
     items,
     merge,
+    notify_prefs,
     people,
     private_reports,
     receptions,
@@ -26,7 +27,7 @@ from handlers.router import ChatScope, Command, Feature
 def all_features() -> list[Feature]:
     return [
         stations.FEATURE, people.FEATURE, help_feature(all_commands), private_reports.FEATURE, items.FEATURE,
-        merge.FEATURE, units.FEATURE, routing.FEATURE, visits.FEATURE, categories.FEATURE,
+        merge.FEATURE, notify_prefs.FEATURE, units.FEATURE, routing.FEATURE, visits.FEATURE, categories.FEATURE,
         receptions.FEATURE, attendance.FEATURE, stats.FEATURE, reports.FEATURE, exports.FEATURE,
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from handlers import delivery, intake, masking, outbox, rating, supporters, units, visits
+from handlers import delivery, intake, masking, notify_prefs, outbox, rating, supporters, units, visits
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -187,6 +187,7 @@ async def assign_command(ctx: Context) -> None:
         lines.append(ctx.tr(_("（未指定时限，按默认 {days} 个工作日；可用 /assign {number} <代表或承办单位> <天数> 修改。）"),
                             days=days, number=item.number))
     lines.extend(await units.tell_handlers(ctx, station, item, plan, days, due, sequence))
+    lines.extend(await notify_prefs.item_assigned(ctx, station, item, name, due, sequence))
     await ctx.reply("\n".join(lines), item_id=item.id)
 
 
@@ -341,7 +342,7 @@ async def _item_line(ctx: Context, station: Station, item: Item, now: datetime) 
             line += " " + ctx.tr(_("（截止 {due}，已超期）"), due=due)
         else:
             line += " " + ctx.tr(_("（截止 {due}）"), due=due)
-    return line
+    return line + await supporters.list_marks(ctx, item)
 
 
 async def item_command(ctx: Context) -> None:

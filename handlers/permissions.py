@@ -59,6 +59,9 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "merge": STAFF,
     "route": STAFF,
     "visit": STAFF | {A.DEPUTY},  # a deputy only on a day they are on duty (checked by the handler)
+    "notify": STAFF,
+    "mute": frozenset({A.REPORTER}),  # the reporter or a supporter of the item (the handler checks)
+    "unmute": frozenset({A.REPORTER}),
     # reports
     "stats": STAFF,
     "publish": STAFF,

@@ -170,6 +170,15 @@ async def item_lines(ctx: Context, item: Item) -> list[str]:
     return lines
 
 
+async def list_marks(ctx: Context, item: Item) -> str:
+    """What a line of /items adds: a private report, and how many support the item."""
+    marks = [ctx.tr(_("私信反映"))] if item.private else []
+    count = (await supporters_repo.count_supporters(session=ctx.session, item_ids=[id_of(item)])).get(id_of(item))
+    if count:
+        marks.append(ctx.tr(_("附议 {count} 人"), count=count))
+    return "".join(f"〔{mark}〕" for mark in marks)
+
+
 # --- the result, to every supporter -----------------------------------------------------------------
 @dataclass(frozen=True)
 class SupportPress:

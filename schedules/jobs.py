@@ -6,7 +6,8 @@ from schedules import DueJob
 from schedules.monthly import MonthlyNotice
 from schedules.overdue import OverdueChaser
 from schedules.receptions import reception_jobs
+from schedules.resident_notices import ResidentOverdueNotice
 
 
 def all_jobs() -> list[DueJob]:
-    return [OverdueChaser(), *reception_jobs(), MonthlyNotice()]
+    return [OverdueChaser(), ResidentOverdueNotice(), *reception_jobs(), MonthlyNotice()]

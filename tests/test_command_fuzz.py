@@ -82,6 +82,7 @@ async def build_world(chat: ChatDriver) -> None:
         ("admin", "gongzuo", "/duty 2026-12-15 li"),
         ("admin", "gongzuo", "/reception add 2026-12-22 09:00-11:30 社区服务中心"),
         ("alice", "lianxi", "#建议 东门的路灯晚上不亮"),  # A's #3: a duplicate of #1 to /merge
+        ("alice", "dm:alice", "/mute 3"),  # ... whose notices alice muted (to /unmute)
     ]
     for user, where, text in script:
         await chat.say(user, where, text)
@@ -209,7 +210,7 @@ SAMPLE_ARGS = {  # arguments that make each command do something for a role that
     "station": "add newsite 新建联络站", "stations": "", "bind": "lianxi", "unbind": "", "deputy": "add bob county",
     "deputies": "", "liaison": "add bob", "head": "set bob", "tags": "add 呼声", "language": "en", "items": "all",
     "item": "1", "assign": "1 li 5", "progress": "1 已联系街道", "close": "1 已更换灯泡", "reject": "1 属于个人信访事项",
-    "reopen": "2 居民仍不满意", "merge": "3 1", "stats": "", "publish": "", "reception": "add 2026-12-20 09:00-11:00 社区服务中心",
+    "reopen": "2 居民仍不满意", "merge": "3 1", "notify": "on", "mute": "1", "unmute": "3", "stats": "", "publish": "", "reception": "add 2026-12-20 09:00-11:00 社区服务中心",
     "receptions": "", "duty": "2026-12-22 li", "confirm": "", "leave": "2026-12-15 家中有事", "checkin": "",
     "attendance": "", "export": "",
     "unit": "add 水务所", "units": "", "tag": "1 其他", "categories": "add 养老服务", "route": "1 county",
@@ -230,6 +231,8 @@ def target_station(command: str, role_station: str | None, chat_station: str | N
     chat the one the sender works for."""
     if command == "bind":
         return "A"
+    if command in ("mute", "unmute") and private and role_station is None:
+        return "A"  # in a DM, /mute finds the sender's own item (alice's are station A's)
     if private:
         return role_station
     return chat_station
@@ -247,7 +250,8 @@ def audiences(role: str, station: str | None) -> set[Audience]:
 
 # (command, role) pairs the item relation allows on item #1 of the station the command acts on.
 ITEM_RELATIONS = {
-    ("item", "resident"): "A",  # alice reported station A's item #1
+    ("item", "resident"): "A",  # alice reported station A's item #1 (and #3)
+    ("mute", "resident"): "A", ("unmute", "resident"): "A",
     ("item", "deputy A"): "A", ("progress", "deputy A"): "A", ("close", "deputy A"): "A",  # li: its assignee
     ("item", "deputy B"): "B", ("progress", "deputy B"): "B", ("close", "deputy B"): "B",  # zhao: B's item #1
 }
