@@ -273,12 +273,13 @@ async def reopen_command(ctx: Context) -> None:
     item.closed_at = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REOPENED, kind="reopened",
                                 actor_id=ctx.person.id, note=text or None, now=ctx.now())
-    if item.assignee_id is not None and item.assignee_id != ctx.person.id:
-        assignee = await ctx.session.get(Person, item.assignee_id)
-        dm_tr = translator(ctx.language_for(station, person=assignee))
+    handlers = {item.assignee_id, await units.contact_of(ctx, item)} - {None, ctx.person.id}
+    for handler_id in sorted(person_id for person_id in handlers if person_id is not None):
+        handler = await ctx.session.get(Person, handler_id)
+        dm_tr = translator(ctx.language_for(station, person=handler))
         await outbox.to_person(
-            session=ctx.session, key=f"reopened:item:{item.id}:{item.reopen_count}:person:{item.assignee_id}",
-            purpose="reopened", person_id=item.assignee_id, now=ctx.now(), station_id=station.id, item_id=item.id,
+            session=ctx.session, key=f"reopened:item:{item.id}:{item.reopen_count}:person:{handler_id}",
+            purpose="reopened", person_id=handler_id, now=ctx.now(), station_id=station.id, item_id=item.id,
             text=dm_tr(_("{station} 的 {actor} 重新打开了您承办的事项 #{number}「{text}」。{reason}请继续办理，并用 /progress {number} 或 /close {number} 反馈。"),
                        station=station.name, actor=ctx.person.display_name, number=item.number,
                        text=item.text, reason=dm_tr(_("理由：{reason}。"), reason=text) if text else ""),
@@ -332,6 +333,8 @@ async def _item_line(ctx: Context, station: Station, item: Item, now: datetime) 
     """`#12 [已分派] 路灯坏了 — 李代表 (截止 12-15)`"""
     line = f"#{item.number} [{status_label(ctx.tr, item.status)}] {rating.short(item.text, 30)}"
     handlers = [name for name in (await units.unit_name(ctx, item.unit_id),) if name]
+    if item.route in ROUTE_NAMES and item.route != "petition":
+        handlers.append(ctx.tr(ROUTE_NAMES[item.route]))
     if item.assignee_id is not None:
         handlers.append(await person_name(ctx, item.assignee_id))
     if handlers:

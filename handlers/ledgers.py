@@ -200,7 +200,8 @@ async def item_rows(scope: Scope) -> AsyncIterator[ItemRow]:
     table = Item.__table__  # type: ignore[attr-defined]
     reporter, assignee = aliased(Person), aliased(Person)
     assigned = (
-        select(func.max(ItemEvent.at)).where(ItemEvent.item_id == table.c.id, ItemEvent.kind == "assigned")
+        select(func.max(ItemEvent.at)).where(ItemEvent.item_id == table.c.id,
+                                             col(ItemEvent.kind).in_(("assigned", "routed")))  # 交办: to a handler, or up
         .correlate(table).scalar_subquery()
     )
     shown = [table.c[name] for name in ITEM_FIELDS]

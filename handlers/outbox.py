@@ -189,24 +189,27 @@ async def to_admins(
 
 async def to_staff(
     *, session: AsyncSession, station_id: int, key: str, purpose: str, text: str, now: datetime,
-    item_id: int | None = None, told: Iterable[int] = (),
-) -> None:
+    item_id: int | None = None, told: Iterable[int] = (), buttons: Sequence[Button] = (),
+) -> str:
     """A note for a station's staff: into its staff chats (rows keyed `{key}:chat:{binding}`); with
     none bound, to its liaisons and head directly (`{key}:person:{id}`, skipping `told`), so it is
-    never lost."""
+    never lost. Returns where it went: "chat", "people", or "" when the station has neither."""
     staff_chats = await stations_repo.bindings_of(session=session, station_id=station_id, purpose=ChatPurpose.STAFF)
     for binding in staff_chats:
         await to_chat(session=session, key=f"{key}:chat:{binding.id}", purpose=purpose, platform=binding.platform,
                       chat_id=binding.chat_id, text=text, now=now, station_id=station_id, item_id=item_id,
-                      private=True)
+                      private=True, buttons=buttons)
     if staff_chats:
-        return
+        return "chat"
     done = set(told)
+    reached = False
     for role in (RoleName.LIAISON, RoleName.HEAD):
         for person in await people_repo.people_with_role(session=session, station_id=station_id, role=role):
             person_id = id_of(person)
             if person_id in done:
                 continue
             done.add(person_id)
+            reached = True
             await to_person(session=session, key=f"{key}:person:{person_id}", purpose=purpose, person_id=person_id,
-                            text=text, now=now, station_id=station_id, item_id=item_id)
+                            text=text, now=now, station_id=station_id, item_id=item_id, buttons=buttons)
+    return "people" if reached else ""

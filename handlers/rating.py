@@ -22,6 +22,7 @@ from storage.models import (
     Account,
     ChatPurpose,
     Direction,
+    HandlingUnit,
     Item,
     ItemStatus,
     Message,
@@ -270,22 +271,25 @@ async def _apply_rating(ctx: Context, item: Item, press: RatePress, note: str = 
 
 
 async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: str) -> None:
-    """The assignee (DM) and the station's staff chats learn that the resident was not satisfied."""
+    """The assignee and the handling unit's contact (DM) and the station's staff chats learn that the
+    resident was not satisfied."""
     round_ = item.reopen_count
     tr = translator(ctx.language_for(station))
     text = _unsatisfied_text(tr, item, note)
-    if item.assignee_id is not None:
-        assignee = await ctx.session.get(Person, item.assignee_id)
-        dm_tr = translator(ctx.language_for(station, person=assignee))
+    unit = await ctx.session.get(HandlingUnit, item.unit_id) if item.unit_id is not None else None
+    handlers = list(dict.fromkeys(person_id for person_id in (item.assignee_id, unit.contact_id if unit else None)
+                                  if person_id is not None))
+    for person_id in handlers:
+        person = await ctx.session.get(Person, person_id)
+        dm_tr = translator(ctx.language_for(station, person=person))
         await outbox.to_person(
-            session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:person:{item.assignee_id}",
-            purpose="unsatisfied", person_id=item.assignee_id, text=_unsatisfied_text(dm_tr, item, note),
+            session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:person:{person_id}",
+            purpose="unsatisfied", person_id=person_id, text=_unsatisfied_text(dm_tr, item, note),
             now=ctx.now(), station_id=station.id, item_id=item.id,
         )
     await outbox.to_staff(
         session=ctx.session, station_id=id_of(station), key=f"unsatisfied:item:{item.id}:{round_}",
-        purpose="unsatisfied", text=text, now=ctx.now(), item_id=item.id,
-        told=[item.assignee_id] if item.assignee_id is not None else [],
+        purpose="unsatisfied", text=text, now=ctx.now(), item_id=item.id, told=handlers,
     )
 
 

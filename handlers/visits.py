@@ -24,11 +24,9 @@ from handlers.people import require_station
 from handlers.router import Command, Feature
 from handlers.transport import Button
 from storage import items as items_repo
-from storage import people as people_repo
 from storage import receptions as receptions_repo
-from storage import stations as stations_repo
 from storage import units as units_repo
-from storage.models import ChatPurpose, Item, ItemStatus, Person, Rating, Reception, RoleName, Station, Visitor
+from storage.models import ChatPurpose, Item, ItemStatus, Person, Rating, Reception, Station, Visitor
 from storage.rows import id_of
 
 CHANNELS = {
@@ -107,7 +105,8 @@ async def visit_command(ctx: Context) -> None:
     for visit, item in recorded:
         who = f"{visit.name}（{visit.phone}）" if visit.phone else visit.name
         answer.append(f"#{item.number} {who}{_channel_note(ctx.tr, visit.channel)}：{rating.short(visit.text, 40)}")
-    answer.append(ctx.tr(_("请把事项编号告诉来访群众，便于查询。分派：/assign <编号> <代表或承办单位> [天数]。")))
+    answer.append(ctx.tr(_("请把事项编号告诉来访群众，便于查询。分派：/assign <编号> <代表或承办单位> [天数]。")
+                         if ctx.is_staff(station.id) else _("请把事项编号告诉来访群众，便于查询。联络员会分派办理。")))
     if reception is not None:
         answer.append(ctx.tr(_("已记入接待日 #{id}（{when}）的接待登记。"), id=reception.id,
                              when=notify.fmt_when(ctx.tr, reception)))
@@ -197,24 +196,13 @@ async def callback_task(ctx: Context, item: Item, station: Station, visitor: Vis
 
 async def _to_liaisons(ctx: Context, station: Station, item: Item, *, key: str, text: str,
                        buttons: list[Button]) -> str:
-    """Into the station's staff chats; with none, to the liaisons (else the head) directly. Returns
-    who was told, for the answer."""
-    staff_chats = await stations_repo.bindings_of(session=ctx.session, station_id=id_of(station),
-                                                  purpose=ChatPurpose.STAFF)
-    for binding in staff_chats:
-        await outbox.to_chat(session=ctx.session, key=f"{key}:chat:{binding.id}", purpose="callback",
-                             platform=binding.platform, chat_id=binding.chat_id, text=text, buttons=buttons,
-                             now=ctx.now(), station_id=station.id, item_id=item.id, private=True)
-    if staff_chats:
+    """Into the station's staff chats; with none, to the liaisons and the head directly; with
+    nobody at all, to the admins. Returns who was told, for the answer."""
+    where = await outbox.to_staff(session=ctx.session, station_id=id_of(station), key=key, purpose="callback",
+                                  text=text, now=ctx.now(), item_id=item.id, buttons=buttons)
+    if where == "chat":
         return ctx.tr(_("工作群"))
-    people = await people_repo.people_with_role(session=ctx.session, station_id=id_of(station), role=RoleName.LIAISON)
-    people = people or await people_repo.people_with_role(session=ctx.session, station_id=id_of(station),
-                                                          role=RoleName.HEAD)
-    for person in people:
-        await outbox.to_person(session=ctx.session, key=f"{key}:person:{person.id}", purpose="callback",
-                               person_id=id_of(person), text=text, buttons=buttons, now=ctx.now(),
-                               station_id=station.id, item_id=item.id)
-    if people:
+    if where == "people":
         return ctx.tr(_("联络员（私信）"))
     await outbox.to_admins(session=ctx.session, admins=ctx.config.admins, key=key, purpose="callback", text=text,
                            now=ctx.now(), station_id=station.id, item_id=item.id)

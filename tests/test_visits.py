@@ -173,7 +173,7 @@ async def test_route_county_is_a_deputy_suggestion_tracked_until_its_reply(stati
         assert reply.text == answer
     assert await snapshot(app) == before
     [items] = await station.say("zhang", "gongzuo", "/items")
-    assert "#1 [已分派] 县道 X302 路面破损严重，大货车多 （截止 03-02）" in items.text
+    assert "#1 [已分派] 县道 X302 路面破损严重，大货车多 — 县（区）代表建议 （截止 03-02）" in items.text
     sent = await station.say("zhang", "gongzuo", "/close 1 县交通运输局答复：X302 大修已列入明年计划，近期先行修补坑槽")
     [feedback] = texts(sent, "lianxi")
     assert feedback.startswith("bob，您反映的事项 #1「县道 X302 路面破损严重，大货车多」已办结。\n"
@@ -200,3 +200,17 @@ async def test_a_visitors_matter_is_published_under_its_category_without_the_vis
         "#2 学校门口早高峰拥堵 —— 已答复：已协调交警早高峰值守",
     ]
     assert "刘大爷" not in notice and "赵老师" not in notice and "137" not in notice
+
+
+async def test_a_visitors_unsatisfied_rating_reaches_the_handling_units_contact(station: ChatDriver, app: App) -> None:
+    await station.say("zhang", "gongzuo", "/unit add 街道城管科 wangke")
+    await station.say("wangke", "dm:wangke", "/start")
+    await station.say("zhang", "gongzuo", "/visit 刘大爷 13712345678 小区门口下雨积水")
+    await station.say("zhang", "gongzuo", "/assign 1 街道城管科 5")
+    sent = await station.say("wangke", "dm:wangke", "/close 1 已疏通下水道")
+    [task] = [message for message in sent if message.chat == "gongzuo"]
+    sent = await station.press("zhang", "gongzuo", task.id, "不满意")
+    assert texts(sent, "dm:wangke") == ["事项 #1「小区门口下雨积水」的提出人对办理结果不满意，事项已重新办理（第 1 次）。"
+                                        "请继续办理：/progress 1 <进展>，或由联络员 /assign 1 <代表> 重新分派。"]
+    [items] = await station.say("zhang", "gongzuo", "/items")
+    assert items.text == "濂溪社区联络站 未办结的事项（1 项）：\n#1 [已重新办理] 小区门口下雨积水 — 街道城管科 （截止 12-09）"
