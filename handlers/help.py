@@ -26,7 +26,7 @@ def help_feature(commands: Callable[[], Sequence[Command]]) -> Feature:
                 lines.append(f"{ctx.tr(command.usage)} — {ctx.tr(command.summary)}")
         if unbound and not ctx.is_admin:
             lines.append(ctx.tr(_("这个群还没有绑定联络站。")))
-        lines.append(ctx.tr(_("居民在居民群发送「#建议 内容」即可提出意见建议。")))
+        lines.append(ctx.tr(_("居民在居民群发送「#建议 内容」即可提出意见建议；不想公开的，私信机器人发送，只有工作人员能看到。")))
         await ctx.reply("\n".join(lines))
 
     return Feature(name="help", commands=[Command("help", help_command, _("/help"), _("查看可用命令"))])

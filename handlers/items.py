@@ -17,6 +17,7 @@ from handlers.people import person_name, require_station
 from handlers.permissions import allowed_on_item
 from handlers.router import Command, Feature
 from storage import items as items_repo
+from storage import supporters as supporters_repo
 from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, Station
 from storage.rows import id_of
 from storage.workdays import add_workdays
@@ -410,25 +411,35 @@ async def my_command(ctx: Context) -> None:
     if ctx.args:
         raise ctx.usage_error()
     found = await items_repo.items_reported_by(session=ctx.session, person_id=id_of(ctx.person), limit=MY_LIMIT + 1)
-    if not found:
-        await delivery.answer_privately(ctx, ctx.tr(_("您还没有提出过事项。在居民群里发送「#建议 内容」即可提出意见建议。")))
+    supported = await supporters_repo.supported_by(session=ctx.session, person_id=id_of(ctx.person), limit=MY_LIMIT)
+    if not found and not supported:
+        await delivery.answer_privately(ctx, ctx.tr(_("您还没有提出过事项。在居民群里发送「#建议 内容」即可提出意见建议；不想公开的，在这里私信发送，只有工作人员能看到。")))
         return
-    stations = {item.station_id for item in found}
+    stations = {item.station_id for item in [*found, *supported]}
     names: dict[int, str] = {}
     for station_id in stations:
         station = await ctx.session.get(Station, station_id)
         names[station_id] = station.name if station else str(station_id)
-    lines = [ctx.tr(_("您提出的事项："))]
+    lines = [ctx.tr(_("您提出的事项："))] if found else []
     for item in found[:MY_LIMIT]:
-        line = f"#{item.number} [{status_label(ctx.tr, item.status)}] {rating.short(item.text, 30)}"
-        if len(stations) > 1:
-            line = f"{names[item.station_id]} {line}"
-        if item.result and item.status in (ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED):
-            line += " — " + ctx.tr(_("结果：{result}"), result=rating.short(item.result, 40))
-        lines.append(line)
+        lines.append(_my_line(ctx, item, item.text, names if len(stations) > 1 else {})
+                     + await supporters.merged_note(ctx, item))
     if len(found) > MY_LIMIT:
         lines.append(ctx.tr(_("……只列出最近 {count} 项。"), count=MY_LIMIT))
+    if supported:  # someone else's words: masked
+        lines.append(ctx.tr(_("您附议的事项：")))
+        lines.extend(_my_line(ctx, item, masking.mask_text(item.text), names if len(stations) > 1 else {})
+                     for item in supported)
     await delivery.answer_privately(ctx, "\n".join(lines))
+
+
+def _my_line(ctx: Context, item: Item, text: str, station_names: dict[int, str]) -> str:
+    line = f"#{item.number} [{status_label(ctx.tr, item.status)}] {rating.short(text, 30)}"
+    if item.station_id in station_names:
+        line = f"{station_names[item.station_id]} {line}"
+    if item.result and item.status in (ItemStatus.RESOLVED, ItemStatus.REJECTED, ItemStatus.CLOSED):
+        line += " — " + ctx.tr(_("结果：{result}"), result=rating.short(item.result, 40))
+    return line
 
 
 # --- hooks and the feature ------------------------------------------------------------------------

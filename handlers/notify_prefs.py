@@ -21,7 +21,7 @@ from handlers.people import require_station
 from handlers.router import Command, Feature
 from storage import items as items_repo
 from storage import supporters as supporters_repo
-from storage.models import Item, Person, ResidentNotify, Station, Supporter
+from storage.models import OPEN_STATUSES, Item, Person, ResidentNotify, Station, Supporter
 from storage.rows import id_of
 
 ON, OFF = ("on", "开", "开启", "打开"), ("off", "关", "关闭")
@@ -141,6 +141,8 @@ async def _followed(ctx: Context) -> tuple[Item, Supporter | None]:
     if not found:
         raise ctx.error(_("您没有提出或附议编号为 #{number} 的事项，无法设置它的通知。发送 /my 查看您的事项。"), number=number)
     item = found[0]
+    if item.status not in OPEN_STATUSES:
+        raise ctx.error(_("事项 #{number} 已经办结或不再办理，不会再有分派、超期通知。"), number=item.number)
     supporter = None if item.reporter_id == me else await supporters_repo.get_supporter(
         session=ctx.session, item_id=id_of(item), person_id=me)
     return item, supporter

@@ -170,6 +170,16 @@ async def item_lines(ctx: Context, item: Item) -> list[str]:
     return lines
 
 
+async def merged_note(ctx: Context, item: Item) -> str:
+    """A line of /my about a duplicate: where it is handled."""
+    if item.status != ItemStatus.MERGED or item.merged_into_id is None:
+        return ""
+    into = await items_repo.get_item_by_id(session=ctx.session, item_id=item.merged_into_id)
+    if into is None or into.private:
+        return ctx.tr(_("（已与同一问题合并办理）"))
+    return ctx.tr(_("（已并入事项 #{number} 合并办理）"), number=into.number)
+
+
 async def list_marks(ctx: Context, item: Item) -> str:
     """What a line of /items adds: a private report, and how many support the item."""
     marks = [ctx.tr(_("私信反映"))] if item.private else []

@@ -59,6 +59,11 @@ async def test_merge_makes_one_item_and_every_reporter_and_supporter_gets_the_re
     assert told.text == ("bob，您反映的事项 #2「小区东门的路灯不亮了」与事项 #1「东门路灯坏了，晚上一片漆黑」是同一问题，"
                          "已合并办理，您已记为附议人。办结后会把结果告诉您。")
     await chat.say("zhang", "gongzuo", "/merge 3 1")
+    mine = await chat.say("bob", "dm:bob", "/my")
+    assert texts(mine, "dm:bob") == ["您提出的事项：\n#2 [已合并] 小区东门的路灯不亮了（已并入事项 #1 合并办理）\n"
+                                     "您附议的事项：\n#1 [已受理] 东门路灯坏了，晚上一片漆黑"]
+    theirs = await chat.say("dave", "dm:dave", "/my")
+    assert texts(theirs, "dm:dave") == ["您附议的事项：\n#1 [已受理] 东门路灯坏了，晚上一片漆黑"]
 
     await chat.say("zhang", "gongzuo", "/assign 1 li 5")
     closed = await chat.say("li", "dm:li", "/close 1 已更换东门路灯灯头，今晚恢复照明")

@@ -66,6 +66,8 @@ async def test_a_private_report_is_followed_by_dm_and_a_group_item_only_when_the
     await chat.say("alice", "dm:alice", "/mute 1")
     closed = await chat.say("li", "dm:li", "/close 1 已更换健身器材")
     assert texts(closed, "dm:alice")[0].startswith("alice，您反映的事项 #1")
+    late = await chat.say("alice", "dm:alice", "/unmute 1")
+    assert texts(late, "dm:alice") == ["事项 #1 已经办结或不再办理，不会再有分派、超期通知。"]
     unmuted = await chat.say("carol", "dm:carol", "/unmute 2")
     assert texts(unmuted, "dm:carol") == [  # and #2 is still overdue: she hears what she missed
         "好的，事项 #2 的分派、超期等通知会继续发给您。",
