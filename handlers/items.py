@@ -174,6 +174,7 @@ async def assign_command(ctx: Context) -> None:
     now = ctx.now()
     item.assignee_id = plan.deputy_id
     item.unit_id = id_of(plan.unit) if plan.unit is not None else None
+    item.route = None  # handled here again, not by the level it was routed to
     item.due_at = deadline(ctx, station, days)
     due = local(ctx, station, item.due_at, "%Y-%m-%d")
     name = plan.label(ctx.tr)

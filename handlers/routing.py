@@ -75,6 +75,7 @@ async def _to_petition_office(ctx: Context, station: Station, item: Item, note: 
     now = ctx.now()
     item.result = petition_explanation(tr, station, note)
     item.route = "petition"
+    item.unit_id = None
     item.resolved_at = item.closed_at = now
     item.rating = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REJECTED, kind="rejected",
@@ -125,6 +126,7 @@ async def _upward(ctx: Context, station: Station, item: Item, level: str, note: 
         "city": _("整理为代表建议，经市人大代表报送市人大常委会交有关部门办理"),
     }[level]
     item.route = level
+    item.unit_id = None  # the township or the congress handles it now; a deputy who follows it up stays
     item.due_at = (deadline(ctx, station, DEFAULT_DEADLINE_WORKDAYS) if level == "township"
                    else _suggestion_deadline(ctx, station))
     due = local(ctx, station, item.due_at, "%Y-%m-%d")

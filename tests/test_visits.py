@@ -183,6 +183,11 @@ async def test_route_county_is_a_deputy_suggestion_tracked_until_its_reply(stati
     assert [event.kind for event in await rows(app, ItemEvent)] == ["created", "routed", "resolved"]
     [detail] = await station.say("zhang", "gongzuo", "/item 1")
     assert "去向：县（区）代表建议" in detail.text
+    # Handed back to the station, it is no longer the county's.
+    await station.say("zhang", "gongzuo", "/reopen 1 县里答复需要本站先协调")
+    await station.say("zhang", "gongzuo", "/assign 1 li 5")
+    [item] = await rows(app, Item)
+    assert (item.route, item.assignee_id is not None) == (None, True)
     assert "zhang 转办（已受理 → 已分派）：整理为代表建议，报送县（区）人大常委会交有关部门办理：已请李代表牵头起草代表建议" in detail.text
     assert await rows(app, Outbox, Outbox.purpose == "routed")
 
