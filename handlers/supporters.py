@@ -257,7 +257,7 @@ async def post_results(ctx: Context, item: Item, station: Station, *, referral: 
 
 def _head(tr: Translator, about: dict[str, object], *, referral: bool) -> str:
     if about["into"] is not None and about["joined"]:
-        return tr(_("{name}，您反映的事项 #{number}「{text}」已与事项 #{into} 合并办理，不予受理。") if referral
+        return tr(_("{name}，您反映的事项 #{number}「{text}」已与事项 #{into} 合并办理；该事项不属于本站受理范围，不予受理。") if referral
                   else _("{name}，您反映的事项 #{number}「{text}」已与事项 #{into} 合并办理，现已办结。"), **about)
     if about["into"] is not None:
         return tr(_("{name}，您反映的事项 #{number}「{text}」不属于本站受理范围，不予受理。") if referral

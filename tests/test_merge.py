@@ -171,3 +171,22 @@ async def test_plus_one_note_goes_to_the_group_when_no_dm_can_reach(chat: ChatDr
     assert texts(sent, "lianxi") == ["已记录您对事项 #1 的附议，办结后会在此回复您。"]
     assert texts(sent, "gongzuo") == []
     assert len(await rows(app, Supporter)) == 1
+
+
+async def test_a_referral_reaches_every_supporter_without_rating_buttons(chat: ChatDriver, app: App) -> None:
+    await set_up_station(chat, **LIANXI)
+    _first, ack = await report(chat, "alice", "#投诉 楼上邻居家狗天天叫")
+    second, _ack = await report(chat, "bob", "#投诉 5楼的狗一直叫")
+    await chat.say("carol", "lianxi", "同问", reply_to=ack.id)
+    await chat.say("zhang", "gongzuo", "/merge 2 1")
+    rejected = await chat.say("zhang", "gongzuo", "/reject 1 属于邻里纠纷，请联系社区人民调解委员会（社区服务中心二楼）")
+    assert texts(rejected, "gongzuo") == [
+        "事项 #1 不予受理，理由已回复到居民的原消息下（不请居民评价；如需重新办理，请用 /reopen 1）。\n"
+        "结果也已告知 2 位附议人（回复到各自的消息下，或私信）。"]
+    to_bob = [m for m in rejected if m.chat == "lianxi" and m.reply_to == second]
+    assert [(m.text, m.buttons) for m in to_bob] == [("\n".join([
+        "bob，您反映的事项 #2「5楼的狗一直叫」已与事项 #1 合并办理；该事项不属于本站受理范围，不予受理。",
+        "说明：属于邻里纠纷，请联系社区人民调解委员会（社区服务中心二楼）", "如有疑问，请联系本站联络员。"]), [])]
+    to_carol = [m for m in rejected if m.chat == "lianxi" and m.text.startswith("carol，")]
+    assert [m.text.split("\n")[0] for m in to_carol] == ["carol，您附议的事项 #1「楼上邻居家狗天天叫」不属于本站受理范围，不予受理。"]
+    assert to_carol[0].buttons == []
