@@ -6,6 +6,8 @@ from handlers import (
     attendance,
     categories,
     exports,
+    extensions,
+    holidays,
     items,
     merge,
     notify_prefs,
@@ -29,6 +31,7 @@ def all_features() -> list[Feature]:
         stations.FEATURE, people.FEATURE, help_feature(all_commands), private_reports.FEATURE, items.FEATURE,
         merge.FEATURE, notify_prefs.FEATURE, units.FEATURE, routing.FEATURE, visits.FEATURE, categories.FEATURE,
         receptions.FEATURE, attendance.FEATURE, stats.FEATURE, reports.FEATURE, exports.FEATURE,
+        extensions.FEATURE, holidays.FEATURE,
     ]
 
 

@@ -7,9 +7,9 @@ so each one is an event row, and an illegal one is refused before anything chang
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 
-from handlers import delivery, intake, masking, notify_prefs, outbox, rating, supporters, units, visits
+from handlers import deadlines, delivery, intake, masking, notify_prefs, outbox, rating, supporters, units, visits
 from handlers.args import to_id
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -20,9 +20,7 @@ from storage import items as items_repo
 from storage import supporters as supporters_repo
 from storage.models import OPEN_STATUSES, Item, ItemEvent, ItemStatus, Person, Rating, Station
 from storage.rows import id_of
-from storage.workdays import add_workdays
 
-DEFAULT_DEADLINE_WORKDAYS = 15
 LIST_LIMIT = 30
 MY_LIMIT = 20
 
@@ -53,6 +51,9 @@ EVENT_LABELS = {
     "supporter_rated": _("附议人评价"),
     "routed": _("转办"),
     "callback": _("回访"),
+    "extended": _("延期"),
+    "extension_requested": _("申请延期"),
+    "extension_refused": _("不同意延期"),
 }
 ACTION_LABELS = {
     "assign": _("分派"),
@@ -67,7 +68,7 @@ ACTION_HINTS = {
     "progress": _("/progress {number} <进展>"),
     "close": _("/close {number} <办理结果>"),
     "reject": _("/reject {number} <理由>"),
-    "reopen": _("/reopen {number} [理由]"),
+    "reopen": _("/reopen {number} [工作日天数] [理由]"),
     "merge": _("/merge {number} <并入编号>"),
 }
 # Where /route sent an item (handlers.routing, which builds on this module).
@@ -88,13 +89,6 @@ FILTERS = {
 # --- small helpers -------------------------------------------------------------------------------
 def status_label(tr: Translator, status: str) -> str:
     return tr(STATUS_LABELS[ItemStatus(status)]) if status in STATUS_LABELS else status
-
-
-def deadline(ctx: Context, station: Station, days: int) -> datetime:
-    """End of the `days`-th working day, in the station's time zone, as aware UTC."""
-    zone = ctx.zone(station)
-    local_day = add_workdays(ctx.now().astimezone(zone).date(), days)
-    return datetime.combine(local_day, time(23, 59, 59), tzinfo=zone).astimezone(ctx.now().tzinfo)
 
 
 def parse_number(ctx: Context, index: int = 0) -> int:
@@ -168,14 +162,16 @@ async def assign_command(ctx: Context) -> None:
     station = require_station(ctx)
     number = parse_number(ctx)
     plan = await units.parse_assignment(ctx, station)
-    days, defaulted = (plan.days, False) if plan.days is not None else (DEFAULT_DEADLINE_WORKDAYS, True)
     item = await load_item(ctx, station, number)
     check_transition(ctx, item, "assign")
     now = ctx.now()
+    defaulted = plan.days is None
+    days = plan.days or await deadlines.default_days(session=ctx.session, station=station, tag=item.tag)
+    due_by = await deadlines.compute(ctx, station, days)
     item.assignee_id = plan.deputy_id
     item.unit_id = id_of(plan.unit) if plan.unit is not None else None
     item.route = None  # handled here again, not by the level it was routed to
-    item.due_at = deadline(ctx, station, days)
+    deadlines.apply(item, due_by, now)
     due = local(ctx, station, item.due_at, "%Y-%m-%d")
     name = plan.label(ctx.tr)
     await items_repo.transition(
@@ -184,7 +180,7 @@ async def assign_command(ctx: Context) -> None:
     )
     sequence = await items_repo.count_events(session=ctx.session, item_id=id_of(item), kind="assigned")
     lines = [ctx.tr(_("已将事项 #{number} 分派给 {name}，办理时限 {days} 个工作日，截止 {due}。"),
-                    number=item.number, name=name, days=days, due=due)]
+                    number=item.number, name=name, days=days, due=due), *due_by.notice]
     if defaulted:
         lines.append(ctx.tr(_("（未指定时限，按默认 {days} 个工作日；可用 /assign {number} <代表或承办单位> <天数> 修改。）"),
                             days=days, number=item.number))
@@ -270,7 +266,17 @@ def _with_masking_note(ctx: Context, reply: str, written: str, posted: rating.Po
 
 
 async def reopen_command(ctx: Context) -> None:
+    """Handle again, with a new deadline: the days given, else the station's default for the tag."""
     station, item, text = await command_item(ctx, "reopen", text_required=False)
+    given = deadlines.parse_days(ctx.args[1]) if len(ctx.args) > 1 else None
+    if given is not None:
+        text = ctx.rest(2)
+    elif len(ctx.args) > 1 and deadlines.LOOKS_LIKE_DAYS.match(ctx.args[1]):
+        raise deadlines.days_error(ctx, ctx.args[1])
+    days = given or await deadlines.default_days(session=ctx.session, station=station, tag=item.tag)
+    due_by = await deadlines.compute(ctx, station, days)
+    deadlines.apply(item, due_by, ctx.now())
+    due = local(ctx, station, item.due_at, "%Y-%m-%d")
     item.reopen_count += 1
     item.closed_at = None
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.REOPENED, kind="reopened",
@@ -284,10 +290,17 @@ async def reopen_command(ctx: Context) -> None:
             purpose="reopened", person_id=handler_id, now=ctx.now(), station_id=station.id, item_id=item.id,
             text=dm_tr(_("{station} 的 {actor} 重新打开了您承办的事项 #{number}「{text}」。{reason}请继续办理，并用 /progress {number} 或 /close {number} 反馈。"),
                        station=station.name, actor=ctx.person.display_name, number=item.number,
-                       text=item.text, reason=dm_tr(_("理由：{reason}。"), reason=text) if text else ""),
+                       text=item.text, reason=dm_tr(_("理由：{reason}。"), reason=text) if text else "")
+            + "\n" + dm_tr(_("新的办理时限：{days} 个工作日，截止 {due}。"), days=days, due=due),
         )
-    await ctx.reply(ctx.tr(_("事项 #{number} 已重新办理。请用 /assign {number} <代表> 分派，或由承办代表 /progress {number} <进展>。"),
-                           number=item.number), item_id=item.id)
+    lines = [ctx.tr(_("事项 #{number} 已重新办理，新的办理时限 {days} 个工作日，截止 {due}。"),
+                    number=item.number, days=days, due=due), *due_by.notice]
+    if item.assignee_id is None:
+        lines.append(ctx.tr(_("请用 /assign {number} <代表> 分派。"), number=item.number))
+    else:
+        lines.append(ctx.tr(_("已私信通知承办代表 {name}。"), name=await person_name(ctx, item.assignee_id))
+                     if item.assignee_id != ctx.person.id else "")
+    await ctx.reply("\n".join(line for line in lines if line), item_id=item.id)
 
 
 async def items_command(ctx: Context) -> None:
@@ -459,7 +472,7 @@ FEATURE = Feature(
         Command("progress", progress_command, _("/progress <编号> <进展>"), _("登记事项的办理进展")),
         Command("close", close_command, _("/close <编号> <办理结果>"), _("办结事项并把结果回复给居民")),
         Command("reject", reject_command, _("/reject <编号> <理由>"), _("不予受理并说明理由")),
-        Command("reopen", reopen_command, _("/reopen <编号> [理由]"), _("重新办理已办结或已关闭的事项")),
+        Command("reopen", reopen_command, _("/reopen <编号> [工作日天数] [理由]"), _("重新办理已办结或已关闭的事项，并给出新的办理时限")),
         Command("my", my_command, _("/my"), _("查看我提出的事项")),
     ],
     on_message=on_message,

@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "close": STAFF | {A.ASSIGNEE},
     "reject": STAFF,
     "reopen": STAFF,
+    "extend": STAFF | {A.ASSIGNEE},
     # handling units, routing, visitors, categories
     "unit": STAFF,
     "units": STAFF | {A.DEPUTY},
@@ -74,6 +75,10 @@ PERMISSIONS: dict[str, frozenset[Audience]] = {
     "leave": frozenset({A.DEPUTY}),
     "checkin": frozenset({A.DEPUTY}),
     "attendance": STAFF,
+    # the national holiday table and deadlines
+    "holidays": STAFF | {A.DEPUTY},
+    "holiday": frozenset({A.ADMIN}),
+    "workday": frozenset({A.ADMIN}),
 }
 
 

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from handlers import intake, masking, outbox
+from handlers import deadlines, intake, masking, outbox
 from handlers.context import CommandError, Context
 from handlers.i18n import Translator, _, fold_chinese, translator
 from handlers.transport import Button
@@ -254,12 +254,16 @@ async def _apply_rating(ctx: Context, item: Item, press: RatePress, note: str = 
     item.rating = press.rating
     event_note = press.rating.value + (f": {note}" if note else "")
     if press.rating is Rating.UNSATISFIED:
+        # Handled again: a new deadline (the station's default for the tag), chased again.
+        days = await deadlines.default_days(session=ctx.session, station=station, tag=item.tag)
+        due_by = await deadlines.compute(ctx, station, days)
+        deadlines.apply(item, due_by, now)
         item.reopen_count += 1
         await items_repo.transition(
             session=ctx.session, item=item, to_status=ItemStatus.REOPENED, kind="rated",
             actor_id=ctx.person.id, note=event_note, now=now,
         )
-        await _tell_unsatisfied(ctx, item, station, note)
+        await _tell_unsatisfied(ctx, item, station, note, due_by)
         return ctx.tr(_("已收到您的评价：不满意。事项 #{number} 已重新交办，办结后会再次回复您。"), number=item.number)
     item.closed_at = now
     await items_repo.transition(
@@ -270,12 +274,14 @@ async def _apply_rating(ctx: Context, item: Item, press: RatePress, note: str = 
                   rating=ctx.tr(RATING_LABELS[press.rating]), number=item.number)
 
 
-async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: str) -> None:
+async def _tell_unsatisfied(
+    ctx: Context, item: Item, station: Station, note: str, due_by: deadlines.Deadline
+) -> None:
     """The assignee and the handling unit's contact (DM) and the station's staff chats learn that the
-    resident was not satisfied."""
+    resident was not satisfied, and the new deadline."""
     round_ = item.reopen_count
     tr = translator(ctx.language_for(station))
-    text = _unsatisfied_text(tr, item, note)
+    text = "\n".join([_unsatisfied_text(tr, item, note, due_by), *due_by.notice])
     unit = await ctx.session.get(HandlingUnit, item.unit_id) if item.unit_id is not None else None
     handlers = list(dict.fromkeys(person_id for person_id in (item.assignee_id, unit.contact_id if unit else None)
                                   if person_id is not None))
@@ -284,7 +290,7 @@ async def _tell_unsatisfied(ctx: Context, item: Item, station: Station, note: st
         dm_tr = translator(ctx.language_for(station, person=person))
         await outbox.to_person(
             session=ctx.session, key=f"unsatisfied:item:{item.id}:{round_}:person:{person_id}",
-            purpose="unsatisfied", person_id=person_id, text=_unsatisfied_text(dm_tr, item, note),
+            purpose="unsatisfied", person_id=person_id, text=_unsatisfied_text(dm_tr, item, note, due_by),
             now=ctx.now(), station_id=station.id, item_id=item.id,
         )
     await outbox.to_staff(
@@ -304,7 +310,7 @@ async def notify_reporter(ctx: Context, item: Item, station: Station, *, key: st
     return await _to_reporter(ctx, item, station, key=key, purpose=purpose, text=text, buttons=[])
 
 
-def _unsatisfied_text(tr: Translator, item: Item, note: str) -> str:
+def _unsatisfied_text(tr: Translator, item: Item, note: str, due_by: deadlines.Deadline) -> str:
     text = tr(
         _("事项 #{number}「{text}」的提出人对办理结果不满意，事项已重新办理（第 {round} 次）。"
           "请继续办理：/progress {number} <进展>，或由联络员 /assign {number} <代表> 重新分派。"),
@@ -312,7 +318,7 @@ def _unsatisfied_text(tr: Translator, item: Item, note: str) -> str:
     )
     if note:
         text += "\n" + tr(_("居民意见：{note}"), note=note)
-    return text
+    return text + "\n" + tr(_("新的办理时限：{days} 个工作日，截止 {due}。"), days=due_by.days, due=due_by.day.isoformat())
 
 
 async def on_rate_button(ctx: Context) -> None:

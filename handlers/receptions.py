@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from handlers import reception_notify as notify
 from handlers.args import to_id, to_int
 from handlers.context import Context
+from handlers.holidays import unknown_year_notice
 from handlers.i18n import Translator, _, translator
 from handlers.people import person_name, require_station, resolve_user
 from handlers.reception_parse import (
@@ -26,10 +27,10 @@ from handlers.reception_parse import (
 )
 from handlers.router import Command, Feature
 from storage import receptions as repo
+from storage import workdays
 from storage.models import Duty, HolidayPolicy, Reception, ReceptionRule, ReceptionStatus, Station
 from storage.receptions import carry_over_stages, local_today, set_times
 from storage.rows import id_of
-from storage.workdays import public_holiday
 
 POLICY_NAMES = {
     HolidayPolicy.MOVE: _("顺延到下一个工作日"),
@@ -141,8 +142,10 @@ async def _add(ctx: Context, station: Station) -> None:
         raise ctx.error(_("{when} 已经过去，不能安排接待日。"), when=notify.fmt_when(ctx.tr, reception))
     await repo.create_reception(session=ctx.session, reception=reception)
     lines = [ctx.tr(_("已安排接待日 {reception}。"), reception=describe(ctx, reception))]
-    if public_holiday(day):
+    calendar = await workdays.calendar(session=ctx.session, first=day)
+    if calendar.public_holiday(day):
         lines.append(ctx.tr(_("注意：这一天是法定节假日。")))
+    lines.extend(await unknown_year_notice(ctx, calendar, day, day))
     lines.append(ctx.tr(_("用 /duty {id} <代表…> 排班，或 /duty auto 自动排班。"), id=reception.id))
     await ctx.reply("\n".join(lines))
 
@@ -173,8 +176,9 @@ async def _every(ctx: Context, station: Station) -> None:
     await ctx.session.flush()
     await repo.materialize_rules(session=ctx.session, now=ctx.now(), rule_ids=[id_of(row)],
                                  station_zones={id_of(station): station.timezone})
-    upcoming = [r for r in await repo.upcoming(session=ctx.session, station_id=id_of(station), now=ctx.now())
-                if r.rule_id == row.id][:3]
+    planned = [r for r in await repo.upcoming(session=ctx.session, station_id=id_of(station), now=ctx.now())
+               if r.rule_id == row.id]
+    upcoming = planned[:3]
     if not upcoming:
         raise ctx.error(_("规则「{rule}」在接下来 {days} 天内不会产生接待日，没有保存。"), rule=rule.text,
                         days=repo.HORIZON_DAYS)
@@ -183,8 +187,12 @@ async def _every(ctx: Context, station: Station) -> None:
                place=place or ctx.tr(_("地点待定")), policy=ctx.tr(POLICY_NAMES[HolidayPolicy(settings.holiday_policy)])),
         ctx.tr(_("接下来：")),
         *(describe(ctx, reception) for reception in upcoming),
-        ctx.tr(_("用 /duty auto 为接下来的接待日自动排班。")),
     ]
+    # A year without an official schedule has no holidays to move off: say so rather than promise it.
+    first, last = min(r.local_date for r in planned), max(r.local_date for r in planned)
+    calendar = await workdays.calendar(session=ctx.session, first=first, last=last)
+    lines.extend(await unknown_year_notice(ctx, calendar, first, last))
+    lines.append(ctx.tr(_("用 /duty auto 为接下来的接待日自动排班。")))
     await ctx.reply("\n".join(lines))
 
 

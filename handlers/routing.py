@@ -16,18 +16,10 @@ from datetime import datetime, time
 
 from dateutil.relativedelta import relativedelta
 
-from handlers import rating, visits
+from handlers import deadlines, rating, visits
 from handlers.context import Context
 from handlers.i18n import Translator, _, fold_chinese, translator
-from handlers.items import (
-    DEFAULT_DEADLINE_WORKDAYS,
-    ROUTE_NAMES,
-    check_transition,
-    deadline,
-    load_item,
-    local,
-    parse_number,
-)
+from handlers.items import ROUTE_NAMES, check_transition, load_item, local, parse_number
 from handlers.people import require_station
 from handlers.router import Command, Feature
 from storage import items as items_repo
@@ -127,17 +119,23 @@ async def _upward(ctx: Context, station: Station, item: Item, level: str, note: 
     }[level]
     item.route = level
     item.unit_id = None  # the township or the congress handles it now; a deputy who follows it up stays
-    item.due_at = (deadline(ctx, station, DEFAULT_DEADLINE_WORKDAYS) if level == "township"
-                   else _suggestion_deadline(ctx, station))
+    notice: list[str] = []
+    days = await deadlines.default_days(session=ctx.session, station=station, tag=item.tag)
+    if level == "township":
+        due_by = await deadlines.compute(ctx, station, days)
+        deadlines.apply(item, due_by, ctx.now())
+        notice = due_by.notice
+    else:
+        item.due_at, item.due_set_at = _suggestion_deadline(ctx, station), ctx.now()
     due = local(ctx, station, item.due_at, "%Y-%m-%d")
     await items_repo.transition(session=ctx.session, item=item, to_status=ItemStatus.ASSIGNED, kind="routed",
                                 actor_id=ctx.person.id, now=ctx.now(),
                                 note=ctx.tr(what) + (f"：{note}" if note else ""))
     sequence = await items_repo.count_events(session=ctx.session, item_id=id_of(item), kind="routed")
-    basis = (ctx.tr(_("{days} 个工作日"), days=DEFAULT_DEADLINE_WORKDAYS) if level == "township"
+    basis = (ctx.tr(_("{days} 个工作日"), days=days) if level == "township"
              else ctx.tr(_("自交办之日起三个月")))
     lines = [ctx.tr(_("事项 #{number} 已{what}，答复期限 {due}（{basis}）。收到答复后请用 /close {number} <答复内容> 登记，"
-                      "答复会转告居民并请其评价。"), number=item.number, what=ctx.tr(what), due=due, basis=basis)]
+                      "答复会转告居民并请其评价。"), number=item.number, what=ctx.tr(what), due=due, basis=basis), *notice]
     if await visits.visitor_of(ctx, item) is None:
         await rating.notify_reporter(
             ctx, item, station, key=f"routed:item:{item.id}:{sequence}", purpose="routed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from zoneinfo import available_timezones
 
-from handlers import outbox
+from handlers import deadlines, outbox
 from handlers.args import to_int
 from handlers.context import CommandError, Context
 from handlers.events import EventKind
@@ -230,6 +230,9 @@ async def tags_command(ctx: Context) -> None:
         station.tags = remaining
     elif action in ("reset", "重置") and not values:
         station.tags = list(DEFAULT_TAGS)
+    elif action in ("days", "时限"):
+        await deadlines.tags_days(ctx, station, values)
+        return
     else:
         raise ctx.usage_error()
     ctx.session.add(station)
@@ -306,7 +309,8 @@ FEATURE = Feature(
         Command("bind", bind_command, _("/bind <站点代码> [residents|staff] [confirm]"), _("把本群绑定到联络站"), station_arg=0,
                 scope=ChatScope.GROUP),
         Command("unbind", unbind_command, _("/unbind"), _("解除本群的绑定"), scope=ChatScope.GROUP),
-        Command("tags", tags_command, _("/tags [add|remove <标签…> | reset]"), _("查看或设置本站的标签")),
+        Command("tags", tags_command, _("/tags [add|remove <标签…> | reset | days [<标签> <天数>]]"),
+                _("查看或设置本站的标签和各标签的默认办理时限")),
         Command("language", language_command, _("/language zh_CN|zh_TW|en"), _("设置本站的语言")),
     ],
     on_chat_event=on_chat_event,

@@ -230,6 +230,8 @@ class Item(SQLModel, table=True):
     )
     assignee_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     due_at: datetime | None = _ts(nullable=True)
+    # When the deadline in force was set: chasing steps whose moment came before it are not sent.
+    due_set_at: datetime | None = _ts(nullable=True)
     result: str | None = Field(default=None, sa_type=Text)
     rating: str | None = Field(default=None, max_length=30)
     reopen_count: int = Field(default=0)
@@ -531,3 +533,49 @@ class ResidentNotify(SQLModel, table=True):
     group_items: bool = Field(default=False)
     private_items: bool = Field(default=True)
     updated_at: datetime = _ts()
+
+
+# --- deadlines (办理时限): the national holiday table, per-tag defaults, extension requests --------------
+class DayKind(StrEnum):
+    HOLIDAY = "holiday"  # a statutory holiday (法定节假日), no work even on a weekday
+    WORKDAY = "workday"  # a make-up working day (调休上班), work even on a weekend
+
+
+class CalendarOverride(SQLModel, table=True):
+    """A span of days the admins entered from the State Council's schedule: national, so no
+    station. It wins over chinese_calendar, and a year with a holiday entered counts as known."""
+
+    __tablename__ = "calendar_override"
+    id: int | None = Field(default=None, primary_key=True)
+    first_day: date = Field(index=True)
+    last_day: date = Field(index=True)
+    kind: str = Field(max_length=10)  # DayKind
+    name: str = Field(max_length=50)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts()
+
+
+class TagDeadline(SQLModel, table=True):
+    """A station's default number of working days for items of one tag (/tags days 求助 5)."""
+
+    __tablename__ = "tag_deadline"
+    station_id: int = Field(primary_key=True, foreign_key="station.id")
+    tag: str = Field(primary_key=True, max_length=50)
+    days: int
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """An assignee's request for more time (/extend), until a staff member decides on it."""
+
+    __tablename__ = "extension_request"
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    station_id: int = Field(foreign_key="station.id")
+    requested_by: int = Field(foreign_key="person.id")
+    days: int
+    reason: str = Field(sa_type=Text)
+    due_at: datetime | None = _ts(nullable=True)  # the deadline the request was made against
+    decided_by: int | None = Field(default=None, foreign_key="person.id")
+    decided_at: datetime | None = _ts(nullable=True)
+    approved: bool | None = Field(default=None)
+    created_at: datetime = _ts()

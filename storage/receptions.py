@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import workdays
 from storage.models import (
     DEFAULT_PER_RECEPTION,
     Duty,
@@ -38,7 +39,6 @@ from storage.models import (
     RoleName,
     Station,
 )
-from storage.workdays import is_workday, public_holiday
 
 HORIZON_DAYS = 60  # how far ahead recurring rules are materialized into rows
 CHECKIN_EARLY = timedelta(minutes=30)
@@ -118,18 +118,77 @@ def set_times(reception: Reception, zone: str) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def apply_holiday_policy(day: date, policy: str) -> date | None:
+def apply_holiday_policy(day: date, policy: str, calendar: workdays.WorkCalendar) -> date | None:
     """The date a rule's occurrence is held on: itself, the next working day, or None (skipped)."""
-    if policy == HolidayPolicy.KEEP or not public_holiday(day):
+    if policy == HolidayPolicy.KEEP or not calendar.public_holiday(day):
         return day
     if policy == HolidayPolicy.SKIP:
         return None
     moved = day + timedelta(days=1)
     for _ in range(31):
-        if is_workday(moved) and not public_holiday(moved):
+        if calendar.is_workday(moved) and not calendar.public_holiday(moved):
             return moved
         moved += timedelta(days=1)
     return day
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """A rule's reception whose day a change of the holiday table affects."""
+
+    reception: Reception
+    old_day: date
+    held_on: date | None  # the day the policy now gives (None: skipped)
+    told: bool  # someone was told of the old day already, so it is not moved silently
+
+
+async def replan_for_holidays(
+    *, session: AsyncSession, first: date, last: date, now: datetime, calendar: workdays.WorkCalendar
+) -> list[Replanned]:
+    """Re-apply the holiday policy to the rules' receptions to come whose own or held day is in
+    [first, last]; those nobody was told about yet are moved (or cancelled when skipped) here."""
+    rows = (await session.exec(
+        select(Reception, ReceptionRule)
+        .join(ReceptionRule, col(ReceptionRule.id) == col(Reception.rule_id))
+        .where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.starts_at) > now,
+               or_(col(Reception.rule_date).between(first, last), col(Reception.local_date).between(first, last)))
+        .order_by(col(Reception.starts_at))
+    )).all()
+    changed: list[Replanned] = []
+    for reception, rule in rows:
+        settings = await get_settings(session=session, station_id=reception.station_id)
+        policy = rule.holiday_policy or settings.holiday_policy
+        assert reception.rule_date is not None
+        held_on = apply_holiday_policy(reception.rule_date, policy, calendar)
+        if held_on == reception.local_date:
+            continue
+        told_duties = (await session.exec(
+            select(func.count()).select_from(Duty).where(Duty.reception_id == reception.id, Duty.told)
+        )).one()
+        told = bool(told_duties) or reception.liaisons_told or reception.residents_told or -1 < max(
+            reception.done7, reception.done3, reception.notice3, reception.done1)
+        old_day = reception.local_date
+        if not told:
+            if held_on is None:
+                reception.status = ReceptionStatus.CANCELLED
+                reception.cancelled_at = now
+            else:
+                reception.local_date = held_on
+                reception.holiday_moved_from = reception.rule_date if held_on != reception.rule_date else None
+                set_times(reception, reception.timezone)
+            reception.updated_at = now
+            session.add(reception)
+        changed.append(Replanned(reception, old_day, held_on, told))
+    return changed
+
+
+async def one_off_receptions(*, session: AsyncSession, first: date, last: date, now: datetime) -> list[Reception]:
+    """Scheduled receptions to come, not made by a rule, held in [first, last]."""
+    return list((await session.exec(
+        select(Reception).where(Reception.status == ReceptionStatus.SCHEDULED, col(Reception.rule_id).is_(None),
+                                col(Reception.starts_at) > now, col(Reception.local_date).between(first, last))
+        .order_by(col(Reception.starts_at))
+    )).all())
 
 
 def rule_dates(rrule: str, anchor: date, start: date, end: date) -> list[date]:
@@ -307,6 +366,9 @@ async def materialize_rules(
         zone_rows = await session.exec(select(Station.id, Station.timezone))
         station_zones = {station_id: zone for station_id, zone in zone_rows.all() if station_id is not None}
     policies = dict((await session.exec(select(ReceptionSettings.station_id, ReceptionSettings.holiday_policy))).all())
+    # A zone is at most a day from UTC; a holiday moved forward lands within a month.
+    calendar = await workdays.calendar(session=session, first=now.date() - timedelta(days=1),
+                                       last=now.date() + timedelta(days=horizon_days + 32))
     rows: list[dict[str, object]] = []
     advanced: dict[date, list[int]] = defaultdict(list)
     todays: dict[str, date] = {}
@@ -320,7 +382,7 @@ async def materialize_rules(
         if start > horizon:
             continue
         policy = rule.holiday_policy or policies.get(rule.station_id, HolidayPolicy.MOVE)
-        rows.extend(_occurrence_rows(rule, zone, policy, start, horizon, now))
+        rows.extend(_occurrence_rows(rule, zone, policy, start, horizon, now, calendar))
         advanced[horizon].append(rule.id)
     if rows:
         table = Reception.__table__  # core insert: no ORM bookkeeping for thousands of rows
@@ -358,13 +420,14 @@ async def _rules_behind_horizon(
 
 
 def _occurrence_rows(
-    rule: Row[Any], zone: str, policy: str, start: date, horizon: date, now: datetime
+    rule: Row[Any], zone: str, policy: str, start: date, horizon: date, now: datetime,
+    calendar: workdays.WorkCalendar,
 ) -> list[dict[str, object]]:
     """The reception rows (as INSERT values) of a rule's occurrences in [start, horizon] that
     have not begun, each on the day its holiday policy holds it."""
     rows: list[dict[str, object]] = []
     for own_date in rule_dates(rule.rrule, rule.starts_on, start, horizon):
-        held_on = apply_holiday_policy(own_date, policy)
+        held_on = apply_holiday_policy(own_date, policy, calendar)
         if held_on is None:
             continue
         starts_at = local_instant(held_on, rule.start_time, zone)

@@ -215,11 +215,13 @@ SAMPLE_ARGS = {  # arguments that make each command do something for a role that
     "attendance": "", "export": "",
     "unit": "add 水务所", "units": "", "tag": "1 其他", "categories": "add 养老服务", "route": "1 county",
     "visit": "刘大爷 13712345678 小区门口积水",
+    "extend": "1 5 需等街道回复", "holidays": "2027",
+    "holiday": "add 2027-02-06..2027-02-12 春节", "workday": "add 2027-02-20 春节调休",
 }
 # They answer without writing rows of their own (or refuse for want of data: /checkin before the
 # day, /publish with nothing handled yet).
 READ_ONLY = {"start", "help", "whoami", "my", "use", "stations", "deputies", "items", "item", "stats", "receptions",
-             "attendance", "checkin", "export", "publish", "units"}
+             "attendance", "checkin", "export", "publish", "units", "holidays"}
 
 
 def test_sample_arguments_cover_every_command() -> None:
@@ -254,6 +256,7 @@ ITEM_RELATIONS = {
     ("mute", "resident"): "A", ("unmute", "resident"): "A",
     ("item", "deputy A"): "A", ("progress", "deputy A"): "A", ("close", "deputy A"): "A",  # li: its assignee
     ("item", "deputy B"): "B", ("progress", "deputy B"): "B", ("close", "deputy B"): "B",  # zhao: B's item #1
+    ("extend", "deputy A"): "A", ("extend", "deputy B"): "B",  # the assignee asks for more time
 }
 
 

@@ -1,8 +1,9 @@
 """Figures by the month in which things happened: /stats and /publish over three months of a station.
 
 September: four items arrive, one is resolved on time. October: two are resolved late and rated,
-one is referred, one rating is superseded by a new round. November: a direct answer, a reopened
-September item resolved again. Each month's figures are computed as of its end and never change.
+one is referred, one rating is superseded by a new round (不满意 gives the item a new deadline, which
+its second result meets). November: a direct answer, a reopened September item resolved again
+within its new deadline. Each month's figures are computed as of its end and never change.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ async def test_three_months_of_figures(station: ChatDriver, app: App) -> None:
 
     october = await stats(chat, "10月")
     assert "受理 0 件，截至2026年10月31日已办结 0 件（办结率 —）。" in october, "nothing was received in October"
-    assert "办结 2 件，其中按时办结 0 件（按时办结率 0.0%）；不予受理 1 件。" in october, "resolved late, whenever received"
+    # #1 late, whenever received; #2's last resolution (10-20) within the deadline its 不满意 gave (15 days).
+    assert "办结 2 件，其中按时办结 1 件（按时办结率 50.0%）；不予受理 1 件。" in october
     assert "截至2026年10月31日办理中 0 件，其中超期 0 件。" in october
     assert "评价 3 件：满意 2、基本满意 1、不满意 0（满意率 100.0%）。" in october, "bob's 不满意 was superseded"
     assert await stats(chat, "9月") == september, "a closed month's figures never change"
@@ -121,7 +123,7 @@ async def test_three_months_of_figures(station: ChatDriver, app: App) -> None:
     await close(4, "改为每天清运两次")
     november = await stats(chat, "11月")
     assert "受理 1 件，截至目前已办结 1 件（办结率 100.0%）。" in november
-    assert "办结 2 件，其中按时办结 1 件（按时办结率 50.0%）；不予受理 0 件。" in november
+    assert "办结 2 件，其中按时办结 2 件（按时办结率 100.0%）；不予受理 0 件。" in november, "#4's new deadline"
     assert (await publish(chat, "9月"))[0] is None, "September's publication stays as it was"
     public, _answer = await publish(chat, "11月")
     assert public is not None and "#5【求助】老年证在哪里办 —— 已答复：带身份证到社区服务中心一楼办理" in public

@@ -113,7 +113,7 @@ async def test_merge_makes_one_item_and_every_reporter_and_supporter_gets_the_re
     ("/merge 2 99", "濂溪社区联络站 没有编号为 #99 的事项。发送 /items 查看事项。"),
     ("/merge 2", "参数不对。用法：/merge <编号> <并入编号>"),
     ("/merge 二 1", "「二」不是事项编号，编号应为正整数，例如 12。\n用法：/merge <编号> <并入编号>"),
-    ("/merge 3 1", "事项 #3 当前状态为「已办结」，不能合并。现在可以：等待居民评价；/reopen 3 [理由]"),
+    ("/merge 3 1", "事项 #3 当前状态为「已办结」，不能合并。现在可以：等待居民评价；/reopen 3 [工作日天数] [理由]"),
 ])
 async def test_bad_merges_are_refused_and_change_nothing(chat: ChatDriver, app: App, command: str, answer: str) -> None:
     await set_up_station(chat, **LIANXI)

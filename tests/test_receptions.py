@@ -269,7 +269,12 @@ async def test_move_and_cancel_tell_everyone_told(chat: ChatDriver, app: App) ->
 
 async def test_recurring_rules_in_english_and_chinese(chat: ChatDriver, app: App) -> None:
     await set_up_station(chat, **LIANXI)
-    [monthly] = await chat.say("zhang", "gongzuo", "/reception every monthly 15 09:00-11:30 濂溪社区服务中心")
+    sent = await chat.say("zhang", "gongzuo", "/reception every monthly 15 09:00-11:30 濂溪社区服务中心")
+    [monthly] = [d for d in sent if d.chat == "gongzuo"]
+    # January 2027 is in the 60 days planned, and chinese-calendar 1.11.0 has no 2027: the reply
+    # says so, and the admins are asked (once) to enter it (tests/test_holidays.py).
+    assert [d.chat for d in sent if d.chat != "gongzuo"] == ["dm:admin"]
+    assert "2027 年放假安排尚未录入" in monthly.text
     assert "R1" in monthly.text and "12月15日（周二）" in monthly.text and "1月15日（周五）" in monthly.text
     [nth] = await chat.say("zhang", "gongzuo", "/reception every monthly 2nd tue 14:00-16:00")
     assert "12月8日（周二） 14:00–16:00" in nth.text and "1月12日（周二）" in nth.text

@@ -97,7 +97,8 @@ async def test_a_visitors_result_becomes_a_callback_task_with_rating_buttons(sta
     assert unreached == "已记录：zhang 回访 刘大爷 未能联系上（事项 #1）。联系上后，请在这条回访任务上点击评价。"
     sent = await station.press("zhang", "gongzuo", task.id, "不满意")
     assert texts(sent, "gongzuo") == ["事项 #1「小区门口下雨积水」的提出人对办理结果不满意，事项已重新办理（第 1 次）。"
-                                      "请继续办理：/progress 1 <进展>，或由联络员 /assign 1 <代表> 重新分派。",
+                                      "请继续办理：/progress 1 <进展>，或由联络员 /assign 1 <代表> 重新分派。"
+                                      "\n新的办理时限：15 个工作日，截止 2026-12-23。",
                                       "已记录 刘大爷 的评价：不满意（zhang 回访）。事项 #1 已重新办理，承办人已收到通知。"]
     assert texts(sent, "dm:li")[0].startswith("事项 #1「小区门口下雨积水」的提出人对办理结果不满意")
     stale = await station.press("zhang", "gongzuo", task.id, "满意")
@@ -216,6 +217,7 @@ async def test_a_visitors_unsatisfied_rating_reaches_the_handling_units_contact(
     [task] = [message for message in sent if message.chat == "gongzuo"]
     sent = await station.press("zhang", "gongzuo", task.id, "不满意")
     assert texts(sent, "dm:wangke") == ["事项 #1「小区门口下雨积水」的提出人对办理结果不满意，事项已重新办理（第 1 次）。"
-                                        "请继续办理：/progress 1 <进展>，或由联络员 /assign 1 <代表> 重新分派。"]
+                                        "请继续办理：/progress 1 <进展>，或由联络员 /assign 1 <代表> 重新分派。"
+                                        "\n新的办理时限：15 个工作日，截止 2026-12-23。"]
     [items] = await station.say("zhang", "gongzuo", "/items")
-    assert items.text == "濂溪社区联络站 未办结的事项（1 项）：\n#1 [已重新办理] 小区门口下雨积水 — 街道城管科 （截止 12-09）"
+    assert items.text == "濂溪社区联络站 未办结的事项（1 项）：\n#1 [已重新办理] 小区门口下雨积水 — 街道城管科 （截止 12-23）"
