@@ -128,6 +128,24 @@ class OverdueChaser:
         return min(upcoming, default=None)
 
 
+BEFORE_HANDLING = _("提醒：您承办的事项 #{number}「{text}」办理时限为 {due}，只剩 1 个工作日。请抓紧办理，办结后发送 "
+                    "/close {number} <办理结果>；确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。")
+BEFORE_SUPERVISING = _("提醒：您督办的事项 #{number}「{text}」（承办：{unit}）办理时限为 {due}，只剩 1 个工作日。"
+                       "请督促承办单位按时办结；单位办结后，您或联络员可发送 /close {number} <办理结果>。")
+DUE_HANDLING = (
+    _("催办：您承办的事项 #{number}「{text}」今天（{due}）到期，尚未办结。请今天办结并发送 "
+      "/close {number} <办理结果>；确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。"),
+    _("催办：您承办的事项 #{number}「{text}」已于 {due} 到期，尚未办结。请尽快办结并发送 "
+      "/close {number} <办理结果>；确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。"),
+)
+DUE_SUPERVISING = (
+    _("催办：您督办的事项 #{number}「{text}」（承办：{unit}）今天（{due}）到期，尚未办结。请督促承办单位今天办结；"
+      "确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。"),
+    _("催办：您督办的事项 #{number}「{text}」（承办：{unit}）已于 {due} 到期，尚未办结。请督促承办单位尽快办结；"
+      "确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。"),
+)
+
+
 class Chase:
     """One step of one item's ladder: its texts and its rows."""
 
@@ -139,47 +157,48 @@ class Chase:
         self.tr: Translator = translator(station.language or config.language)
         assert item.due_at is not None
         self.deadline = item.due_at.astimezone(ZoneInfo(station.timezone)).date()
+        self.unit_name = ""
 
-    async def _handlers(self) -> tuple[list[Person], str]:
-        """Who handles the item (the deputy, the handling unit's contact) and how it is named."""
+    async def _handlers(self) -> tuple[list[tuple[Person, bool]], str]:
+        """Who handles the item, each with whether they only supervise it (a deputy named with a
+        handling unit: 督办), and how the handling is named."""
         item = self.item
         deputy = await self.session.get(Person, item.assignee_id) if item.assignee_id else None
         unit = await self.session.get(HandlingUnit, item.unit_id) if item.unit_id else None
         contact = (await self.session.get(Person, unit.contact_id)
                    if unit is not None and unit.active and unit.contact_id else None)
-        people = list({id_of(person): person for person in (deputy, contact) if person is not None}.values())
+        people: dict[int, tuple[Person, bool]] = {}
+        if contact is not None:
+            people[id_of(contact)] = (contact, False)
+        if deputy is not None:
+            people.setdefault(id_of(deputy), (deputy, unit is not None))
         if unit is not None and deputy is not None:
             name = self.tr(_("{unit}，督办代表 {deputy}"), unit=unit.name, deputy=deputy.display_name)
         elif unit is not None or deputy is not None:
             name = unit.name if unit is not None else deputy.display_name  # type: ignore[union-attr]
         else:
             name = self.tr(_("（未分派）"))
-        return people, name
+        self.unit_name = unit.name if unit is not None else ""
+        return list(people.values()), name
 
     async def send(self) -> None:
         handlers, name = await self._handlers()
         values = {
             "number": self.item.number, "text": _short(self.item.text), "due": self.deadline.isoformat(),
-            "station": self.station.name, "assignee": name,
+            "station": self.station.name, "assignee": name, "unit": self.unit_name,
         }
         today = self.moment.day == self.deadline
         step = self.moment.step
         if step == BEFORE:
-            text = self.tr(_(
-                "提醒：您承办的事项 #{number}「{text}」办理时限为 {due}，只剩 1 个工作日。请抓紧办理，办结后发送 "
-                "/close {number} <办理结果>；确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。"), **values)
-            for person in handlers:
-                await self._person(person, text)
+            for person, supervising in handlers:
+                await self._person(person, self.tr(BEFORE_SUPERVISING if supervising else BEFORE_HANDLING, **values))
             if not handlers:  # a unit without a contact: the liaisons act for it
                 await self._staff(self.station, self.tr(_(
                     "提醒：事项 #{number}「{text}」（承办：{assignee}）办理时限为 {due}，只剩 1 个工作日，尚未办结。"), **values))
         elif step == DUE:
-            text = (_("催办：您承办的事项 #{number}「{text}」今天（{due}）到期，尚未办结。请今天办结并发送 "
-                      "/close {number} <办理结果>；确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。") if today
-                    else _("催办：您承办的事项 #{number}「{text}」已于 {due} 到期，尚未办结。请尽快办结并发送 "
-                           "/close {number} <办理结果>；确需延期，请发送 /extend {number} <工作日天数> <理由> 申请。"))
-            for person in handlers:
-                await self._person(person, self.tr(text, **values))
+            for person, supervising in handlers:
+                texts = DUE_SUPERVISING if supervising else DUE_HANDLING
+                await self._person(person, self.tr(texts[0] if today else texts[1], **values))
             text = (_("催办：事项 #{number}「{text}」今天（{due}）到期，尚未办结（承办：{assignee}）。"
                       "已提醒承办人；需要延期请用 /extend {number} <工作日天数> <理由>。") if today
                     else _("催办：事项 #{number}「{text}」已于 {due} 到期，尚未办结（承办：{assignee}）。"

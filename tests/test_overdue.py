@@ -163,10 +163,15 @@ async def test_a_handling_units_contact_is_chased_with_the_supervising_deputy(ch
     await chat.say("alice", "lianxi", "#投诉 菜市场门口占道经营，早上车根本过不去")
     await chat.say("zhang", "gongzuo", "/assign 1 街道城管科 3 督办 li")
     before = seen(await chat.advance(at(3)))
-    text = ("提醒：您承办的事项 #1「菜市场门口占道经营，早上车根本过不去」办理时限为 2026-12-04，只剩 1 个工作日。"
-            "请抓紧办理，办结后发送 /close 1 <办理结果>；确需延期，请发送 /extend 1 <工作日天数> <理由> 申请。")
-    assert before == [("dm:li", text), ("dm:sun", text)]
+    assert before == [
+        ("dm:li", "提醒：您督办的事项 #1「菜市场门口占道经营，早上车根本过不去」（承办：街道城管科）办理时限为 2026-12-04，"
+                  "只剩 1 个工作日。请督促承办单位按时办结；单位办结后，您或联络员可发送 /close 1 <办理结果>。"),
+        ("dm:sun", "提醒：您承办的事项 #1「菜市场门口占道经营，早上车根本过不去」办理时限为 2026-12-04，只剩 1 个工作日。"
+                   "请抓紧办理，办结后发送 /close 1 <办理结果>；确需延期，请发送 /extend 1 <工作日天数> <理由> 申请。"),
+    ]
     due = dict(seen(await chat.advance(at(4))))
+    assert due["dm:li"] == ("催办：您督办的事项 #1「菜市场门口占道经营，早上车根本过不去」（承办：街道城管科）今天（2026-12-04）"
+                            "到期，尚未办结。请督促承办单位今天办结；确需延期，请发送 /extend 1 <工作日天数> <理由> 申请。")
     assert due["gongzuo"] == ("催办：事项 #1「菜市场门口占道经营，早上车根本过不去」今天（2026-12-04）到期，尚未办结"
                               "（承办：街道城管科，督办代表 li）。已提醒承办人；需要延期请用 /extend 1 <工作日天数> <理由>。")
     assert set(due) == {"dm:li", "dm:sun", "gongzuo"}
