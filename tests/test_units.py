@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +14,7 @@ from bot.app import App
 from handlers.clock import ManualClock
 from storage.models import Duty, HandlingUnit, Item, ItemEvent, RoleAssignment, Station
 from tests.harness import ChatDriver, rows, set_up_station
+from tests.transcripts.runner import clean_environment, run_script
 
 LIANXI = {"liaisons": ["zhang"], "deputies": ["li county"], "introduce": ["li", "wangke"]}
 
@@ -187,3 +189,40 @@ async def test_registers_and_stats_by_unit_and_by_category(station: ChatDriver, 
     assert "· 城乡建设：受理 1 件，办结 0 件（按时 0 件），不予受理 0 件，办理中 1 件（超期 0 件），满意率 —" in lines
     assert "· 交通出行：本期没有事项" in lines
     assert lines[-1] == "· 未归类：受理 1 件，办结 0 件（按时 0 件），不予受理 0 件，办理中 1 件（超期 0 件），满意率 —"
+
+
+def test_units_and_visitors_on_the_console(capsys: pytest.CaptureFixture[str], tmp_path: Path, db_url: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console, as a station lives it: a unit with a contact, a visitor recorded by the deputy on
+    duty, the unit closing it from its DM, and the liaison pressing the visitor's rating under the
+    回访 task (`!press`)."""
+    clean_environment(monkeypatch, tmp_path)
+    script = "\n".join([
+        "admin@dm: /station add lianxi 濂溪社区联络站",
+        "admin@lianxi: /bind lianxi",
+        "admin@gongzuo: /bind lianxi staff",
+        "admin@gongzuo: /liaison add zhang",
+        "admin@gongzuo: /deputy add lidb county",
+        "zhang@gongzuo: /unit add 街道城管科 wangke",
+        "zhang@gongzuo: /reception add 2026-12-02 09:00-11:30 濂溪社区服务中心",
+        "zhang@gongzuo: /duty 2026-12-02 lidb",
+        "~ 2026-12-02 09:30",
+        "lidb@dm: /visit 刘大爷 13712345678 小区门口下雨积水，老人出行不便",
+        "zhang@gongzuo: /assign 1 街道城管科 5",
+        "wangke@dm: /close 1 已疏通下水道，积水已排除",
+    ])
+    result = run_script(capsys, tmp_path, script, db=db_url)
+    assert result.errors == []
+    [recorded] = [m for m in result.in_chat("dm:lidb") if m["text"].startswith("已登记来访群众")]
+    assert recorded["text"] == ("已登记来访群众：\n#1 刘大爷（13712345678）：小区门口下雨积水，老人出行不便\n"
+                                "请把事项编号告诉来访群众，便于查询。联络员会分派办理。\n"
+                                "已记入接待日 #1（12月2日（周三） 09:00–11:30）的接待登记。")
+    [assigned] = [m for m in result.in_chat("dm:wangke") if "交 街道城管科 办理" in m["text"]]
+    assert assigned["text"].startswith("您好！濂溪社区联络站 把事项 #1 交 街道城管科 办理：\n小区门口下雨积水，老人出行不便")
+    [task] = [m for m in result.in_chat("gongzuo") if m["text"].startswith("回访 刘大爷")]
+    assert task["buttons"] == ["满意", "基本满意", "不满意", "未能联系上"]
+    again = run_script(capsys, tmp_path, f"zhang@gongzuo!press {task['id']} 满意", db=db_url,
+                       clock="2026-12-02T10:00+08:00", name="press.txt")
+    assert [m["text"] for m in again.in_chat("gongzuo")] == ["已记录 刘大爷 的评价：满意（zhang 回访）。事项 #1 已关闭。"]
+    assert not [m for m in [*result.messages, *again.messages]
+                if m["chat"] == "lianxi" and ("刘大爷" in m["text"] or "13712345678" in m["text"])]
