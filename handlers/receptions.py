@@ -182,15 +182,20 @@ async def _every(ctx: Context, station: Station) -> None:
     if not upcoming:
         raise ctx.error(_("规则「{rule}」在接下来 {days} 天内不会产生接待日，没有保存。"), rule=rule.text,
                         days=repo.HORIZON_DAYS)
-    lines = [
-        ctx.tr(_("已设置重复接待日 R{id}：{rule}，地点：{place}。法定节假日{policy}。"), id=row.id, rule=row.text,
-               place=place or ctx.tr(_("地点待定")), policy=ctx.tr(POLICY_NAMES[HolidayPolicy(settings.holiday_policy)])),
-        ctx.tr(_("接下来：")),
-        *(describe(ctx, reception) for reception in upcoming),
-    ]
     # A year without an official schedule has no holidays to move off: say so rather than promise it.
     first, last = min(r.local_date for r in planned), max(r.local_date for r in planned)
     calendar = await workdays.calendar(session=ctx.session, first=first, last=last)
+    unknown = calendar.unknown_years(first, last)
+    policy = ctx.tr(POLICY_NAMES[HolidayPolicy(settings.holiday_policy)])
+    if unknown and settings.holiday_policy != HolidayPolicy.KEEP:
+        policy = ctx.tr(_("{policy}（{years} 年的放假安排录入后才生效，届时尚未通知任何人的接待日会自动调整）"),
+                        policy=policy, years="、".join(str(year) for year in unknown))
+    lines = [
+        ctx.tr(_("已设置重复接待日 R{id}：{rule}，地点：{place}。法定节假日{policy}。"), id=row.id, rule=row.text,
+               place=place or ctx.tr(_("地点待定")), policy=policy),
+        ctx.tr(_("接下来：")),
+        *(describe(ctx, reception) for reception in upcoming),
+    ]
     lines.extend(await unknown_year_notice(ctx, calendar, first, last))
     lines.append(ctx.tr(_("用 /duty auto 为接下来的接待日自动排班。")))
     await ctx.reply("\n".join(lines))

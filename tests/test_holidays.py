@@ -124,7 +124,8 @@ async def test_a_monthly_reception_on_new_years_day_of_an_unknown_year(chat: Cha
     await set_up_station(chat, liaisons=["zhang"], deputies=["li"])
     text = await answer(chat, "zhang", "gongzuo", "/reception every 每月1日 9:00-11:30 社区服务中心")
     assert text == (
-        "已设置重复接待日 R1：每月1日 9:00-11:30，地点：社区服务中心。法定节假日顺延到下一个工作日。\n接下来：\n"
+        "已设置重复接待日 R1：每月1日 9:00-11:30，地点：社区服务中心。法定节假日顺延到下一个工作日"
+        "（2027 年的放假安排录入后才生效，届时尚未通知任何人的接待日会自动调整）。\n接下来：\n"
         "#1 1月1日（周五） 09:00–11:30，地点：社区服务中心\n"
         f"{NOTICE_2027}\n用 /duty auto 为接下来的接待日自动排班。"
     )
