@@ -37,6 +37,7 @@ import aiosqlite
 # snapshot is stale and only a rollback helps, so it is raised at once.
 RETRYABLE_BUSY = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY
 CLEAN_UP = frozenset({"rollback", "close"})  # sqlite3.Connection methods that never pause (see above)
+ENDS_A_TRANSACTION = frozenset({"commit", "rollback"})
 FIRST_PAUSE = 0.001
 LONGEST_PAUSE = 0.05
 GIVE_WAY_AT_MOST = 2.0  # seconds a connection lets waiting writers go first, before it writes anyway
@@ -45,30 +46,48 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")  # what makes sqlite3 begin a
 
 class WriteTurns:
     """The connections of one engine waiting for SQLite's write lock, so that one about to start a
-    write transaction lets them have it first (`InlineConnection._give_way`)."""
+    write transaction lets them have it first (`InlineConnection._give_way`), and so that they try
+    again the moment a connection of the engine ends its transaction rather than at their next
+    poll (the lock of another process is still polled for)."""
 
     def __init__(self) -> None:
         self.waiting = 0
-        self._none_waiting: asyncio.Event | None = None
+        self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _signal(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def enter(self) -> None:
         self.waiting += 1
 
     def leave(self) -> None:
         self.waiting -= 1
-        if not self.waiting and self._none_waiting is not None:
-            self._none_waiting.set()
-            self._none_waiting = None
+        self._signal()
+
+    def released(self) -> None:
+        """A connection of the engine committed or rolled back: the waiting ones try at once."""
+        if self.waiting:
+            self._signal()
+
+    async def _until_changed(self, within: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self._changed is None or self._loop is not loop:
+            self._changed, self._loop = asyncio.Event(), loop
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), within)
+
+    async def pause(self, seconds: float) -> None:
+        """A waiting writer's pause before its next try, cut short when the lock may be free."""
+        await self._until_changed(seconds)
 
     async def until_none_waiting(self, within: float) -> None:
-        """Each waiting writer gets in at its next try (within `LONGEST_PAUSE`); `within` bounds
-        the wait, as one may be waiting for another process's lock."""
-        loop = asyncio.get_running_loop()
-        if self._none_waiting is None or self._loop is not loop:
-            self._none_waiting, self._loop = asyncio.Event(), loop
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._none_waiting.wait(), within)
+        """`within` bounds the wait, as one may be waiting for another process's lock."""
+        deadline = time.perf_counter() + within
+        while self.waiting and (remaining := deadline - time.perf_counter()) > 0:
+            await self._until_changed(remaining)
 
 
 def _begins_a_write(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
@@ -111,23 +130,26 @@ class InlineConnection(aiosqlite.Connection):
                 await asyncio.sleep(0)
                 self._last_pause = time.perf_counter()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", None) not in RETRYABLE_BUSY or self.busy_timeout <= 0:
                 raise
-        self.turns.enter()
-        try:
-            return await self._wait_for_the_lock(fn, *args, **kwargs)
-        finally:
-            self.turns.leave()
+            self.turns.enter()
+            try:
+                result = await self._wait_for_the_lock(fn, *args, **kwargs)
+            finally:
+                self.turns.leave()
+        if fn.__name__ in ENDS_A_TRANSACTION:
+            self.turns.released()
+        return result
 
     async def _wait_for_the_lock(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        waited = 0.0
+        began = time.perf_counter()
         pause = FIRST_PAUSE
         while True:
-            await asyncio.sleep(pause)
+            await self.turns.pause(pause)
             self._last_pause = time.perf_counter()
-            waited += pause
+            waited = self._last_pause - began
             pause = min(LONGEST_PAUSE, pause * 2)
             try:
                 return fn(*args, **kwargs)
