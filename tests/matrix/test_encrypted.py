@@ -351,5 +351,5 @@ async def test_a_register_exported_in_an_encrypted_staff_room_is_an_encrypted_fi
         downloaded.body, content["file"]["key"]["k"], content["file"]["hashes"]["sha256"], content["file"]["iv"]
     )
     rows = list(load_workbook(io.BytesIO(plain)).worksheets[0].iter_rows(values_only=True))
-    assert rows[1][4] == "东门路灯坏了"
+    assert rows[1][6] == "东门路灯坏了"
     bot.check_alive()

@@ -35,7 +35,7 @@ async def test_export_sends_the_register_as_a_document(bot: TelegramBotRunner, w
     sheet = load_workbook(io.BytesIO(upload["data"])).worksheets[0]
     [header, row] = list(sheet.iter_rows(values_only=True))
     assert header[:3] == ("编号", "受理日期", "提出人")
-    assert row[0] == 1 and row[2] == "A****" and row[4] == "东门路灯坏了，请回电 ***"
+    assert row[0] == 1 and row[2] == "A****" and row[6] == "东门路灯坏了，请回电 ***"
     await bot.outbox_idle()
     assert not fake.calls_of("sendDocument")[1:], "sent once"
 
