@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import outbox
+from handlers import outbox, rating
 from handlers.args import MAX_WORKDAYS, to_id, to_workdays
 from handlers.context import Context
 from handlers.i18n import Translator, _, translator
@@ -257,13 +257,8 @@ async def _remove(ctx: Context, station: Station) -> None:
     if pending:
         lines.append(ctx.tr(_("它还有 {count} 件未办结的事项，请重新分派："), count=len(pending)))
         target = ctx.tr(_("代表或承办单位"))
-        lines.extend(f"  #{item.number} {_short(item.text)}：/assign {item.number} <{target}>" for item in pending)
+        lines.extend(f"  #{item.number} {rating.short(item.text, 30)}：/assign {item.number} <{target}>" for item in pending)
     await ctx.reply("\n".join(lines))
-
-
-def _short(text: str, limit: int = 30) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def units_command(ctx: Context) -> None:
