@@ -1,7 +1,8 @@
 """The residents' overdue notice: when an item passes its deadline, the residents who follow it
 (its reporter and supporters, where the station's `/notify` setting applies and they have not
-muted it) hear by direct message that the station is chasing it — at the station's reminder hour
-after the deadline, not at midnight. One outbox row per (item, deadline, person): a new deadline
+muted it) hear by direct message that the station is chasing it — at the reminder hour of the
+first working day after the deadline's day (`storage.workdays`, entered holidays included), when
+the station's office is at work, not at midnight or on a Sunday. One outbox row per (item, deadline, person): a new deadline
 is told again, a restart or a repeated tick never twice. A deadline passed more than
 `STALE_AFTER` ago (the bot was down) is not announced late.
 """
@@ -18,19 +19,25 @@ from handlers import notify_prefs, outbox
 from handlers.context import CoreConfig
 from handlers.i18n import _, translator
 from storage import supporters as supporters_repo
+from storage import workdays
 from storage.models import OPEN_STATUSES, Item, Person, Station
 from storage.rows import id_of
 
-STALE_AFTER = timedelta(days=3)
+STALE_AFTER = timedelta(days=7)  # a long holiday's first working day still counts
+MARGIN = timedelta(days=21)  # around the deadlines, for the calendar
 
 
-def notice_moment(due_at: datetime, zone: ZoneInfo, hour: int) -> datetime:
-    """The first reminder hour (local) after the deadline, in UTC."""
-    local = due_at.astimezone(zone)
-    moment = datetime.combine(local.date(), time(hour), tzinfo=zone)
-    if moment <= local:
-        moment = datetime.combine(local.date() + timedelta(days=1), time(hour), tzinfo=zone)
-    return moment.astimezone(due_at.tzinfo)
+def notice_moment(due_at: datetime, zone: ZoneInfo, hour: int, calendar: workdays.WorkCalendar) -> datetime:
+    """The reminder hour (local) of the first working day after the deadline's day, in UTC."""
+    day = calendar.add_workdays(due_at.astimezone(zone).date(), 1)
+    return datetime.combine(day, time(hour), tzinfo=zone).astimezone(due_at.tzinfo)
+
+
+async def _calendar(session: AsyncSession, found: list[tuple[Item, Station]]) -> workdays.WorkCalendar | None:
+    dues = [item.due_at.date() for item, _station in found if item.due_at is not None]
+    if not dues:
+        return None
+    return await workdays.calendar(session=session, first=min(dues) - MARGIN, last=max(dues) + MARGIN)
 
 
 async def _recent_deadlines(session: AsyncSession, now: datetime) -> list[tuple[Item, Station]]:
@@ -47,17 +54,23 @@ class ResidentOverdueNotice:
     name = "resident-overdue"
 
     async def run_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> None:
-        for item, station in await _recent_deadlines(session, now):
-            assert item.due_at is not None
-            if now < notice_moment(item.due_at, ZoneInfo(station.timezone), config.reminder_hour):
+        found = await _recent_deadlines(session, now)
+        calendar = await _calendar(session, found)
+        for item, station in found:
+            assert item.due_at is not None and calendar is not None
+            if now < notice_moment(item.due_at, ZoneInfo(station.timezone), config.reminder_hour, calendar):
                 continue
             settings = await supporters_repo.notify_settings(session=session, station_id=id_of(station))
             if notify_prefs.applies(settings, item):
                 await self._tell(session, item, station, now, config)
 
     async def next_due(self, *, session: AsyncSession, now: datetime, config: CoreConfig) -> datetime | None:
-        moments = [notice_moment(item.due_at, ZoneInfo(station.timezone), config.reminder_hour)
-                   for item, station in await _recent_deadlines(session, now) if item.due_at is not None]
+        found = await _recent_deadlines(session, now)
+        calendar = await _calendar(session, found)
+        if calendar is None:
+            return None
+        moments = [notice_moment(item.due_at, ZoneInfo(station.timezone), config.reminder_hour, calendar)
+                   for item, station in found if item.due_at is not None]
         return min((moment for moment in moments if moment > now), default=None)
 
     async def _tell(self, session: AsyncSession, item: Item, station: Station, now: datetime,

@@ -104,18 +104,21 @@ async def test_a_refusal_in_a_batch_changes_only_its_own_event(
     app: App, chat: ChatDriver, transport: FakeTransport
 ) -> None:
     await two_stations(chat)
+    # two stations and no /use: the bot asks which station a DM report is for ...
+    [question] = await chat.say("zhao", "dm:zhao", "#建议 私聊反映")
     await app.handle_batch(
         [
             chat._incoming("zhang", "lianxi", kind=EventKind.MESSAGE, message_id="r1", text="#建议 东门路灯坏了"),
-            # two stations and no /use: the bot cannot tell which station a DM is for
-            chat._incoming("zhao", "dm:zhao", kind=EventKind.MESSAGE, message_id="r2", text="#建议 私聊反映"),
+            # ... and an answer naming no station is refused
+            chat._incoming("zhao", "dm:zhao", kind=EventKind.MESSAGE, message_id="r2", text="huayuan",
+                           reply_to=question.id),
             chat._incoming("wang", "lianxi", kind=EventKind.MESSAGE, message_id="r3", text="#求助 楼道堆满杂物"),
         ]
     )
     await app.settle()
     assert [i.text for i in await rows(app, Item)] == ["东门路灯坏了", "楼道堆满杂物"]
-    refusals = [d for d in transport.sent if d.chat == "dm:zhao"]
-    assert len(refusals) == 1 and "/use" in refusals[0].text
+    refusals = [d for d in transport.sent if d.chat == "dm:zhao" and d.id != question.id]
+    assert [d.text for d in refusals] == ["没有代码为「huayuan」的联络站。请回复正确的联络站代码，或点击上面的按钮选择。"]
     stored = [(m.chat_id, m.message_id) for m in await rows(app, Message) if m.direction == "in"]
     assert ("dm:zhao", "r2") in stored, "a refused message is still recorded"
 

@@ -95,3 +95,14 @@ async def test_bad_notify_and_mute_input_is_answered_and_changes_nothing(chat: C
         sent = await chat.say(user, where, text)
         assert texts(sent, where) == [answer], text
         assert (await rows(app, Item), await rows(app, ResidentNotify)) == before, text
+
+
+async def test_the_overdue_notice_waits_for_the_next_working_day(chat: ChatDriver, app: App) -> None:
+    await set_up_station(chat, **LIANXI)
+    await chat.say("alice", "dm:alice", "#求助 楼道灯不亮")
+    await chat.say("zhang", "gongzuo", "/assign 1 li 3")  # Tuesday 12-01 + 3 working days: Friday 12-04
+    weekend = await chat.advance(datetime(2026, 12, 6, 18, 0, tzinfo=SHANGHAI))
+    assert texts(weekend, "dm:alice") == []
+    monday = await chat.advance(datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI))
+    assert texts(monday, "dm:alice") == ["您反映的事项 #1「楼道灯不亮」已超过办理时限（2026-12-04），联络站正在督办。\n"
+                                         "有了办理结果会马上告诉您。不想再收到这类通知，请发送 /mute 1。"]
