@@ -67,3 +67,24 @@ async def test_a_private_report_is_handled_by_direct_message_and_never_reaches_a
         for fragment in SECRET:
             assert fragment not in message["text"], message["text"]
         assert "#1" not in message["text"], message["text"]
+
+
+async def test_a_plus_one_is_noted_privately_or_in_the_group_when_no_dm_can_reach(
+    bot: TelegramBotRunner, world: World
+) -> None:
+    fake = world.fake
+    await set_up_station(bot, world)
+    posted = fake.text(world.residents, world.alice, "#建议 东门路灯坏了")
+    ack = await bot.reply_to(posted)
+    # bob pressed Start: his "+1" is noted in his private chat, nothing in the group
+    fake.private(world.bob)
+    plus = fake.text(world.residents, world.bob, "+1", reply_to=ack)
+    note = await bot.sent_matching(world.bob["id"], lambda m: "附议" in m["text"])
+    assert note["text"] == "已记录您对事项 #1「东门路灯坏了」的附议（目前共 1 位居民附议）。办结后会把结果告诉您。"
+    # the liaison never pressed Start: Telegram answers 403, so the note goes to the group instead
+    same = fake.text(world.residents, world.liaison, "同问", reply_to=ack)
+    fallback = await bot.reply_to(same)
+    assert fallback["text"] == "已记录您对事项 #1 的附议，办结后会在此回复您。"
+    await bot.processed(plus)
+    group = [m["text"] for m in fake.sent(world.residents["id"])]
+    assert "已记录您对事项 #1 的附议，办结后会在此回复您。" in group and not any("目前共" in text for text in group)
