@@ -7,6 +7,7 @@ outages waited out); `handle(incoming)` opens one session per event, records the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -60,6 +61,7 @@ class App:
         self.platforms = Platforms(self.transports)  # what handlers may ask of the transports
         # Every adapter processes its events through this guard (bounded retries, set aside, outages).
         self.guard = EventGuard(self, retry_policy or RetryPolicy())
+        self.caught_up = asyncio.Event()  # set once a starting bot wrote what fell due while it was down
         self.outbox = OutboxDispatcher(
             sessions=self.sessions,
             clock=clock,
@@ -224,6 +226,18 @@ class App:
 
     async def tick(self) -> None:
         """Run every schedule at the clock's now, then deliver what fell due."""
+        await self.catch_up()
+        await self.outbox.drain()
+
+    async def deliver_after_catching_up(self, idle_seconds: float = 5.0) -> None:
+        """The outbox of a starting bot: what fell due while it was down is written first, so it
+        goes out in due order ahead of what intake answers meanwhile; then delivery runs."""
+        await self.catch_up()
+        self.caught_up.set()
+        await self.outbox.run_forever(idle_seconds=idle_seconds)
+
+    async def catch_up(self) -> None:
+        """Run every schedule at the clock's now (writing outbox rows, sending nothing)."""
         now = self.clock.now()
         for job in self.jobs:
             async with self.sessions() as session:
@@ -233,7 +247,6 @@ class App:
                 except Exception:
                     log.exception("schedule %s failed at %s", job.name, now)
                     await session.rollback()
-        await self.outbox.drain()
 
     async def settle(self) -> None:
         """Deliver everything due now, including what schedules produce (the console calls this)."""

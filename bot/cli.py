@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,8 +94,9 @@ async def serve_all(settings: Settings, *, stop: asyncio.Event | None = None) ->
         platforms["matrix"] = asyncio.create_task(matrix.serve(app, settings, stop), name="matrix")
     if not platforms:
         platforms["console"] = asyncio.create_task(_serve_console(app, settings, stop, console_note), name="console")
-    outbox = asyncio.create_task(app.outbox.run_forever(), name="outbox")
-    scheduler = start_scheduler(app.tick, tick_seconds=settings.tick_seconds, first_run=app.clock.now())
+    outbox = asyncio.create_task(app.deliver_after_catching_up(), name="outbox")
+    first_tick = app.clock.now() + timedelta(seconds=settings.tick_seconds)  # the catch-up was the first
+    scheduler = start_scheduler(app.tick, tick_seconds=settings.tick_seconds, first_run=first_tick)
     # What start-up made (modules, mappers, catalogs, the platform libraries) lives as long as the
     # process: frozen, it is left out of the collector's full passes, which then walk only the
     # short-lived objects of intake and delivery.

@@ -340,8 +340,9 @@ async def an_hour_down(fake: FakeTelegram, db_url: str, *, stations: int, posts_
     calls_before = len(fake.calls)
     restarted = clock.now()
     began = time.monotonic()
-    await bot.start()
+    await bot.start(catch_up_first=True)  # as `liaison-bot run`: what fell due is written before anything is sent
     assert bot.app is not None
+    await asyncio.wait_for(bot.app.caught_up.wait(), 300)
     scheduler = start_scheduler(bot.app.tick, tick_seconds=1, first_run=datetime.now(UTC))
     try:
         await fake.wait_for(lambda: len(fake.pending_updates) == 0, 300)

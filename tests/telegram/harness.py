@@ -46,8 +46,10 @@ class TelegramBotRunner:
         self.transport: TelegramTransport | None = None
         self._dispatcher: asyncio.Task[None] | None = None
 
-    async def start(self) -> TelegramBotRunner:
-        """Start a fresh process' worth of bot: new App, new PTB Application, same database."""
+    async def start(self, *, catch_up_first: bool = False) -> TelegramBotRunner:
+        """Start a fresh process' worth of bot: new App, new PTB Application, same database.
+        `catch_up_first`: as `liaison-bot run` does, what fell due while the bot was down is written
+        before the outbox sends anything (`App.deliver_after_catching_up`)."""
         self.app = App(
             database_url=self.db_url, clock=self.clock,
             config=CoreConfig(admins=self.admins, reminder_hour=self.reminder_hour),
@@ -62,7 +64,8 @@ class TelegramBotRunner:
         options = TelegramOptions(token=self.fake.token, base_url=self.fake.base_url, **{**defaults, **self.options})
         self.transport = TelegramTransport(self.app, options)
         await self.transport.start()
-        self._dispatcher = asyncio.create_task(self.app.outbox.run_forever(idle_seconds=0.2))
+        delivery = (self.app.deliver_after_catching_up if catch_up_first else self.app.outbox.run_forever)
+        self._dispatcher = asyncio.create_task(delivery(idle_seconds=0.2))
         return self
 
     async def stop(self) -> None:
