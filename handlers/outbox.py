@@ -11,12 +11,14 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.events import Incoming
 from handlers.masking import mask_text
 from handlers.transport import Attachment, Button
+from storage import messages as messages_repo
 from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import stations as stations_repo
-from storage.models import Account, ChatPurpose, Item, Outbox, OutboxFile, OutboxState, RoleName
+from storage.models import Account, ChatPurpose, Direction, Item, Message, Outbox, OutboxFile, OutboxState, RoleName
 from storage.rows import id_of, new_row
 
 
@@ -213,3 +215,17 @@ async def to_staff(
             await to_person(session=session, key=f"{key}:person:{person_id}", purpose=purpose, person_id=person_id,
                             text=text, now=now, station_id=station_id, item_id=item_id, buttons=buttons)
     return "people" if reached else ""
+
+
+async def replied_post(session: AsyncSession, incoming: Incoming) -> tuple[Message, Outbox] | None:
+    """The bot's own message an incoming reply answers, with the outbox row it was sent from
+    (its purpose says what the reply can mean); None for anything else."""
+    if not incoming.reply_to:
+        return None
+    target = await messages_repo.get_message(
+        session=session, platform=incoming.platform, chat_id=incoming.chat_id, message_id=incoming.reply_to
+    )
+    if target is None or target.direction != Direction.OUT or target.outbox_id is None:
+        return None
+    post = await session.get(Outbox, target.outbox_id)
+    return None if post is None else (target, post)

@@ -24,7 +24,7 @@ from storage import items as items_repo
 from storage import kv
 from storage import messages as messages_repo
 from storage import stations as stations_repo
-from storage.models import DEFAULT_TAGS, Account, Direction, Message, Outbox, Station
+from storage.models import DEFAULT_TAGS, Account, Message, Station
 from storage.rows import id_of
 
 PICK_PREFIX = "pick"
@@ -81,15 +81,11 @@ async def _ask(ctx: Context, group_stations: list[int]) -> None:
 async def _code_reply(ctx: Context) -> bool:
     """A reply to the station question: a station's code takes the waiting report there."""
     incoming = ctx.incoming
-    if not incoming.reply_to:
+    replied = await outbox.replied_post(ctx.session, incoming)
+    if replied is None:
         return False
-    target = await messages_repo.get_message(
-        session=ctx.session, platform=incoming.platform, chat_id=incoming.chat_id, message_id=incoming.reply_to
-    )
-    if target is None or target.direction != Direction.OUT or target.outbox_id is None:
-        return False
-    post = await ctx.session.get(Outbox, target.outbox_id)
-    if post is None or post.purpose != STATION_QUESTION or post.reply_to is None:
+    _target, post = replied
+    if post.purpose != STATION_QUESTION or post.reply_to is None:
         return False
     report = await messages_repo.get_message(
         session=ctx.session, platform=incoming.platform, chat_id=incoming.chat_id, message_id=post.reply_to

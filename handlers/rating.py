@@ -16,17 +16,14 @@ from handlers.context import CommandError, Context
 from handlers.i18n import Translator, _, fold_chinese, translator
 from handlers.transport import Button
 from storage import items as items_repo
-from storage import messages as messages_repo
 from storage import stations as stations_repo
 from storage.models import (
     Account,
     ChatPurpose,
-    Direction,
     HandlingUnit,
     Item,
     ItemStatus,
     Message,
-    Outbox,
     Person,
     Rating,
     Station,
@@ -345,16 +342,12 @@ async def on_message(ctx: Context) -> bool:
     message too). To a referral: a polite explanation, and nothing changes. A tagged reply is a new
     item, left to intake."""
     incoming = ctx.incoming
-    if not incoming.reply_to:
+    replied = await outbox.replied_post(ctx.session, incoming)
+    if replied is None or replied[0].item_id is None:
         return False
-    target = await messages_repo.get_message(
-        session=ctx.session, platform=incoming.platform, chat_id=incoming.chat_id, message_id=incoming.reply_to
-    )
-    if target is None or target.direction != Direction.OUT or target.item_id is None or target.outbox_id is None:
-        return False
-    post = await ctx.session.get(Outbox, target.outbox_id)
+    target, post = replied
     item = await items_repo.get_item_by_id(session=ctx.session, item_id=target.item_id)
-    if post is None or post.purpose not in ANSWERABLE or item is None:
+    if post.purpose not in ANSWERABLE or item is None:
         return False
     parsed = parse_text_rating(incoming.text)
     if item.reporter_id != ctx.person.id:

@@ -320,16 +320,12 @@ async def on_reply_to_result(ctx: Context) -> bool:
     """A supporter answers the result they were sent with a text: a label is a rating; anything
     else about satisfaction gets the buttons again."""
     incoming = ctx.incoming
-    if not incoming.reply_to:
+    replied = await outbox.replied_post(ctx.session, incoming)
+    if replied is None:
         return False
-    target = await messages_repo.get_message(
-        session=ctx.session, platform=incoming.platform, chat_id=incoming.chat_id, message_id=incoming.reply_to
-    )
-    if target is None or target.direction != Direction.OUT or target.outbox_id is None:
-        return False
-    post = await ctx.session.get(Outbox, target.outbox_id)
+    target, post = replied
     presses = [press for press in map(parse_support_rate, (b.get("data") for b in target.buttons)) if press]
-    if post is None or post.purpose != SUPPORT_FEEDBACK or not presses:
+    if post.purpose != SUPPORT_FEEDBACK or not presses:
         return False
     supporter = await ctx.session.get(Supporter, presses[0].supporter_id)
     if supporter is None or supporter.person_id != ctx.person.id or intake.parse_intake(ctx, incoming.text):
