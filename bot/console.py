@@ -295,7 +295,7 @@ class ConsoleTransport:
         answers, self._answers = self._answers, []
         async with app.sessions() as session:
             for shown in answers:
-                messages_repo.record_outgoing(
+                await messages_repo.record_outgoing(
                     session=session, platform=PLATFORM, chat_id=shown.chat, message_id=str(shown.id),
                     text=shown.text, reply_to=None, buttons=[], item_id=None, outbox_id=None,
                     now=app.clock.now(),

@@ -181,19 +181,17 @@ class OutboxDispatcher:
         transport = self.transports[row.platform]
         message = await self._outgoing(session, row)
         now = self.clock.now()
-        row.attempts += 1
+        attempts = row.attempts + 1
         try:
             sent = await transport.send(message)
         except Exception as error:
+            row.attempts = attempts
             await self._on_failure(session, row, error, now)
         else:
-            row.state = OutboxState.SENT
-            row.sent_at = now
-            row.sent_message_id = sent.message_id
-            row.last_error = None
             if message.attachment is not None:
                 await outbox_repo.drop_file_data(session=session, row=row)
-            messages_repo.record_outgoing(
+            await outbox_repo.mark_sent(session=session, row=row, attempts=attempts, message_id=sent.message_id, now=now)
+            await messages_repo.record_outgoing(
                 session=session, platform=row.platform, chat_id=sent.chat_id, message_id=sent.message_id,
                 text=row.text, reply_to=row.reply_to, buttons=row.buttons, item_id=row.item_id,
                 outbox_id=row.id, now=now,
