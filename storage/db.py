@@ -19,7 +19,7 @@ from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.figure_deltas import after_flush as keep_figures
-from storage.sqlite_inline import InlineConnection, inline_connector
+from storage.sqlite_inline import InlineConnection, create_inline_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -65,7 +65,7 @@ def create_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, connect_args={"async_creator_fn": inline_connector(busy_timeout=10.0)})
+        engine = create_inline_engine(url, busy_timeout=10.0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)

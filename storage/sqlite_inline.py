@@ -25,6 +25,7 @@ directly. Two things a thread gave for free are kept by hand:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import sqlite3
 import time
@@ -32,6 +33,14 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import aiosqlite
+from greenlet import getcurrent, greenlet
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import await_
 
 # Extended result codes worth waiting for; SQLITE_BUSY_SNAPSHOT (517) is not: the transaction's
 # snapshot is stale and only a rollback helps, so it is raised at once.
@@ -111,6 +120,7 @@ class InlineConnection(aiosqlite.Connection):
         self.slice_seconds = slice_seconds
         self.turns = turns or WriteTurns()
         self._last_pause = time.perf_counter()
+        self._greenlet: greenlet | None = None  # the last SQLAlchemy greenlet that called `run`
 
     def __await__(self) -> Generator[Any, None, InlineConnection]:
         return self._connect().__await__()  # no worker thread to start
@@ -120,28 +130,69 @@ class InlineConnection(aiosqlite.Connection):
             self._connection = self._connector()
         return self
 
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _check_open(self) -> sqlite3.Connection:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
-        if fn.__name__ not in CLEAN_UP:
-            if self.turns.waiting and not self._connection.in_transaction and _begins_a_write(fn, args):
-                await self._give_way()
-            elif time.perf_counter() - self._last_pause >= self.slice_seconds:
-                await asyncio.sleep(0)
-                self._last_pause = time.perf_counter()
+        return self._connection
+
+    def _must_pause_first(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """A write about to begin while others wait for the lock, or a slice used up."""
+        if fn.__name__ in CLEAN_UP:
+            return False
+        if self.turns.waiting and not self._check_open().in_transaction and _begins_a_write(fn, args):
+            return True
+        return time.perf_counter() - self._last_pause >= self.slice_seconds
+
+    async def _pause_first(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        if self.turns.waiting and not self._check_open().in_transaction and _begins_a_write(fn, args):
+            await self._give_way()
+        else:
+            await asyncio.sleep(0)
+            self._last_pause = time.perf_counter()
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._check_open()
+        if self._must_pause_first(fn, args):
+            await self._pause_first(fn, args)
         try:
             result = fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in RETRYABLE_BUSY or self.busy_timeout <= 0:
-                raise
-            self.turns.enter()
-            try:
-                result = await self._wait_for_the_lock(fn, *args, **kwargs)
-            finally:
-                self.turns.leave()
+            result = await self._when_busy(exc, fn, *args, **kwargs)
         if fn.__name__ in ENDS_A_TRANSACTION:
             self.turns.released()
         return result
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`_execute` called from SQLAlchemy's greenlet: at once, without a coroutine and two
+        greenlet switches, unless it must pause or wait for the lock (then through `await_`).
+
+        The first call in each greenlet (one `AsyncConnection.execute`, one session commit) goes
+        through `await_` all the same: SQLAlchemy's AsyncConnection checks that a call awaited at
+        least once, its way of telling a blocking driver from an async one."""
+        self._check_open()
+        if self._must_pause_first(fn, args) or getcurrent() is not self._greenlet:
+            self._greenlet = getcurrent()
+            return await_(self._execute(fn, *args, **kwargs))
+        try:
+            result = fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            result = await_(self._when_busy(exc, fn, *args, **kwargs))
+        if fn.__name__ in ENDS_A_TRANSACTION:
+            self.turns.released()
+        return result
+
+    def sqlite_cursor(self) -> sqlite3.Cursor:
+        return self._check_open().cursor()
+
+    async def _when_busy(self, error: sqlite3.OperationalError, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Wait for the lock another connection holds (as a waiting writer), else raise `error`."""
+        if getattr(error, "sqlite_errorcode", None) not in RETRYABLE_BUSY or self.busy_timeout <= 0:
+            raise error
+        self.turns.enter()
+        try:
+            return await self._wait_for_the_lock(fn, *args, **kwargs)
+        finally:
+            self.turns.leave()
 
     async def _wait_for_the_lock(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
@@ -170,19 +221,95 @@ class InlineConnection(aiosqlite.Connection):
             self._connection = None
 
 
-def inline_connector(busy_timeout: float = 10.0, slice_seconds: float = 0.005) -> Callable[..., InlineConnection]:
-    """An `async_creator_fn` for SQLAlchemy's aiosqlite dialect (pass it in `connect_args`)."""
+class InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's cursor over an `InlineConnection`: sqlite3's cursor called directly.
 
-    turns = WriteTurns()  # shared by the engine's connections
+    SQLAlchemy's aiosqlite cursor awaits aiosqlite for every step (open the cursor, execute,
+    fetch, close), each a coroutine and two greenlet switches even when nothing waits: two thirds
+    of a statement's cost (180 µs against 60 µs for the same statement on the plain sqlite3
+    dialect). Here each step is a plain call, and only a pause or a busy lock awaits.
+    """
 
-    def connect(database: str, **kwargs: Any) -> InlineConnection:
+    __slots__ = ()
+    _awaitable_cursor_close = False
+    _connection: InlineConnection  # type: ignore[assignment]
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return connection.sqlite_cursor()
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            if parameters is None:
+                self._connection.run(self._cursor.execute, operation)
+            else:
+                self._connection.run(self._cursor.execute, operation, parameters)
+            if self._cursor.description:
+                self._rows = collections.deque(self._cursor.fetchall())
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            self._connection.run(self._cursor.executemany, operation, seq_of_parameters)
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def close(self) -> None:
+        self._rows.clear()
+        self._cursor.close()
+
+
+class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's side of an `InlineConnection`: commits and rollbacks are plain calls too."""
+
+    __slots__ = ()
+    _cursor_cls = InlineCursor
+    _connection: InlineConnection  # type: ignore[assignment]
+
+    def commit(self) -> None:
+        self._end_transaction("commit")
+
+    def rollback(self) -> None:
+        self._end_transaction("rollback")
+
+    def _end_transaction(self, how: str) -> None:
+        sqlite = self._connection._connection
+        if sqlite is None:
+            return
+        try:
+            self._connection.run(getattr(sqlite, how))
+        except Exception as error:
+            self._handle_exception(error)
+
+
+class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The DB-API module SQLAlchemy's aiosqlite dialect is given (`create_engine(module=…)`)."""
+
+    def __init__(self, busy_timeout: float, slice_seconds: float) -> None:
+        super().__init__(aiosqlite, sqlite3)
+        self.turns = WriteTurns()  # shared by the engine's connections
+        self.busy_timeout = busy_timeout
+        self.slice_seconds = slice_seconds
+
+    def connect(self, *args: Any, **kwargs: Any) -> InlineAdaptedConnection:
+        return InlineAdaptedConnection(self, await_(self.open(*args, **kwargs)))
+
+    def open(self, database: str, **kwargs: Any) -> InlineConnection:
+        """An `InlineConnection` to the file (awaitable, as aiosqlite's `connect`)."""
+        kwargs.pop("async_creator_fn", None)
         kwargs.pop("timeout", None)  # waiting is ours (see `_execute`), SQLite must not block the loop
         kwargs["check_same_thread"] = False  # the pool may close a connection from the GC's thread
         return InlineConnection(
             lambda: sqlite3.connect(database, timeout=0, **kwargs),
-            busy_timeout=busy_timeout,
-            slice_seconds=slice_seconds,
-            turns=turns,
+            busy_timeout=self.busy_timeout,
+            slice_seconds=self.slice_seconds,
+            turns=self.turns,
         )
 
-    return connect
+
+def create_inline_engine(url: str, *, busy_timeout: float = 10.0, slice_seconds: float = 0.005) -> AsyncEngine:
+    """An engine for a `sqlite+aiosqlite` URL whose connections are `InlineConnection`s."""
+    return create_async_engine(url, module=InlineDBAPI(busy_timeout, slice_seconds))

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import _sqlite_pragmas, session_factory
 from storage.models import Item, ItemEvent, KvState, Message, Outbox
 from storage.rows import new_row
-from storage.sqlite_inline import inline_connector
+from storage.sqlite_inline import InlineDBAPI, create_inline_engine
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 ROWS: list[tuple[type, dict[str, object]]] = [
@@ -89,9 +89,7 @@ async def test_only_tables_with_several_new_rows_are_numbered_before_the_flush(d
 
 
 def inline_engine(path: Path, **options: float) -> AsyncEngine:
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}", connect_args={"async_creator_fn": inline_connector(**options)}
-    )
+    engine = create_inline_engine(f"sqlite+aiosqlite:///{path}", **options)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -156,7 +154,7 @@ async def test_long_database_work_lets_other_tasks_run(db_url: str) -> None:
 async def test_a_connection_is_let_go_of_without_pausing(db_url: str) -> None:
     """Check-in rolls back; a pause there would let a task's cancellation land inside the pool's
     reset (SQLAlchemy then logs "Exception during reset" and discards the connection)."""
-    connect = inline_connector(slice_seconds=0)  # every other call pauses first
+    connect = InlineDBAPI(busy_timeout=10.0, slice_seconds=0).open  # every other call pauses first
     connection = await connect(db_url.split("///", 1)[1])
     await connection.execute("CREATE TABLE IF NOT EXISTS t (x)")
     for clean_up in (connection.rollback, connection.close):
