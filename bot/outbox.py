@@ -28,7 +28,6 @@ from handlers.transport import (
     TransportError,
     Undeliverable,
 )
-from storage import messages as messages_repo
 from storage import outbox as outbox_repo
 from storage import stations as stations_repo
 from storage.db import is_sqlite
@@ -190,11 +189,8 @@ class OutboxDispatcher:
         else:
             if message.attachment is not None:
                 await outbox_repo.drop_file_data(session=session, row=row)
-            await outbox_repo.mark_sent(session=session, row=row, attempts=attempts, message_id=sent.message_id, now=now)
-            await messages_repo.record_outgoing(
-                session=session, platform=row.platform, chat_id=sent.chat_id, message_id=sent.message_id,
-                text=row.text, reply_to=row.reply_to, buttons=row.buttons, item_id=row.item_id,
-                outbox_id=row.id, now=now,
+            await outbox_repo.record_sent(
+                session=session, row=row, attempts=attempts, chat_id=sent.chat_id, message_id=sent.message_id, now=now
             )
         if row.state == OutboxState.PENDING and row.attempts >= self.max_attempts:
             await self._die(session, row, row.last_error or "too many attempts", "exhausted")

@@ -43,9 +43,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, delete, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from storage.items import RESOLUTION_KINDS
 from storage.models import OPEN_STATUSES, FigureDelta, Item, ItemEvent, ItemStatus, Rating, Station
+from storage.rows import id_of
 
 NEVER = 999_999  # the `other` month of an event nothing has superseded
 REJECTED, RATED = "rejected", "rated"
@@ -184,6 +186,12 @@ def _facts(row: Any) -> EventFacts:
     return EventFacts(row.id, row.at, row.kind, row.to_status, row.note, row.due_at)
 
 
+def _facts_of(event: ItemEvent) -> EventFacts:
+    """An event as flushed: its enums as the plain strings a query would read."""
+    to_status = None if event.to_status is None else str(event.to_status)
+    return EventFacts(id_of(event), event.at, str(event.kind), to_status, event.note, event.due_at)
+
+
 def after_flush(session: Session, _context: Any) -> None:
     """Apply what this flush changed: new items are received, new events change their item's
     counters by the difference they make, a station whose zone changed is rebuilt."""
@@ -197,11 +205,29 @@ def after_flush(session: Session, _context: Any) -> None:
     if rezoned:
         rebuild(connection, station_ids=rezoned)
     changes: Counter[Key] = Counter()
-    if new_items:
-        zones = _zones(connection, {item.station_id for item in new_items})
-        for item in new_items:
-            if item.station_id not in rezoned:
-                changes[(item.station_id, "received", month_index(item.created_at, zones[item.station_id]), 0)] += 1
+    zones = _zones(session, connection, {item.station_id for item in new_items if item.station_id not in rezoned})
+    born = {item.id: item for item in new_items if item.station_id not in rezoned}
+    for item in born.values():
+        changes[(item.station_id, "received", month_index(item.created_at, zones[item.station_id]), 0)] += 1
+    # An item made in this flush has no history but its new events: counted from them as they are.
+    for item_id, history in groupby(sorted((event for event in new_events if event.item_id in born),
+                                           key=lambda event: (event.item_id, event.at, event.id)),
+                                    key=lambda event: event.item_id):
+        item = born[item_id]
+        zone = zones[item.station_id]
+        deltas = item_deltas(month_index(item.created_at, zone), [_facts_of(event) for event in history], zone)
+        for (figure, month, other), count in deltas.items():
+            changes[(item.station_id, figure, month, other)] += count
+    _apply_events_of_older_items(connection, changes, [event for event in new_events if event.item_id not in born],
+                                 rezoned)
+    _upsert(connection, changes)
+
+
+def _apply_events_of_older_items(
+    connection: Connection, changes: Counter[Key], new_events: list[ItemEvent], rezoned: list[int]
+) -> None:
+    """New events of items made before this flush: the difference they make to the item's whole
+    history, read back with them."""
     item_ids = sorted({event.item_id for event in new_events})
     fresh = {event.id for event in new_events}
     for start in range(0, len(item_ids), 5000):
@@ -231,12 +257,20 @@ def after_flush(session: Session, _context: Any) -> None:
             for (figure, month, other), count in difference.items():
                 if count:
                     changes[(first.station_id, figure, month, other)] += count
-    _upsert(connection, changes)
 
 
-def _zones(connection: Connection, station_ids: Iterable[int]) -> dict[int, ZoneInfo]:
-    rows = connection.execute(select(STATION.id, STATION.timezone).where(STATION.id.in_(sorted(set(station_ids)))))
-    return {station_id: ZoneInfo(zone) for station_id, zone in rows.all()}
+def _zones(session: Session | None, connection: Connection, station_ids: Iterable[int]) -> dict[int, ZoneInfo]:
+    """The stations' zones: those the session holds as they are there, the others read."""
+    zones: dict[int, ZoneInfo] = {}
+    for station_id in set(station_ids):
+        held = session.identity_map.get(identity_key(Station, station_id)) if session is not None else None
+        if isinstance(held, Station):
+            zones[station_id] = ZoneInfo(held.timezone)
+    missing = sorted(set(station_ids) - zones.keys())
+    if missing:
+        rows = connection.execute(select(STATION.id, STATION.timezone).where(STATION.id.in_(missing)))
+        zones.update((station_id, ZoneInfo(zone)) for station_id, zone in rows.all())
+    return zones
 
 
 def rebuild(connection: Connection, *, station_ids: Sequence[int] | None = None) -> int:
@@ -256,7 +290,7 @@ def rebuild(connection: Connection, *, station_ids: Sequence[int] | None = None)
 
 def _recompute(connection: Connection, station_ids: list[int]) -> tuple[Counter[Key], int]:
     """The counters of a few stations, from scratch, and the number of their items."""
-    zones = _zones(connection, station_ids)
+    zones = _zones(None, connection, station_ids)
     changes: Counter[Key] = Counter()
     arrivals: dict[int, tuple[int, int, ZoneInfo]] = {}
     for item_id, station_id, created_at in connection.execute(

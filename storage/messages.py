@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func
 from sqlmodel import col, select
@@ -70,9 +71,8 @@ def add_incoming(
 LOG_OUTGOING = Message.__table__.insert()  # type: ignore[attr-defined]
 
 
-async def record_outgoing(
+def outgoing_values(
     *,
-    session: AsyncSession,
     platform: str,
     chat_id: str,
     message_id: str,
@@ -82,16 +82,17 @@ async def record_outgoing(
     item_id: int | None,
     outbox_id: int | None,
     now: datetime,
-) -> None:
-    """Log a message the bot sent, at once, as one plain INSERT: the outbox does it for every send,
-    before the next leaves, and the ORM's unit of work cost more than the write itself."""
+) -> dict[str, Any]:
+    """The parameters of `LOG_OUTGOING` for a message the bot sent."""
+    return {"platform": platform, "chat_id": chat_id, "message_id": message_id, "direction": Direction.OUT,
+            "text": text, "reply_to": reply_to, "buttons": buttons, "item_id": item_id, "outbox_id": outbox_id,
+            "created_at": now}
+
+
+async def record_outgoing(*, session: AsyncSession, **message: Any) -> None:
+    """Log a message the bot sent (the arguments of `outgoing_values`), at once."""
     connection = await session.connection()
-    await connection.execute(
-        LOG_OUTGOING,
-        {"platform": platform, "chat_id": chat_id, "message_id": message_id, "direction": Direction.OUT,
-         "text": text, "reply_to": reply_to, "buttons": buttons, "item_id": item_id, "outbox_id": outbox_id,
-         "created_at": now},
-    )
+    await connection.execute(LOG_OUTGOING, outgoing_values(**message))
 
 
 async def count_messages(*, session: AsyncSession, platform: str) -> int:

@@ -9,10 +9,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.messages import LOG_OUTGOING, outgoing_values
 from storage.models import Outbox, OutboxFile, OutboxState
 
 
@@ -158,17 +160,28 @@ MARK_SENT = (
 )
 
 
-async def mark_sent(*, session: AsyncSession, row: Outbox, attempts: int, message_id: str, now: datetime) -> None:
-    """Mark a row sent, as one plain UPDATE.
+async def record_sent(
+    *, session: AsyncSession, row: Outbox, attempts: int, chat_id: str, message_id: str, now: datetime
+) -> None:
+    """Mark a row sent and log the message it became (in `chat_id`, as `message_id`), as two plain
+    statements in one step.
 
-    The dispatcher commits this after every send, before the next one leaves: the ORM's unit of
-    work (change tracking, flush ordering) cost more than the write itself. The row object is
-    updated as if loaded so, leaving the session nothing to flush.
+    The dispatcher commits this after every send, before the next one leaves, so it runs for every
+    message the bot sends: the ORM's unit of work (change tracking, flush ordering) cost more than
+    the writes themselves. The row object is updated as if loaded so, leaving nothing to flush.
     """
-    connection = await session.connection()
-    await connection.execute(
-        MARK_SENT, {"row_id": row.id, "attempts": attempts, "sent_at": now, "sent_message_id": message_id}
+    marked = {"row_id": row.id, "attempts": attempts, "sent_at": now, "sent_message_id": message_id}
+    logged = outgoing_values(
+        platform=row.platform, chat_id=chat_id, message_id=message_id, text=row.text, reply_to=row.reply_to,
+        buttons=row.buttons, item_id=row.item_id, outbox_id=row.id, now=now,
     )
+
+    def write(sync_session: Session) -> None:
+        connection = sync_session.connection()
+        connection.execute(MARK_SENT, marked)
+        connection.execute(LOG_OUTGOING, logged)
+
+    await session.run_sync(write)
     for name, value in (("state", OutboxState.SENT), ("attempts", attempts), ("sent_at", now),
                         ("sent_message_id", message_id), ("last_error", None)):
         set_committed_value(row, name, value)
