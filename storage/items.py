@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -231,17 +231,19 @@ async def station_history(
     return [(item, events[id_of(item)]) for item in items]
 
 
+# Built once, with parameters (a statement of the per-event path: see storage.people).
+RECENT_BY_REPORTERS = select(Item.reporter_id, Item.station_id, Item.created_at).where(
+    col(Item.reporter_id).in_(bindparam("reporter_ids", expanding=True)), col(Item.created_at) >= bindparam("since")
+)
+
+
 async def recent_by_reporters(
     *, session: AsyncSession, reporter_ids: Collection[int], since: datetime
 ) -> dict[int, list[tuple[int, datetime]]]:
     """Items raised since `since` by each reporter: (station id, created at), for the flood limit."""
     if not reporter_ids:
         return {}
-    result = await session.exec(
-        select(Item.reporter_id, Item.station_id, Item.created_at).where(
-            col(Item.reporter_id).in_(list(reporter_ids)), col(Item.created_at) >= since
-        )
-    )
+    result = await session.exec(RECENT_BY_REPORTERS, params={"reporter_ids": list(reporter_ids), "since": since})
     found: dict[int, list[tuple[int, datetime]]] = {}
     for reporter_id, station_id, created_at in result.all():
         found.setdefault(reporter_id, []).append((station_id, created_at))

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +23,13 @@ async def get_message(*, session: AsyncSession, platform: str, chat_id: str, mes
     return result.first()
 
 
+# Built once, with parameters (a statement of the per-event path: see storage.people).
+MESSAGES_BY_IDS = select(Message).where(
+    col(Message.platform) == bindparam("platform"), col(Message.chat_id) == bindparam("chat_id"),
+    col(Message.message_id).in_(bindparam("message_ids", expanding=True)),
+)
+
+
 async def messages_by_ids(
     *, session: AsyncSession, platform: str, chat_id: str, message_ids: Collection[str]
 ) -> dict[str, Message]:
@@ -30,9 +37,7 @@ async def messages_by_ids(
     if not message_ids:
         return {}
     result = await session.exec(
-        select(Message).where(
-            Message.platform == platform, Message.chat_id == chat_id, col(Message.message_id).in_(list(message_ids))
-        )
+        MESSAGES_BY_IDS, params={"platform": platform, "chat_id": chat_id, "message_ids": list(message_ids)}
     )
     return {message.message_id: message for message in result.all()}
 

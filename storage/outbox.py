@@ -84,6 +84,21 @@ def _not_held(held: HeldChats) -> list[ColumnElement[bool]]:
     ]
 
 
+DUE_ORDER = (col(Outbox.due_at), col(Outbox.id))  # original order, even after a retry
+# Built once, with parameters: the dispatcher asks after every batch (see storage.people).
+DUE_ROWS = (
+    select(Outbox)
+    .where(
+        Outbox.state == OutboxState.PENDING,
+        col(Outbox.next_attempt_at) <= bindparam("now"),
+        col(Outbox.platform).in_(bindparam("platforms", expanding=True)),
+    )
+    .order_by(*DUE_ORDER)
+    .limit(bindparam("limit"))
+)
+DUE_ROWS_CLAIMED = DUE_ROWS.with_for_update(skip_locked=True)
+
+
 async def due_rows(
     *,
     session: AsyncSession,
@@ -99,20 +114,11 @@ async def due_rows(
     With `lock` (PostgreSQL) the rows are claimed FOR UPDATE SKIP LOCKED: another process
     draining the same database skips them until this transaction ends.
     """
-    query = (
-        select(Outbox)
-        .where(
-            Outbox.state == OutboxState.PENDING,
-            col(Outbox.next_attempt_at) <= now,
-            col(Outbox.platform).in_(list(platforms)),
-            *_not_held(held or {}),
-        )
-        .order_by(col(Outbox.due_at), col(Outbox.id))  # original order, even after a retry
-        .limit(limit)
-    )
-    if lock:
-        query = query.with_for_update(skip_locked=True)
-    result = await session.exec(query)
+    query = DUE_ROWS_CLAIMED if lock else DUE_ROWS
+    extra = _not_held(held or {})
+    if extra:  # a chat at its flood limit: rare enough to build the statement for
+        query = query.where(*extra)
+    result = await session.exec(query, params={"now": now, "platforms": list(platforms), "limit": limit})
     return list(result.all())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,17 +101,25 @@ async def ensure_person_account(
     return account, person
 
 
+# Statements of the per-event path are built once, with parameters: building one (SQLModel's
+# operators, then its cache key) took longer than running it (0.9 ms of a 1.4 ms query here).
+ACCOUNTS_WITH_PERSONS = (
+    select(Account, Person)
+    .join(Person, col(Person.id) == col(Account.person_id))
+    .where(col(Account.platform) == bindparam("platform"), col(Account.user_id).in_(bindparam("user_ids", expanding=True)))
+)
+ACTIVE_ROLES_OF_MANY = select(RoleAssignment).where(
+    col(RoleAssignment.person_id).in_(bindparam("person_ids", expanding=True)), RoleAssignment.active
+)
+
+
 async def accounts_with_persons(
     *, session: AsyncSession, platform: str, user_ids: Collection[str]
 ) -> dict[str, tuple[Account, Person]]:
     """Accounts and their persons for many identities of one platform, in one query."""
     if not user_ids:
         return {}
-    result = await session.exec(
-        select(Account, Person)
-        .join(Person, col(Person.id) == col(Account.person_id))
-        .where(Account.platform == platform, col(Account.user_id).in_(list(user_ids)))
-    )
+    result = await session.exec(ACCOUNTS_WITH_PERSONS, params={"platform": platform, "user_ids": list(user_ids)})
     return {account.user_id: (account, person) for account, person in result.all()}
 
 
@@ -155,9 +164,7 @@ async def roles_of_many(*, session: AsyncSession, person_ids: Collection[int]) -
     found: dict[int, list[RoleAssignment]] = {person_id: [] for person_id in person_ids}
     if not found:
         return found
-    result = await session.exec(
-        select(RoleAssignment).where(col(RoleAssignment.person_id).in_(list(found)), RoleAssignment.active)
-    )
+    result = await session.exec(ACTIVE_ROLES_OF_MANY, params={"person_ids": list(found)})
     for role in result.all():
         found[role.person_id].append(role)
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,17 +49,22 @@ async def binding_with_station(
     return (found[0], found[1]) if found is not None else (None, None)
 
 
+# Built once, with parameters (a statement of the per-event path: see storage.people).
+BINDINGS_WITH_STATIONS = (
+    select(ChatBinding, Station)
+    .join(Station, col(Station.id) == col(ChatBinding.station_id))
+    .where(col(ChatBinding.platform) == bindparam("platform"),
+           col(ChatBinding.chat_id).in_(bindparam("chat_ids", expanding=True)))
+)
+
+
 async def bindings_with_stations(
     *, session: AsyncSession, platform: str, chat_ids: Collection[str]
 ) -> dict[str, tuple[ChatBinding, Station]]:
     """`binding_with_station` for many chats of one platform, in one query; unbound chats are absent."""
     if not chat_ids:
         return {}
-    result = await session.exec(
-        select(ChatBinding, Station)
-        .join(Station, col(Station.id) == col(ChatBinding.station_id))
-        .where(ChatBinding.platform == platform, col(ChatBinding.chat_id).in_(list(chat_ids)))
-    )
+    result = await session.exec(BINDINGS_WITH_STATIONS, params={"platform": platform, "chat_ids": list(chat_ids)})
     return {binding.chat_id: (binding, station) for binding, station in result.all()}
 
 
