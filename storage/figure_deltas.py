@@ -166,6 +166,18 @@ def _lasts(deltas: Counter[tuple[str, int, int]], events: Sequence[EventFacts], 
 
 
 # --- keeping them -----------------------------------------------------------------------------------
+def _upsert_statement(dialect: Any) -> Any:
+    statement = dialect.insert(TABLE)
+    return statement.on_conflict_do_update(
+        index_elements=["station_id", "figure", "month", "other"],
+        set_={"count": TABLE.c.count + statement.excluded.count},
+    )
+
+
+# Built once per dialect: every intake flush runs it, and building it took longer than running it.
+UPSERTS = {"postgresql": _upsert_statement(postgresql), "sqlite": _upsert_statement(sqlite)}
+
+
 def _upsert(connection: Connection, changes: Counter[Key]) -> None:
     """Add the changes to the counters (in key order, so two transactions never wait on each other
     in opposite orders)."""
@@ -173,13 +185,7 @@ def _upsert(connection: Connection, changes: Counter[Key]) -> None:
             for key, count in sorted(changes.items()) if count]
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(TABLE)
-    statement = statement.on_conflict_do_update(
-        index_elements=["station_id", "figure", "month", "other"],
-        set_={"count": TABLE.c.count + statement.excluded.count},
-    )
-    connection.execute(statement, rows)
+    connection.execute(UPSERTS["postgresql" if connection.dialect.name == "postgresql" else "sqlite"], rows)
 
 
 def _facts(row: Any) -> EventFacts:
