@@ -7,6 +7,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.db import _sqlite_pragmas, session_factory
 from storage.models import Item, ItemEvent, KvState, Message, Outbox
 from storage.rows import new_row
-from storage.sqlite_inline import InlineDBAPI, create_inline_engine
+from storage.sqlite_inline import InlineConnection, InlineDBAPI, create_inline_engine
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 ROWS: list[tuple[type, dict[str, object]]] = [
@@ -218,4 +219,32 @@ async def test_a_session_holding_the_lock_knows_when_another_writer_waits(db_url
         await holder.commit()
         await waiting
         assert not await writers_waiting(holder)
+    await engine.dispose()
+
+
+async def test_statements_run_at_once_and_only_pausing_awaits(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLAlchemy's cursor calls sqlite3 directly (`InlineCursor`): of a session's many statements
+    in one step (here a flush of 40 rows and a commit), only the first of the step goes through
+    the awaited path that may pause, as SQLAlchemy's check for an async driver wants."""
+    engine = inline_engine(Path(db_url.split("///", 1)[1]), slice_seconds=60.0)  # no slice ends here
+    awaited: list[str] = []
+    original = InlineConnection._execute
+
+    async def counting(self: InlineConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        awaited.append(fn.__name__)
+        return await original(self, fn, *args, **kwargs)
+
+    async with session_factory(engine)() as session:
+        await session.connection()  # checked out and set up before counting
+        monkeypatch.setattr(InlineConnection, "_execute", counting)
+        for number in range(40):
+            session.add(KvState(key=f"k{number}", value="v", updated_at=NOW))
+            await session.flush()  # a flush each: 40 steps, each its own greenlet
+        flushed = len(awaited)
+        session.add_all(KvState(key=f"many{number}", value="v", updated_at=NOW) for number in range(40))
+        await session.commit()  # one step: one executemany and the commit
+    assert flushed == 40
+    assert awaited[flushed:] == ["executemany"]
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM kvstate"))).scalar() == 80
     await engine.dispose()
