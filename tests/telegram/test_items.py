@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 
@@ -51,6 +52,10 @@ async def test_group_intake_is_acknowledged_as_a_reply(bot: TelegramBotRunner, w
     ack = await bot.reply_to(posted)
     assert "已受理，编号 #1" in ack["text"]
     assert ack["reply_to_message"]["from"]["id"] == world.alice["id"]
+    [request] = [call.params for call in fake.calls_of("sendMessage") if call.ok and call.result["text"] == ack["text"]]
+    assert json.loads(request["reply_parameters"]) == {"message_id": posted["message"]["message_id"],
+                                                       "allow_sending_without_reply": True}
+    assert json.loads(request["link_preview_options"]) == {"is_disabled": True}
     [item] = await items(bot)
     assert (item.number, item.tag, item.text, item.status) == (1, "建议", "小区东门的路灯坏了", ItemStatus.NEW)
 
