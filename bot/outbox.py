@@ -109,8 +109,9 @@ class OutboxDispatcher:
         is one short write of SQLite's lock, so intake interleaves with delivery.
 
         With row locks (PostgreSQL, where several processes may drain one database) a batch is
-        claimed FOR UPDATE SKIP LOCKED; each commit releases the claim, so the rest of the batch
-        is claimed again, and rows another process took meanwhile are left to it. On SQLite one
+        claimed FOR UPDATE SKIP LOCKED; each commit releases the claim, so each later row of the
+        batch is claimed again just before its send, and a row another process took meanwhile is
+        left to it. On SQLite one
         process drains.
 
         A chat whose flood limit is spent (`Transport.held_chats`) is passed over: its rows stay
@@ -143,17 +144,20 @@ class OutboxDispatcher:
         passed_over: set[tuple[str, str | None]] = set()
         unsent = list(rows)
         attempted = 0
+        claimed = True  # by the batch's query, until the first commit
         while unsent and not self._stopping:
             row = unsent.pop(0)
             if not self._may_send_now(row, passed_over):
+                continue
+            if not claimed and not await outbox_repo.claim(session=session, row=row, now=self.clock.now()):
+                passed_over.add((row.platform, row.chat_id))  # another process took it: its chat waits
                 continue
             with session.no_autoflush:  # nothing is written while the platform is being called
                 await self._deliver(session, row)
             attempted += 1
             raise_if_cancelled()
             await session.commit()  # recorded before the next send leaves
-            if self._lock_rows and unsent:
-                unsent = await outbox_repo.claim_again(session=session, rows=unsent, now=self.clock.now())
+            claimed = not self._lock_rows  # a commit releases row locks: each later row is claimed again
         return attempted
 
     def _may_send_now(self, row: Outbox, passed_over: set[tuple[str, str | None]]) -> bool:

@@ -122,21 +122,22 @@ async def due_rows(
     return list(result.all())
 
 
-async def claim_again(*, session: AsyncSession, rows: Sequence[Outbox], now: datetime) -> list[Outbox]:
-    """Claim the rest of a batch again after a commit released it (PostgreSQL): those still
-    pending, due and not taken by another process meanwhile, refreshed, in due order."""
-    result = await session.exec(
-        select(Outbox)
-        .where(
-            col(Outbox.id).in_([row.id for row in rows]),
-            Outbox.state == OutboxState.PENDING,
-            col(Outbox.next_attempt_at) <= now,
-        )
-        .order_by(col(Outbox.due_at), col(Outbox.id))
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return list(result.all())
+# Built once, with parameters: asked before every send of a batch on PostgreSQL.
+CLAIM_ONE = (
+    select(Outbox)
+    .where(col(Outbox.id) == bindparam("row_id"), Outbox.state == OutboxState.PENDING,
+           col(Outbox.next_attempt_at) <= bindparam("now"))
+    .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
+
+
+async def claim(*, session: AsyncSession, row: Outbox, now: datetime) -> bool:
+    """Claim one row of a batch again after a commit released the batch (PostgreSQL), just before
+    its send: False when another process took it meanwhile (locked, or no longer pending). The
+    row is refreshed as it is now."""
+    result = await session.exec(CLAIM_ONE, params={"row_id": row.id, "now": now})
+    return result.first() is not None
 
 
 async def next_due_at(*, session: AsyncSession, held: HeldChats | None = None) -> datetime | None:
