@@ -185,6 +185,11 @@ async def record_sent(
 
     def write(sync_session: Session) -> None:
         connection = sync_session.connection()
+        if connection.dialect.name == "postgresql":
+            # The commit that follows need not wait for the WAL to reach the disk: it is visible
+            # at once and outlives the bot's own crash; only PostgreSQL's crash within a fraction
+            # of a second could undo it, and then the message is sent again (never lost).
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         connection.execute(MARK_SENT, marked)
         connection.execute(LOG_OUTGOING, logged)
 
