@@ -111,8 +111,7 @@ class OutboxDispatcher:
         With row locks (PostgreSQL, where several processes may drain one database) a batch is
         claimed FOR UPDATE SKIP LOCKED; each commit releases the claim, so each later row of the
         batch is claimed again just before its send, and a row another process took meanwhile is
-        left to it. On SQLite one
-        process drains.
+        left to it. On SQLite one process drains.
 
         A chat whose flood limit is spent (`Transport.held_chats`) is passed over: its rows stay
         pending, in order, for a later drain, and every other chat's rows go meanwhile.
