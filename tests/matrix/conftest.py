@@ -1,5 +1,6 @@
 """Fixtures for the Matrix tests: one real Synapse per session (relaxed limits), a short-lived one with
-Synapse's default limits, and a factory of logged-in matrix-nio users.
+Synapse's default limits, two federating ones for the tests of residents of another homeserver, and
+a factory of logged-in matrix-nio users.
 
 Without the synapse virtualenv the tests skip locally with the command that fixes it; under CI
 (``CI=true``) they fail instead, because a green run that tested no Matrix at all would lie.
@@ -18,7 +19,7 @@ import pytest
 from tests.matrix.botrunner import BotRunner
 from tests.matrix.residents import MakeUser, Resident, make_client
 from tests.peers import peer_missing
-from tests.peers.synapse import SYNAPSE_VERSION, SynapseServer, installed_version
+from tests.peers.synapse import SYNAPSE_VERSION, SynapseServer, federated_pair, installed_version
 
 MakeBot = Callable[..., Awaitable[BotRunner]]
 
@@ -58,6 +59,19 @@ def synapse_default_limits() -> Iterator[SynapseServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def federated_synapses() -> Iterator[tuple[SynapseServer, SynapseServer]]:
+    """Two homeservers federating with each other over TLS on 127.0.0.1 (`federated_pair`): the
+    bot's own and a remote one. Started only for the module that asks for them."""
+    _require_synapse()
+    home, remote = federated_pair()
+    try:
+        yield home, remote
+    finally:
+        home.cleanup()
+        remote.cleanup()
 
 
 def unique_localpart(name: str) -> str:

@@ -5,6 +5,11 @@ Synapse lives in its own virtualenv (never the project's: its pins would fight o
 (SQLite, no federation, no outbound key fetches, shared-secret registration), starts it on a free
 loopback port and registers users through the admin API, so tests talk to the same server software
 a station would run, without touching any network but loopback.
+
+``federated_pair()`` starts two homeservers that federate with each other and with nobody else:
+each is named ``127.0.0.1:<federation port>`` (an IP literal with a port: no ``.well-known`` or SRV
+lookup), serves federation over TLS with a self-signed certificate on 127.0.0.1, and may reach
+127.0.0.1 and only it (every other address is in its ``ip_range_blacklist``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -28,6 +34,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SYNAPSE_VERSION = "1.163.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +62,12 @@ RELAXED_RATE_LIMITS: dict[str, object] = {
     "rc_reports": _RELAXED_LIMIT,
     "rc_room_creation": _RELAXED_LIMIT,
 }
+
+
+# Outbound blocklist of the federating servers: all of IPv4 except 127.0.0.1, and all of IPv6.
+EVERYWHERE_BUT_LOOPBACK = [
+    str(net) for net in ipaddress.ip_network("0.0.0.0/0").address_exclude(ipaddress.ip_network("127.0.0.1/32"))
+] + ["::/0"]
 
 
 class SynapseNotInstalled(RuntimeError):
@@ -138,6 +151,36 @@ def _signing_key() -> str:
     return f"ed25519 a_{secrets.token_hex(2)} {seed}\n"
 
 
+_SELF_SIGNED = """
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (
+    x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=7))
+    .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    .sign(key, hashes.SHA256())
+)
+open(sys.argv[1], "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(sys.argv[2], "wb").write(key.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+))
+"""
+
+
+def _self_signed_certificate(venv: Path, cert: Path, key: Path) -> None:
+    """A certificate for 127.0.0.1 for the federation listener, made with the `cryptography` that
+    Synapse's own virtualenv holds (the peers' certificates are not checked: see `federation_config`)."""
+    subprocess.run([str(venv_python(venv)), "-c", _SELF_SIGNED, str(cert), str(key)], check=True)
+
+
 def _log_config(log_file: Path, level: str) -> str:
     return json.dumps(
         {
@@ -161,11 +204,14 @@ class SynapseServer:
     log_level: str = "INFO"
     extra_config: dict[str, object] = field(default_factory=dict)
     port: int = 0
+    federation_port: int = 0  # non-zero: also serve federation (TLS) there, see `federated_pair`
+    federates_with: tuple[str, ...] = ()  # the server names it may federate with
     workdir: Path | None = None
     shared_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     startup_seconds: float = 0.0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _own_workdir: bool = field(default=False, repr=False)
+    _launched_at: float = field(default=0.0, repr=False)
     _admin_token: str | None = field(default=None, repr=False)
 
     @property
@@ -177,6 +223,17 @@ class SynapseServer:
         assert self.workdir is not None
         return self.workdir / "homeserver.log"
 
+    def client_listener(self) -> dict[str, object]:
+        """The client-server API, plain HTTP on 127.0.0.1."""
+        return {
+            "port": self.port,
+            "bind_addresses": ["127.0.0.1"],
+            "type": "http",
+            "tls": False,
+            "x_forwarded": False,
+            "resources": [{"names": ["client"], "compress": False}],
+        }
+
     def config(self) -> dict[str, object]:
         """The homeserver config; JSON is valid YAML, so it is written with ``json``."""
         assert self.workdir is not None
@@ -184,16 +241,7 @@ class SynapseServer:
             "server_name": self.server_name,
             "public_baseurl": self.url + "/",
             "pid_file": str(self.workdir / "homeserver.pid"),
-            "listeners": [
-                {
-                    "port": self.port,
-                    "bind_addresses": ["127.0.0.1"],
-                    "type": "http",
-                    "tls": False,
-                    "x_forwarded": False,
-                    "resources": [{"names": ["client"], "compress": False}],
-                }
-            ],
+            "listeners": [self.client_listener()],
             "database": {
                 "name": "sqlite3",
                 "args": {"database": str(self.workdir / "homeserver.db")},
@@ -221,11 +269,43 @@ class SynapseServer:
         }
         if self.relaxed:
             cfg.update(RELAXED_RATE_LIMITS)
+        if self.federation_port:
+            cfg.update(self.federation_config())
         cfg.update(self.extra_config)
         return cfg
 
+    def federation_config(self) -> dict[str, object]:
+        """Federation with the named peers on loopback: a TLS listener on 127.0.0.1 (self-signed, so
+        outbound certificates are not verified), 127.0.0.1 let through the blocklist of outbound
+        addresses and nothing else, keys fetched from the peers themselves (no trusted key server)."""
+        assert self.workdir is not None
+        federation = {
+            "port": self.federation_port,
+            "bind_addresses": ["127.0.0.1"],
+            "type": "http",
+            "tls": True,
+            "x_forwarded": False,
+            "resources": [{"names": ["federation"], "compress": False}],
+        }
+        return {
+            "listeners": [self.client_listener(), federation],
+            "tls_certificate_path": str(self.workdir / "federation.crt"),
+            "tls_private_key_path": str(self.workdir / "federation.key"),
+            "federation_verify_certificates": False,
+            "federation_domain_whitelist": list(self.federates_with),
+            "send_federation": True,
+            # Every address but 127.0.0.1 is blocked. Not Synapse's default list plus
+            # `ip_range_whitelist`: an IP literal in a server name is checked against the blocklist alone.
+            "ip_range_blacklist": EVERYWHERE_BUT_LOOPBACK,
+        }
+
     def start(self, timeout: float = 60.0) -> None:
         """Write the config, launch Synapse and wait until the client API answers."""
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Write the config and launch Synapse without waiting for it (`wait_ready` does)."""
         if installed_version(self.venv) != SYNAPSE_VERSION:
             raise SynapseNotInstalled(
                 f"matrix-synapse {SYNAPSE_VERSION} is not installed in {self.venv}; "
@@ -237,11 +317,13 @@ class SynapseServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
+        self._launched_at = time.monotonic()
         (self.workdir / "signing.key").write_text(_signing_key())
         (self.workdir / "log.config").write_text(_log_config(self.log_file, self.log_level))
+        if self.federation_port and not (self.workdir / "federation.crt").exists():
+            _self_signed_certificate(self.venv, self.workdir / "federation.crt", self.workdir / "federation.key")
         config_path = self.workdir / "homeserver.yaml"
         config_path.write_text(json.dumps(self.config(), indent=2))
-        started = time.monotonic()
         stdio = (self.workdir / "stdio.log").open("ab")
         self._proc = subprocess.Popen(
             [str(venv_python(self.venv)), "-m", "synapse.app.homeserver", "-c", str(config_path)],
@@ -252,7 +334,11 @@ class SynapseServer:
             preexec_fn=_die_with_parent,
         )
         stdio.close()
-        deadline = started + timeout
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the launched Synapse's client API answers; stop it and raise if it never does."""
+        assert self._proc is not None, "launch() first"
+        deadline = self._launched_at + timeout
         while True:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"synapse exited with {self._proc.returncode}\n{self.log_tail()}")
@@ -266,7 +352,7 @@ class SynapseServer:
                 self.stop()
                 raise TimeoutError(f"synapse did not answer within {timeout}s\n{self.log_tail()}")
             time.sleep(0.1)
-        self.startup_seconds = time.monotonic() - started
+        self.startup_seconds = time.monotonic() - self._launched_at
 
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate Synapse (SIGTERM, then SIGKILL); the data dir is kept so ``start`` can resume."""
@@ -365,6 +451,29 @@ class SynapseServer:
         path = f"/_synapse/admin/v1/users/{urllib.parse.quote(user_id)}/override_ratelimit"
         body = {"messages_per_second": per_second, "burst_count": burst_count}
         self.request("POST", path, body, token=self.admin_token())
+
+
+def federated_pair(**kwargs: Any) -> tuple[SynapseServer, SynapseServer]:
+    """Two homeservers that federate with each other (and nobody else) over TLS on 127.0.0.1,
+    started side by side; each is named ``127.0.0.1:<its federation port>``. The caller cleans up."""
+    ports = [free_port(), free_port()]
+    while ports[1] == ports[0]:
+        ports[1] = free_port()
+    names = tuple(f"127.0.0.1:{port}" for port in ports)
+    servers = tuple(
+        SynapseServer(server_name=name, federation_port=port, federates_with=names, **kwargs)
+        for name, port in zip(names, ports, strict=True)
+    )
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready()
+    except BaseException:
+        for server in servers:
+            server.cleanup()
+        raise
+    return servers[0], servers[1]
 
 
 def _main(argv: list[str] | None = None) -> int:
