@@ -573,7 +573,10 @@ class MatrixTransport:
         if not prev_batch:
             return []
         older: list[dict[str, Any]] = []
-        ids: set[str] = set()
+        # A page may repeat the timeline's own events (a room joined over federation, whose
+        # `prev_batch` Synapse places after the join): each event once, or the join would be seen
+        # twice and the first copy taken for where the search for the invite ends.
+        ids: set[str] = {str(event.get("event_id")) for event in timeline}
         token: str | None = prev_batch
         resume = prev_batch  # where the unbounded search for an invite goes on from
 
