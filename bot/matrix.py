@@ -703,9 +703,11 @@ class MatrixTransport:
         if room is not None:
             member = room.users.get(user_id)
             name = member.display_name if member is not None else None
-        # The localpart doubles as a username, so `/liaison add zhang` works like on Telegram.
-        localpart = user_id[1:].split(":", 1)[0] if user_id.startswith("@") else user_id
-        return UserRef(PLATFORM, user_id, display_name=name or None, username=localpart or None)
+        # The localpart doubles as a username, so `/liaison add zhang` works like on Telegram, for
+        # accounts of the bot's own homeserver only: anyone may register `zhang` on another server.
+        localpart, _sep, server = user_id.removeprefix("@").partition(":")
+        own = server == self.user_id.partition(":")[2]
+        return UserRef(PLATFORM, user_id, display_name=name or None, username=(localpart if own else None) or None)
 
     def _incoming(self, room_id: str, event: dict[str, Any], kind: EventKind, **fields: Any) -> Incoming:
         room = self.client.rooms.get(room_id)
