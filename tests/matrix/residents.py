@@ -18,6 +18,7 @@ from nio import (
     ErrorResponse,
     JoinResponse,
     RoomCreateResponse,
+    RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
 )
@@ -66,26 +67,46 @@ class Resident:
                 timeout=timeout_ms,
                 since=self.next_batch,
                 full_state=self.next_batch is None,
-                sync_filter=SYNC_FILTER,  # a timeline long enough that a busy room never comes back `limited`
+                sync_filter=SYNC_FILTER,  # a timeline long enough that a busy room seldom comes back `limited`
             ),
             SyncResponse,
         )
-        for room_id, info in resp.rooms.join.items():
-            # A room joined in this batch starts `limited` by design; a known room must never skip.
-            if info.timeline.limited and room_id in self.events:
-                raise MatrixCallFailed(f"{self.user_id}: sync of {room_id} was limited: events would be missed")
         self.next_batch = resp.next_batch
         self.to_device.extend(resp.to_device_events)
         await self.crypto_upkeep()
         for room_id, info in resp.rooms.join.items():
             self.left.discard(room_id)
-            self.events.setdefault(room_id, []).extend(ev.source for ev in info.timeline.events)
+            timeline = [ev.source for ev in info.timeline.events]
+            if info.timeline.limited and info.timeline.prev_batch:
+                timeline = await self._gap(room_id, info.timeline.prev_batch, timeline) + timeline
+            self.events.setdefault(room_id, []).extend(timeline)
         for room_id, info in resp.rooms.invite.items():
             self.invites[room_id] = [ev.source for ev in info.invite_state]
         for room_id, info in resp.rooms.leave.items():
             self.left.add(room_id)
             self.events.setdefault(room_id, []).extend(ev.source for ev in info.timeline.events)
         return resp
+
+    async def _gap(self, room_id: str, prev_batch: str, timeline: list[Event], pages: int = 10) -> list[Event]:
+        """What Element does with a `limited` timeline: page back through `/messages` to the events
+        it already has (decrypted where the key is there). A room just joined comes so (its history
+        from before the join), and a room shared with another homeserver may too: a federated event
+        whose predecessors the server has not got leaves a gap, which Synapse reports as `limited`.
+        A page may repeat the timeline's own events (a room joined over federation): each is kept once."""
+        recorded = {ev.get("event_id") for ev in self.events.get(room_id, [])}
+        skip = recorded | {ev.get("event_id") for ev in timeline}
+        earlier: list[Event] = []
+        token: str | None = prev_batch
+        for _page in range(pages):
+            resp = _ok(await self.client.room_messages(room_id, start=token, limit=100), RoomMessagesResponse)
+            chunk = [ev.source for ev in resp.chunk]
+            earlier = [ev for ev in reversed(chunk) if ev.get("event_id") not in skip] + earlier
+            skip |= {ev.get("event_id") for ev in chunk}
+            reached = any(ev.get("event_id") in recorded for ev in chunk)  # back where the last sync ended
+            if reached or not resp.chunk or not resp.end or resp.end == token:
+                break
+            token = resp.end
+        return earlier
 
     async def crypto_upkeep(self) -> None:
         """What an encrypting client does between syncs (nio's `sync_forever` does the same)."""
@@ -175,10 +196,15 @@ class Resident:
         )
         return resp.event_id
 
-    async def _know(self, room_id: str) -> None:
-        """An encrypting client sends only into rooms it has synced (it must know they are encrypted)."""
-        if self.client.olm is not None and room_id not in self.client.rooms:
-            await self.sync()
+    async def _know(self, room_id: str, within: float = 30.0) -> None:
+        """An encrypting client sends only into rooms it has synced (it must know they are encrypted).
+        A room joined on another homeserver comes in a sync only once its state is complete
+        (Synapse's partial-state joins), so this may take a few syncs."""
+        deadline = time.monotonic() + within
+        while self.client.olm is not None and room_id not in self.client.rooms:
+            if time.monotonic() > deadline:
+                raise MatrixCallFailed(f"{self.user_id}: {room_id} never came in a sync")
+            await self.sync(timeout_ms=500)
 
     async def send_encrypted(self, room_id: str, content: dict[str, Any], event_type: str) -> str:
         """Encrypt any event type as Element does (nio leaves reactions plain): the relation stays
