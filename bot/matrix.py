@@ -77,6 +77,7 @@ from handlers.set_aside import SetAside
 from handlers.transport import Attachment, FileKind, Outgoing, RetryLater, Sent, Undeliverable
 from storage import kv
 from storage import messages as messages_repo
+from storage import people as people_repo
 from storage.models import Account
 
 if TYPE_CHECKING:
@@ -372,11 +373,23 @@ class MatrixTransport:
             if self._started:
                 return
             await self.login()
+            await self._forget_foreign_usernames()
             self.next_batch = await self._kv_get("next_batch")
             await self._load_invites()
             await self._load_unreadable()
             await self._load_direct()
             self._started = True
+
+    async def _forget_foreign_usernames(self) -> None:
+        """Accounts of other homeservers stored before they stopped getting a username (see
+        `_user`) lose it, so a bare name names only people of the bot's own server."""
+        async with self.app.sessions() as session:
+            cleared = await people_repo.forget_usernames_elsewhere(
+                session=session, platform=PLATFORM, own_server=self.user_id.partition(":")[2]
+            )
+            await session.commit()
+        if cleared:
+            log.info("matrix: %d accounts of other homeservers no longer answer to a bare name", cleared)
 
     async def _load_direct(self) -> None:
         resp = await self.client.list_direct_rooms()

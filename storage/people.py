@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -121,6 +121,19 @@ async def accounts_with_persons(
         return {}
     result = await session.exec(ACCOUNTS_WITH_PERSONS, params={"platform": platform, "user_ids": list(user_ids)})
     return {account.user_id: (account, person) for account, person in result.all()}
+
+
+async def forget_usernames_elsewhere(*, session: AsyncSession, platform: str, own_server: str) -> int:
+    """Clear the usernames of accounts on other servers than `own_server` (Matrix ids
+    `@name:server`): a bare name must never pick someone who registered it on any homeserver.
+    Returns how many were cleared."""
+    result = await session.exec(
+        update(Account)
+        .where(col(Account.platform) == platform, col(Account.username).is_not(None),
+               ~col(Account.user_id).endswith(f":{own_server}", autoescape=True))
+        .values(username=None)
+    )
+    return result.rowcount
 
 
 async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:

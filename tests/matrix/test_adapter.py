@@ -5,17 +5,23 @@ position, catch-up, invites, direct rooms, transaction ids, membership, upgrades
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from nio import ErrorResponse
+from sqlmodel import select
 
 from handlers.context import Context
 from handlers.events import EventKind, Incoming
 from handlers.router import Feature
 from handlers.transport import Button, Outgoing
 from storage import kv
+from storage import people as people_repo
+from storage.models import Account
 from tests.matrix.conftest import MakeBot
 from tests.matrix.residents import Event, MakeUser, Resident
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 SEEN: list[Incoming] = []
 
@@ -371,3 +377,25 @@ async def _until(predicate: Any, what: str, within: float = 30.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"no {what} within {within}s; saw {[i.kind for i in SEEN]}")
         await asyncio.sleep(0.05)
+
+
+async def test_accounts_of_other_homeservers_stored_earlier_lose_their_bare_name(make_bot: MakeBot) -> None:
+    """Older versions gave every Matrix account its localpart as a username, so `!deputy add zhang`
+    could pick @zhang of any homeserver; at start the bot clears those of other servers."""
+    bot = await make_bot(features=[ECHO])
+    assert bot.app is not None
+    own = bot.user_id.partition(":")[2]
+    named = {f"@zhang:{own}": "zhang", "@zhang:other.example": "zhang", "@li:ex_ample.org": "li"}
+    async with bot.app.sessions() as session:
+        for user_id, username in named.items():
+            await people_repo.ensure_account(
+                session=session, platform="matrix", user_id=user_id, display_name="张", username=username, now=NOW
+            )
+        await session.commit()
+    await bot.stop()
+    await bot.start()
+    async with bot.app.sessions() as session:
+        stored = {account.user_id: account.username for account in (await session.exec(select(Account))).all()}
+    assert {user_id: stored[user_id] for user_id in named} == {
+        f"@zhang:{own}": "zhang", "@zhang:other.example": None, "@li:ex_ample.org": None
+    }
