@@ -17,6 +17,8 @@ from handlers.context import CoreConfig
 from handlers.router import Feature, Router
 from tests.peers.synapse import SynapseServer
 
+STOP_SECONDS = 60.0  # longer for a drain to end or a cancelled outbox to stop is a hang, not slowness
+
 
 @dataclass
 class BotRunner:
@@ -75,11 +77,19 @@ class BotRunner:
         if len(self._tasks) > 1 and self.app is not None:
             # Cancel the outbox between drains, never inside one: a transaction cut in half would keep
             # SQLite's write lock in a connection that dispose() cannot close, stalling the restart.
-            async with self.app.outbox._drain_lock:
+            # Bounded, so a drain that never ends fails the test instead of hanging the suite.
+            lock = self.app.outbox._drain_lock
+            try:
+                await asyncio.wait_for(lock.acquire(), STOP_SECONDS)
+            except TimeoutError:
+                raise AssertionError(f"the outbox's drain did not end within {STOP_SECONDS} s") from None
+            try:
                 for task in self._tasks[1:]:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                        await asyncio.wait_for(task, STOP_SECONDS)
+            finally:
+                lock.release()
         self._tasks = []
         if self.transport is not None:
             await self.transport.client.close()
