@@ -23,7 +23,13 @@ from tests.matrix.conftest import new_user, register_bot
 from tests.matrix.residents import Event, Resident
 from tests.matrix.test_encrypted import ENCRYPTION
 from tests.matrix.test_invites import pending_invites
-from tests.matrix.test_station_flow import UNBOUND_FOR_RESIDENTS, UNBOUND_FOR_STAFF, command, reply_to
+from tests.matrix.test_station_flow import (
+    UNBOUND_FOR_RESIDENTS,
+    UNBOUND_FOR_STAFF,
+    bound_residents_room,
+    command,
+    reply_to,
+)
 from tests.peers.synapse import SynapseServer
 
 ALICE_REPORT = "东门路灯坏了，联系电话13800138000"
@@ -88,14 +94,7 @@ async def bound_station(fed: Federation) -> Station:
     wang = await fed.user(fed.remote, "wang", encrypted=True)  # he reads direct chats, encrypted as Element's
     assert wang.user_id.endswith(":" + fed.remote.server_name) and fed.remote.server_name != fed.home.server_name
     bot = await fed.bot(admins=frozenset({f"matrix:{admin.user_id}"}))
-    room = await admin.create_room(invite=[bot.user_id, alice.user_id, wang.user_id], name="濂溪居民群")
-    for member in (alice, wang):
-        await member.wait_for_invite(room)
-        await member.join(room)
-    await admin.wait_for_join(room, bot.user_id)
-    await command(admin, room, bot, "!station add lianxi 濂溪社区联络站")
-    bound = await command(admin, room, bot, "!bind lianxi")
-    assert bound["content"]["body"].startswith("本群已绑定到「濂溪社区联络站」，用途：居民群。")
+    room = await bound_residents_room(admin, bot, [alice, wang])
     ack = await command(alice, room, bot, "#建议 " + ALICE_REPORT)
     assert ack["content"]["body"].startswith("已受理，编号 #1。")
     return Station(bot=bot, room=room, admin=admin, alice=alice, wang=wang)

@@ -40,6 +40,19 @@ async def command(user: Resident, room: str, bot: BotRunner, text: str) -> Event
     return answer
 
 
+async def bound_residents_room(admin: Resident, bot: BotRunner, members: list[Resident]) -> str:
+    """The admin makes the residents room with the bot and `members`, adds station `lianxi` and binds it."""
+    room = await admin.create_room(invite=[bot.user_id, *(member.user_id for member in members)], name="濂溪居民群")
+    for member in members:
+        await member.wait_for_invite(room)
+        await member.join(room)
+    await admin.wait_for_join(room, bot.user_id)
+    await command(admin, room, bot, "!station add lianxi 濂溪社区联络站")
+    bound = await command(admin, room, bot, "!bind lianxi")
+    assert bound["content"]["body"].startswith("本群已绑定到「濂溪社区联络站」，用途：居民群。")
+    return room
+
+
 async def items(bot: BotRunner) -> list[Item]:
     assert bot.app is not None
     async with bot.app.sessions() as session:
@@ -59,14 +72,7 @@ async def station_with_rooms(
     admin = await matrix_users("admin")
     zhang, li, alice = [await matrix_users(name) for name in ("zhang", "li", "alice")]
     bot = await make_bot(admins=frozenset({f"matrix:{admin.user_id}"}), **bot_kwargs)
-    room = await admin.create_room(invite=[bot.user_id, zhang.user_id, li.user_id, alice.user_id], name="濂溪居民群")
-    for member in (zhang, li, alice):
-        await member.wait_for_invite(room)
-        await member.join(room)
-    await admin.wait_for_join(room, bot.user_id)
-    await command(admin, room, bot, "!station add lianxi 濂溪社区联络站")
-    bound = await command(admin, room, bot, "!bind lianxi")
-    assert bound["content"]["body"].startswith("本群已绑定到「濂溪社区联络站」，用途：居民群。")
+    room = await bound_residents_room(admin, bot, [zhang, li, alice])
     await command(admin, room, bot, "!station set lianxi flood 0")  # bursts here test catch-up, not the flood limit
     await command(admin, room, bot, f"!liaison add {zhang.user_id}")
     await command(admin, room, bot, f"!deputy add {li.user_id}")
