@@ -43,10 +43,11 @@ HELD_RECHECK_SECONDS = 1.0  # how often chats held by their flood limit are look
 
 
 def raise_if_cancelled() -> None:
-    """Honour a cancellation that was swallowed on its way through a send (seen with httpx, PTB's
-    default HTTP client, and kept for any transport's library: the task comes back from the send
-    as if nothing happened, still marked as cancelling); without this, a cancelled dispatcher
-    would wait forever."""
+    """Honour a cancellation that was swallowed on its way: through a send (seen with httpx, PTB's
+    default HTTP client, and kept for any transport's library), or by Python 3.11's
+    `asyncio.wait_for`, which returns normally when what it waits for finishes as the cancel
+    arrives. The task comes back as if nothing happened, still marked as cancelling; without this,
+    a cancelled dispatcher would go on (and wait forever for a drain lock its canceller holds)."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
@@ -292,4 +293,5 @@ class OutboxDispatcher:
                 await asyncio.wait_for(self.wake.wait(), timeout=timeout)
             except TimeoutError:
                 pass
+            raise_if_cancelled()  # a wake-up coinciding with the cancel makes wait_for swallow it
             self.wake.clear()

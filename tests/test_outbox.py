@@ -216,6 +216,20 @@ async def test_a_stopped_dispatcher_stops_even_if_a_send_swallowed_the_cancellat
     assert row.state == OutboxState.SENT, "what was sent before stopping is recorded, not sent again"
 
 
+async def test_a_cancellation_arriving_with_a_wake_up_still_stops_the_dispatcher(app: App) -> None:
+    """Python 3.11's `asyncio.wait_for` returns normally when the awaited thing finishes as the
+    cancellation arrives: a wake-up (rows committed) at the moment of a shutdown's cancel. The
+    dispatcher must stop all the same, not drain again (the test harness held the drain lock then:
+    the suite hung)."""
+    dispatcher = asyncio.create_task(app.outbox.run_forever(idle_seconds=30))
+    await asyncio.sleep(0.2)  # idle, waiting to be woken
+    async with app.outbox._drain_lock:  # cancelled between drains, as tests/matrix/botrunner.py does
+        app.outbox.wake.set()
+        dispatcher.cancel()  # handled after the wake-up: wait_for swallows it
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(dispatcher, 5)
+
+
 async def test_a_stop_lets_the_send_in_hand_finish_and_leaves_the_rest_pending(app: App) -> None:
     """Shutdown (SIGTERM) asks the dispatcher to stop: the message being sent is recorded as sent,
     not cut off to go out again after the restart; the next ones wait for the next process."""
