@@ -94,10 +94,25 @@ def outgoing_values(
             "created_at": now}
 
 
-async def record_outgoing(*, session: AsyncSession, **message: Any) -> None:
-    """Log a message the bot sent (the arguments of `outgoing_values`), at once."""
+async def record_outgoing(
+    *,
+    session: AsyncSession,
+    platform: str,
+    chat_id: str,
+    message_id: str,
+    text: str,
+    reply_to: str | None,
+    buttons: list[dict[str, str]],
+    item_id: int | None,
+    outbox_id: int | None,
+    now: datetime,
+) -> None:
+    """Log a message the bot sent, at once (the outbox logs its sends with `outbox.record_sent`)."""
     connection = await session.connection()
-    await connection.execute(LOG_OUTGOING, outgoing_values(**message))
+    await connection.execute(LOG_OUTGOING, outgoing_values(
+        platform=platform, chat_id=chat_id, message_id=message_id, text=text, reply_to=reply_to, buttons=buttons,
+        item_id=item_id, outbox_id=outbox_id, now=now,
+    ))
 
 
 async def count_messages(*, session: AsyncSession, platform: str) -> int:

@@ -135,16 +135,18 @@ class InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return self._connection
 
+    def _should_give_way(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """A write about to begin while other connections wait for the lock."""
+        return bool(self.turns.waiting) and not self._check_open().in_transaction and _begins_a_write(fn, args)
+
     def _must_pause_first(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-        """A write about to begin while others wait for the lock, or a slice used up."""
+        """Giving way to waiting writers, or a slice used up (never to clean up)."""
         if fn.__name__ in CLEAN_UP:
             return False
-        if self.turns.waiting and not self._check_open().in_transaction and _begins_a_write(fn, args):
-            return True
-        return time.perf_counter() - self._last_pause >= self.slice_seconds
+        return self._should_give_way(fn, args) or time.perf_counter() - self._last_pause >= self.slice_seconds
 
     async def _pause_first(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        if self.turns.waiting and not self._check_open().in_transaction and _begins_a_write(fn, args):
+        if self._should_give_way(fn, args):
             await self._give_way()
         else:
             await asyncio.sleep(0)
